@@ -1,0 +1,4 @@
+// Command sluice is the Sluice load balancer.
+package main
+
+func main() {}

@@ -1,0 +1,396 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// rig is a minimal proxy built on the engine: a listener whose connections are
+// joined to a dial of backendAddr.
+type rig struct {
+	t      *testing.T
+	e      *Engine
+	ln     *net.TCPListener
+	ended  chan *Session
+	opts   SessionOptions
+	in     atomic.Int64
+	out    atomic.Int64
+	closes sync.Map // CloseReason -> *atomic.Int64
+}
+
+type ctr struct{ v *atomic.Int64 }
+
+func (c ctr) Add(n int) { c.v.Add(int64(n)) }
+
+func newRig(t *testing.T, backendAddr string, idle time.Duration) *rig {
+	t.Helper()
+	e, err := New(Options{Loops: 2, SweepInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, e: e, ln: ln, ended: make(chan *Session, 1024)}
+	r.opts = SessionOptions{IdleTimeout: idle, BytesIn: ctr{&r.in}, BytesOut: ctr{&r.out},
+		OnEnd: func(s *Session) {
+			// Session must not be kept: copy the exported part
+			r.ended <- &Session{Close: s.Close, Err: s.Err, BytesIn: s.BytesIn, BytesOut: s.BytesOut}
+		}}
+	go Serve(ln, func(c *net.TCPConn) {
+		go func() {
+			b, err := net.DialTimeout("tcp", backendAddr, time.Second)
+			if err != nil {
+				_ = c.Close()
+				return
+			}
+			_ = e.Proxy(c, b.(*net.TCPConn), &r.opts, nil)
+		}()
+	}, slog.Default())
+	t.Cleanup(func() {
+		_ = ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+	})
+	return r
+}
+
+func (r *rig) addr() string { return r.ln.Addr().String() }
+
+func (r *rig) waitEnd(d time.Duration) *Session {
+	r.t.Helper()
+	select {
+	case s := <-r.ended:
+		return s
+	case <-time.After(d):
+		r.t.Fatalf("session did not end within %v", d)
+		return nil
+	}
+}
+
+// backend starts a TCP server running serve for every connection.
+func startBackend(t *testing.T, serve func(c *net.TCPConn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c.(*net.TCPConn))
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func echo(c *net.TCPConn) { _, _ = io.Copy(c, c) }
+
+func TestEchoManyRoundTrips(t *testing.T) {
+	r := newRig(t, startBackend(t, echo), 10*time.Second)
+	var wg sync.WaitGroup
+	for k := 0; k < 8; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			c, err := net.Dial("tcp", r.addr())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for i := 0; i < 500; i++ {
+				msg := "ping " + strconv.Itoa(k) + " " + strconv.Itoa(i) + "\n"
+				if _, err := c.Write([]byte(msg)); err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := br.ReadString('\n')
+				if err != nil || got != msg {
+					t.Errorf("got %q, %v; want %q", got, err, msg)
+					return
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	for k := 0; k < 8; k++ {
+		s := r.waitEnd(5 * time.Second)
+		if s.Close != ClientClosed {
+			t.Errorf("close = %v, want client", s.Close)
+		}
+	}
+	if r.in.Load() != r.out.Load() || r.in.Load() == 0 {
+		t.Fatalf("bytes in %d out %d", r.in.Load(), r.out.Load())
+	}
+}
+
+// The client sends a request and shuts down its write half (nc -N); the backend
+// answers only after it saw end of stream. The whole reply must come back.
+func TestHalfCloseClientFirst(t *testing.T) {
+	reply := strings.Repeat("reply-", 100_000) // 600 KB: more than one write
+	r := newRig(t, startBackend(t, func(c *net.TCPConn) {
+		req, _ := io.ReadAll(c)
+		_, _ = c.Write([]byte(reply + string(req)))
+	}), 10*time.Second)
+	for i := 0; i < 20; i++ {
+		c, err := net.Dial("tcp", r.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte("req"))
+		_ = c.(*net.TCPConn).CloseWrite()
+		got, err := io.ReadAll(c)
+		_ = c.Close()
+		if err != nil || string(got) != reply+"req" {
+			t.Fatalf("round %d: got %d bytes (%v), want %d", i, len(got), err, len(reply)+3)
+		}
+		s := r.waitEnd(5 * time.Second)
+		if s.Close != ClientClosed || s.BytesIn != 3 || s.BytesOut != int64(len(reply)+3) {
+			t.Fatalf("session %+v", s)
+		}
+	}
+}
+
+// The backend sends a lot and closes at once; a slow client must still get every byte.
+func TestNoBytesLostOnBackendClose(t *testing.T) {
+	const size = 64 << 20
+	r := newRig(t, startBackend(t, func(c *net.TCPConn) {
+		_, _ = io.CopyN(c, &pattern{}, size)
+		// returns and closes right away: unsent bytes are in the proxy or the kernel
+	}), 30*time.Second)
+	c, err := net.Dial("tcp", r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(0) // no sleeping to hope: the reader below is slow on purpose
+	h := xxhash.New()
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		k, err := c.Read(buf)
+		h.Write(buf[:k])
+		n += int64(k)
+		if err != nil {
+			break
+		}
+		if n%(4<<20) < 32<<10 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	want := xxhash.New()
+	_, _ = io.CopyN(want, &pattern{}, size)
+	if n != size || h.Sum64() != want.Sum64() {
+		t.Fatalf("got %d bytes, want %d (checksum match %v)", n, size, h.Sum64() == want.Sum64())
+	}
+}
+
+func TestIdleTimeoutClosesSession(t *testing.T) {
+	r := newRig(t, startBackend(t, echo), 150*time.Millisecond)
+	c, err := net.Dial("tcp", r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("x"))
+	one := make([]byte, 1)
+	if _, err := io.ReadFull(c, one); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Read(one); err != io.EOF {
+		t.Fatalf("want EOF after idle timeout, got %v", err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("closed after %v, want ~150ms", d)
+	}
+	if s := r.waitEnd(time.Second); s.Close != IdleTimeout {
+		t.Fatalf("close = %v, want idle_timeout", s.Close)
+	}
+}
+
+func TestBackendRefusesMidSessionResetReachesClient(t *testing.T) {
+	r := newRig(t, startBackend(t, func(c *net.TCPConn) {
+		buf := make([]byte, 10)
+		_, _ = c.Read(buf)
+		_ = c.SetLinger(0) // RST
+	}), 10*time.Second)
+	c, err := net.Dial("tcp", r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("hello"))
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadAll(c); err != nil && isTimeout(err) {
+		t.Fatalf("client not closed after backend reset: %v", err)
+	}
+	s := r.waitEnd(3 * time.Second)
+	if s.Close != BackendError && s.Close != BackendClosed {
+		t.Fatalf("close = %v", s.Close)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+// pattern is an endless deterministic byte stream with a period that does not
+// line up with any buffer size.
+type pattern struct{ off int }
+
+var patternTable = func() []byte {
+	b := make([]byte, 2*patternPeriod)
+	for i := range b {
+		b[i] = byte(i*7 + i>>11)
+	}
+	return b
+}()
+
+const patternPeriod = 1<<20 + 7
+
+func (p *pattern) Read(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k := copy(b[n:], patternTable[p.off:p.off+patternPeriod])
+		n += k
+		p.off = (p.off + k) % patternPeriod
+	}
+	return n, nil
+}
+
+// slowReader reads in small pieces with pauses, well below what the proxy can push.
+func slowDrain(c net.Conn, want int64) (int64, uint64, error) {
+	h := xxhash.New()
+	buf := make([]byte, 64<<10)
+	var n int64
+	for n < want {
+		k, err := c.Read(buf)
+		h.Write(buf[:k])
+		n += int64(k)
+		if err != nil {
+			return n, h.Sum64(), err
+		}
+		if (n/(64<<10))%64 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return n, h.Sum64(), nil
+}
+
+func rssKiB(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte("VmRSS:")) {
+			f := strings.Fields(string(l))
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// A fast sender and a slow reader, both directions, 1 GiB each: every byte
+// arrives (checksum) and the proxy's memory stays bounded.
+func TestBackpressureOneGiBEachWay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 2 GiB; skipped with -short")
+	}
+	const size = 1 << 30
+	want := xxhash.New()
+	_, _ = io.CopyN(want, &pattern{}, size)
+	upload := make(chan [2]uint64, 1)
+	be := startBackend(t, func(c *net.TCPConn) {
+		var mode [1]byte
+		if _, err := io.ReadFull(c, mode[:]); err != nil {
+			return
+		}
+		if mode[0] == 'U' { // client uploads; backend reads slowly
+			n, sum, _ := slowDrain(c, size)
+			upload <- [2]uint64{uint64(n), sum}
+			return
+		}
+		_, _ = io.CopyN(c, &pattern{}, size) // download: backend sends fast
+	})
+	r := newRig(t, be, 30*time.Second)
+	runtime.GC()
+	base := rssKiB(t)
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				if v := rssKiB(t) - base; v > peak.Load() {
+					peak.Store(v)
+				}
+			}
+		}
+	}()
+	defer close(stop)
+
+	// upload
+	c, err := net.Dial("tcp", r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Write([]byte{'U'})
+	if _, err := io.CopyN(c, &pattern{}, size); err != nil {
+		t.Fatal(err)
+	}
+	got := <-upload
+	_ = c.Close()
+	if got[0] != size || got[1] != want.Sum64() {
+		t.Fatalf("upload: backend got %d bytes, checksum ok %v", got[0], got[1] == want.Sum64())
+	}
+	// download
+	c, err = net.Dial("tcp", r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Write([]byte{'D'})
+	n, sum, err := slowDrain(c, size)
+	_ = c.Close()
+	if n != size || sum != want.Sum64() {
+		t.Fatalf("download: got %d bytes (%v), checksum ok %v", n, err, sum == want.Sum64())
+	}
+	t.Logf("RSS growth peak %d KiB while moving 2 GiB", peak.Load())
+	if p := peak.Load(); p > 64<<10 {
+		t.Fatalf("RSS grew by %d KiB: proxy buffered without bound", p)
+	}
+}

@@ -1,0 +1,66 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeFull writes b to the non-blocking socket fd. It returns len(b), nil when
+// the kernel took everything, or how much it took and unix.EAGAIN when it would
+// block, or the write error.
+func writeFull(fd int, b []byte) (int, error) {
+	off := 0
+	for off < len(b) {
+		n, err := unix.Write(fd, b[off:])
+		if n > 0 {
+			off += n
+		}
+		switch err {
+		case nil:
+		case unix.EINTR:
+			continue
+		default:
+			return off, err
+		}
+		if n == 0 {
+			return off, unix.EAGAIN
+		}
+	}
+	return off, nil
+}
+
+// dupFD duplicates fd with close-on-exec set.
+func dupFD(fd int) (int, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("dup fd %d: %w", fd, err)
+	}
+	return nfd, nil
+}
+
+// shutdownWrite passes a FIN on: the peer sees end of stream, and can still send.
+func shutdownWrite(fd int) { _ = unix.Shutdown(fd, unix.SHUT_WR) }
+
+// fdConn turns a socket descriptor the caller owns into a *net.TCPConn on Go's
+// poller. fd is closed in every case; the connection holds its own duplicate.
+func fdConn(fd int) (*net.TCPConn, error) {
+	f := os.NewFile(uintptr(fd), "sluice-pipe")
+	c, err := net.FileConn(f)
+	_ = f.Close()
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		_ = c.Close()
+		return nil, fmt.Errorf("fd %d is not a TCP socket", fd)
+	}
+	return tc, nil
+}
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
