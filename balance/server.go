@@ -1,0 +1,223 @@
+package balance
+
+import "sync/atomic"
+
+// MaxWeight is the largest server weight; [NewServer] and [Server.SetWeight]
+// clamp to 0..MaxWeight.
+const MaxWeight = 256
+
+// Ext slots: per-protocol attachments kept on a [Server] (see [Server.Ext]).
+const (
+	ExtL7      = 0 // l7: the server's *fasthttp.HostClient (or l7's wrapper)
+	ExtMetrics = 1 // internal/metrics: the server's pre-resolved handles
+	ExtHealth  = 2 // health: the server's checker state
+	// NumExt is the number of Ext slots; valid slots are 0..NumExt-1.
+	NumExt = 4
+)
+
+// State bits of Server.state; the zero state is "up, serving".
+const (
+	stActiveDown uint32 = 1 << iota
+	stPassiveDown
+	stDraining
+	stDisabled
+
+	stUnhealthy = stActiveDown | stPassiveDown
+)
+
+// Server is one upstream server of one backend. The caller (internal/app)
+// keeps it across reloads by identity (backend+addr) and hands the same
+// pointer to [Balancer.Update], so counters and health survive reloads.
+//
+// All state is in atomics: every method is safe for concurrent use, and
+// Pick/Release/Available/Active are lock-free and allocation-free. A state
+// change (SetActiveUp, SetPassiveUp, SetDraining, SetEnabled, SetWeight) that
+// really changes something makes the owning Balancer rebuild its Set; the
+// rebuild never waits for a lock (see [Balancer]).
+//
+// Ownership: a Server belongs to at most one Balancer at a time, the last
+// one that received it through [New] or [Balancer.Update]. Using one Server in
+// two live Balancers is not supported: state changes would rebuild only the
+// owner, and the in-flight totals used by bounded loads would be shared.
+//
+// A Server must not be copied after first use (go vet reports copies).
+type Server struct {
+	_ noCopy
+	// Pick's fields share the first cache line (a Server is allocated in a
+	// 64-byte-aligned size class); the padding keeps the cold fields off it.
+	active atomic.Int64
+	state  atomic.Uint32 // stActiveDown | stPassiveDown | stDraining | stDisabled
+	owner  atomic.Pointer[Balancer]
+	_      [40]byte
+
+	backend  string
+	addr     string
+	weight   atomic.Int32 // 0..MaxWeight
+	maxConns atomic.Int64 // set by the owner from Options.MaxConnsPerServer; <= 0 = unlimited
+	ext      [NumExt]atomic.Pointer[extBox]
+}
+
+type extBox struct{ v any }
+
+// NewServer returns an up, enabled, non-draining server with no active
+// connections. weight is clamped to 0..MaxWeight (weight 0: see
+// [Server.SetWeight]). backend and addr are labels only; the package never
+// dials.
+func NewServer(backend, addr string, weight int) *Server {
+	s := &Server{backend: backend, addr: addr}
+	s.weight.Store(int32(clampWeight(weight)))
+	return s
+}
+
+func clampWeight(w int) int {
+	return min(max(w, 0), MaxWeight)
+}
+
+// Backend returns the backend name given to NewServer.
+func (s *Server) Backend() string { return s.backend }
+
+// Addr returns the host:port given to NewServer.
+func (s *Server) Addr() string { return s.addr }
+
+// Weight returns the configured weight, 0..MaxWeight.
+func (s *Server) Weight() int { return int(s.weight.Load()) }
+
+// SetWeight sets the weight, clamped to 0..MaxWeight, and reports whether it
+// changed. Weights shape the shares of weighted_round_robin and ip_hash;
+// round_robin and least_connections ignore them, except that weight 0 means
+// (as in HAProxy) "take no new traffic" under every algorithm: the server
+// keeps its existing connections but Pick never returns it.
+func (s *Server) SetWeight(w int) (changed bool) {
+	w = clampWeight(w)
+	if int(s.weight.Swap(int32(w))) == w {
+		return false
+	}
+	s.notify()
+	return true
+}
+
+// SetActiveUp records the active health-check verdict and reports whether
+// the active flag changed. It satisfies health.Target.
+func (s *Server) SetActiveUp(up bool) (changed bool) { return s.setBit(stActiveDown, !up) }
+
+// SetPassiveUp records the passive (real traffic) verdict and reports whether
+// the passive flag changed. It satisfies health.PassiveTarget; the flag flip is
+// one atomic operation, and only a real transition rebuilds the owner's Set.
+func (s *Server) SetPassiveUp(up bool) (changed bool) { return s.setBit(stPassiveDown, !up) }
+
+// Healthy reports whether both the active and the passive flag are up. A new
+// server starts healthy until told otherwise.
+func (s *Server) Healthy() bool { return s.state.Load()&stUnhealthy == 0 }
+
+// SetDraining marks the server draining (true) or serving (false). A draining
+// server keeps its connections but Pick no longer returns it.
+func (s *Server) SetDraining(d bool) { s.setBit(stDraining, d) }
+
+// Draining reports whether the server is draining.
+func (s *Server) Draining() bool { return s.state.Load()&stDraining != 0 }
+
+// SetEnabled enables (true, the default) or disables the server and reports
+// whether that changed. A disabled server keeps its connections but Pick no
+// longer returns it.
+func (s *Server) SetEnabled(on bool) (changed bool) { return s.setBit(stDisabled, !on) }
+
+// Enabled reports whether the server is enabled.
+func (s *Server) Enabled() bool { return s.state.Load()&stDisabled == 0 }
+
+// Available reports whether the server can take a new connection right now:
+// healthy, not draining, enabled and below the owner's MaxConnsPerServer.
+// (Weight 0 is not part of it: see SetWeight.) The answer may be stale by the
+// time the caller acts on it; Pick re-checks atomically.
+func (s *Server) Available() bool {
+	if s.state.Load() != 0 {
+		return false
+	}
+	m := s.maxConns.Load()
+	return m <= 0 || s.active.Load() < m
+}
+
+// Active returns the number of connections or requests currently counted by
+// Pick and not yet released.
+func (s *Server) Active() int64 { return s.active.Load() }
+
+// Release ends one connection or request counted by a successful Pick. Call
+// it exactly once per Pick that returned s. An extra Release is ignored (the
+// count never goes below zero). Lock-free, allocation-free.
+func (s *Server) Release() {
+	if s.active.Add(-1) < 0 {
+		s.active.Add(1) // unbalanced Release: undo
+		return
+	}
+	if b := s.owner.Load(); b != nil {
+		b.total.Add(-1)
+	}
+}
+
+// Ext returns the value stored in attachment slot (ExtL7, ExtMetrics,
+// ExtHealth, ...), or nil if none was set or slot is out of range.
+func (s *Server) Ext(slot int) any {
+	if uint(slot) >= NumExt {
+		return nil
+	}
+	if p := s.ext[slot].Load(); p != nil {
+		return p.v
+	}
+	return nil
+}
+
+// SetExt stores v in attachment slot (0..NumExt-1; it panics otherwise, a
+// programming error). It allocates: call it at build time, not per request.
+func (s *Server) SetExt(slot int, v any) {
+	if uint(slot) >= NumExt {
+		panic("balance: Server.SetExt: slot out of range")
+	}
+	s.ext[slot].Store(&extBox{v: v})
+}
+
+// acquire counts one more active connection unless the server is not serving
+// (any state bit set) or would go above limit (<= 0: unlimited). The check
+// and the increment are one CAS, so concurrent picks never overshoot limit.
+func (s *Server) acquire(limit int64) bool {
+	if s.state.Load() != 0 {
+		return false
+	}
+	if limit <= 0 {
+		s.active.Add(1)
+		return true
+	}
+	for {
+		a := s.active.Load()
+		if a >= limit {
+			return false
+		}
+		if s.active.CompareAndSwap(a, a+1) {
+			return true
+		}
+	}
+}
+
+// setBit sets or clears one state bit and, on a real change, tells the owner.
+func (s *Server) setBit(bit uint32, on bool) bool {
+	var changed bool
+	if on {
+		changed = s.state.Or(bit)&bit == 0
+	} else {
+		changed = s.state.And(^bit)&bit != 0
+	}
+	if changed {
+		s.notify()
+	}
+	return changed
+}
+
+func (s *Server) notify() {
+	if b := s.owner.Load(); b != nil {
+		b.invalidate()
+	}
+}
+
+// noCopy makes go vet's copylocks check report copies of a Server.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
