@@ -1,0 +1,359 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration file (contract §2 and §2a).
+// The zero value is not useful: start from Defaults, or use Load/Parse.
+type Config struct {
+	// Admin is the admin listener (metrics, health, later API and UI).
+	Admin Admin `yaml:"admin"`
+	// Logging configures the process log and the access log.
+	Logging Logging `yaml:"logging"`
+	// ShutdownTimeout bounds a graceful stop. Default 30s; must be > 0.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxConnections caps client connections for the whole process.
+	// Default 50000; must be >= 1.
+	MaxConnections int `yaml:"max_connections"`
+	// Frontends are the listeners. At least one is required.
+	Frontends []Frontend `yaml:"frontends"`
+	// Backends are the server pools that frontends and routes name.
+	Backends []Backend `yaml:"backends"`
+
+	// File is the name given to Load or Parse (used in error messages).
+	File string `yaml:"-"`
+	// Raw is the file content as read, before ${VAR} expansion. Owned by
+	// the Config; do not modify.
+	Raw []byte `yaml:"-"`
+	// SHA256 is the checksum of Raw (see Checksum).
+	SHA256 [32]byte `yaml:"-"`
+
+	m meta
+}
+
+// Admin is the admin listener.
+type Admin struct {
+	// Listen is host:port of the admin server. Default 127.0.0.1:9900.
+	Listen string `yaml:"listen"`
+	// Pprof mounts net/http/pprof under /debug/pprof/ on the admin
+	// listener. Default false. (Extension to the contract.)
+	Pprof bool `yaml:"pprof"`
+
+	m meta
+}
+
+// Logging configures logs.
+type Logging struct {
+	// Level is error | warn | info | debug | trace. Default info.
+	Level string `yaml:"level"`
+	// Format of the process log: json | text. Default json.
+	Format string `yaml:"format"`
+	// AccessLog is stdout | stderr | off | a file path. Default stdout.
+	AccessLog string `yaml:"access_log"`
+
+	m meta
+}
+
+// Frontend modes.
+const (
+	ModeHTTP = "http"
+	ModeTCP  = "tcp"
+)
+
+// Frontend is one listener.
+type Frontend struct {
+	// Name identifies the frontend in metrics and logs. Required, unique,
+	// letters, digits, '.', '_' and '-' only.
+	Name string `yaml:"name"`
+	// Mode is http or tcp. Default http.
+	Mode string `yaml:"mode"`
+	// Listen is host:port (host may be empty for all interfaces). Required,
+	// port 1..65535, unique across frontends and admin.listen.
+	Listen string `yaml:"listen"`
+	// MaxConnections caps this frontend's client connections: excess ones
+	// are refused (tcp) or answered 503 (http). Default 10000; >= 1.
+	MaxConnections int `yaml:"max_connections"`
+	// Timeouts guard client-side waits.
+	Timeouts FrontendTimeouts `yaml:"timeouts"`
+	// Limits are request size limits (http only).
+	Limits Limits `yaml:"limits"`
+	// Routes are tried in order, first match wins (http only).
+	Routes []Route `yaml:"routes"`
+	// Backend is the backend name: for tcp the backend (required); for http
+	// the backend used when no route matches (optional: no match → 404).
+	Backend string `yaml:"backend"`
+	// TrustedProxies are peers whose X-Forwarded-For names the client.
+	// Default none.
+	TrustedProxies CIDRs `yaml:"trusted_proxies"`
+	// Access is the allow/deny list checked on connect.
+	Access Access `yaml:"access"`
+	// RateLimits are checked in order (http: requests; tcp: new connections).
+	RateLimits []RateLimit `yaml:"rate_limits"`
+
+	m meta
+}
+
+// IsHTTP reports whether the frontend is an L7 (http) frontend.
+func (f *Frontend) IsHTTP() bool { return f.Mode == ModeHTTP }
+
+// FrontendTimeouts are client-side timeouts. All must be > 0.
+type FrontendTimeouts struct {
+	// ClientHeader: the whole request head must arrive within it. Default 10s.
+	ClientHeader time.Duration `yaml:"client_header"`
+	// ClientIdle: keep-alive idle time / idle TCP session. Default 60s.
+	ClientIdle time.Duration `yaml:"client_idle"`
+	// ClientRead: http, reading a request body. Default 30s.
+	ClientRead time.Duration `yaml:"client_read"`
+	// ClientWrite: http, writing a response. Default 30s.
+	ClientWrite time.Duration `yaml:"client_write"`
+
+	m meta
+}
+
+// Limits are http request limits.
+type Limits struct {
+	// MaxHeaderBytes caps the whole request head (over it: 431).
+	// Default 64KiB; 1KiB..1MiB.
+	MaxHeaderBytes Size `yaml:"max_header_bytes"`
+	// MaxBodyBytes caps a request body (over it: 413). Default 0 = no limit.
+	MaxBodyBytes Size `yaml:"max_body_bytes"`
+
+	m meta
+}
+
+// Route sends matching http requests to a backend.
+type Route struct {
+	// Name identifies the route in metrics and logs. Default "route-N"
+	// (N = 1-based position in the list); unique within the frontend.
+	Name string `yaml:"name"`
+	// Match holds the conditions; every condition given must hold. An empty
+	// Match matches every request.
+	Match RouteMatch `yaml:"match"`
+	// Backend is the backend name. Required.
+	Backend string `yaml:"backend"`
+	// RequestHeaders are applied to the request sent to the backend.
+	RequestHeaders HeaderRules `yaml:"request_headers"`
+	// ResponseHeaders are applied to the response sent to the client.
+	ResponseHeaders HeaderRules `yaml:"response_headers"`
+
+	m meta
+}
+
+// RouteMatch is the condition part of a route.
+type RouteMatch struct {
+	// Host is an exact host name or a leading wildcard "*.example.com"
+	// (matches sub.example.com, not example.com). Stored lower-case.
+	// Empty = any host.
+	Host string `yaml:"host"`
+	// PathPrefix must start with "/". Empty = any path.
+	PathPrefix string `yaml:"path_prefix"`
+	// Methods are upper-case method tokens. Empty = any method.
+	Methods []string `yaml:"methods"`
+
+	m meta
+}
+
+// HeaderRules edits headers: Remove is applied first, then Set.
+type HeaderRules struct {
+	// Set replaces (or adds) each header, in file order.
+	Set HeaderSet `yaml:"set"`
+	// Remove deletes each named header (case-insensitive).
+	Remove []string `yaml:"remove"`
+
+	m meta
+}
+
+// HeaderSet is a YAML mapping of header name to value, kept in file order.
+type HeaderSet []Header
+
+// Header is a header name and value. In a rate limit match, Value empty
+// means "header present with any value".
+type Header struct {
+	Name  string `yaml:"name"`
+	Value string `yaml:"value"`
+
+	m meta
+}
+
+// Access is an allow/deny list. Deny is checked first; when Allow is
+// non-empty only matching clients may connect. Default: both empty (all
+// allowed).
+type Access struct {
+	Allow CIDRs `yaml:"allow"`
+	Deny  CIDRs `yaml:"deny"`
+
+	m meta
+}
+
+// Rate limit keys (RateLimit.Key); "header:NAME" is the third form.
+const (
+	KeyClientIP     = "client_ip"
+	KeyFrontend     = "frontend"
+	KeyHeaderPrefix = "header:"
+)
+
+// RateLimit is a token bucket rule of a frontend.
+type RateLimit struct {
+	// Name identifies the rule (metric label "rule"). Default
+	// "rate-limit-N" (1-based); unique within the frontend.
+	Name string `yaml:"name"`
+	// Key is client_ip | frontend | "header:NAME". Default client_ip.
+	// A header key is http only.
+	Key string `yaml:"key"`
+	// Rate is the refill rate, "N/s", "N/m" or "N/h". Required, > 0.
+	Rate Rate `yaml:"rate"`
+	// Burst is the bucket size. Default max(1, ceil(rate per second)); >= 1.
+	Burst int `yaml:"burst"`
+	// Match restricts the rule; every condition given must hold.
+	// Only ClientIP is allowed on tcp frontends.
+	Match RateLimitMatch `yaml:"match"`
+
+	m meta
+}
+
+// HeaderKey returns NAME for a "header:NAME" key, else "".
+func (r *RateLimit) HeaderKey() string {
+	if name, ok := strings.CutPrefix(r.Key, KeyHeaderPrefix); ok {
+		return name
+	}
+	return ""
+}
+
+// RateLimitMatch restricts a rate limit rule. Empty fields match everything.
+type RateLimitMatch struct {
+	ClientIP   CIDRs    `yaml:"client_ip"`
+	PathPrefix string   `yaml:"path_prefix"`
+	Methods    []string `yaml:"methods"`
+	// Header, when non-nil, requires the header (with Value, if non-empty).
+	Header *Header `yaml:"header"`
+
+	m meta
+}
+
+// Balancing algorithms (Backend.Algorithm); same names as balance.ParseAlgorithm.
+const (
+	AlgRoundRobin         = "round_robin"
+	AlgWeightedRoundRobin = "weighted_round_robin"
+	AlgLeastConnections   = "least_connections"
+	AlgIPHash             = "ip_hash"
+)
+
+// Backend is a pool of servers.
+type Backend struct {
+	// Name is required, unique, letters, digits, '.', '_' and '-' only.
+	Name string `yaml:"name"`
+	// Algorithm is round_robin | weighted_round_robin | least_connections |
+	// ip_hash. Default round_robin.
+	Algorithm string `yaml:"algorithm"`
+	// Timeouts are backend-side timeouts.
+	Timeouts BackendTimeouts `yaml:"timeouts"`
+	// MaxConnectionsPerServer caps connections (tcp) or in-flight requests
+	// (http) per server. Default 0 = unlimited.
+	MaxConnectionsPerServer int `yaml:"max_connections_per_server"`
+	// DrainTimeout: a removed server keeps its connections this long.
+	// Default 30s; 0 closes them at once.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// Servers: 1..256 entries, unique addresses. Required.
+	Servers []Server `yaml:"servers"`
+	// Health configures active and passive checks.
+	Health Health `yaml:"health"`
+	// RateLimit, when non-nil, limits the whole backend across frontends.
+	RateLimit *BackendRateLimit `yaml:"rate_limit"`
+	// SlowStart ramps a server that comes (back) up from little to full
+	// share over this duration. Default 0 = off. (Extension.)
+	SlowStart time.Duration `yaml:"slow_start"`
+	// HashBalanceFactor bounds the load of an ip_hash server to factor ×
+	// the average ("consistent hashing with bounded loads"). Default 0 =
+	// off; when set must be > 1 and Algorithm must be ip_hash. (Extension.)
+	HashBalanceFactor float64 `yaml:"hash_balance_factor"`
+
+	m meta
+}
+
+// BackendTimeouts are backend-side timeouts. All must be > 0.
+type BackendTimeouts struct {
+	// Connect bounds dialing a server. Default 2s.
+	Connect time.Duration `yaml:"connect"`
+	// Response: http, until the response head arrives. Default 30s.
+	Response time.Duration `yaml:"response"`
+	// Idle: pooled idle backend connections are closed after it. Default 90s.
+	Idle time.Duration `yaml:"idle"`
+
+	m meta
+}
+
+// Server is one upstream server.
+type Server struct {
+	// Address is host:port as written; it is the server's identity across
+	// reloads. Host is an IP literal or a DNS name; port 1..65535.
+	Address string `yaml:"address"`
+	// Weight is 0..256, used by weighted_round_robin. Default 1.
+	Weight int `yaml:"weight"`
+
+	// Addrs are the addresses to dial. Parse fills it for IP literals;
+	// Resolve fills it for host names (all addresses the resolver returned,
+	// in its order). Empty until then.
+	Addrs []netip.AddrPort `yaml:"-"`
+
+	m meta
+}
+
+// Health holds both kinds of health checking.
+type Health struct {
+	Active  ActiveHealth  `yaml:"active"`
+	Passive PassiveHealth `yaml:"passive"`
+
+	m meta
+}
+
+// Active health check types.
+const (
+	HealthNone = "none"
+	HealthTCP  = "tcp"
+	HealthHTTP = "http"
+)
+
+// ActiveHealth configures probes. When the `active` block is absent, Type
+// is none; when it is given without a type, Type is tcp.
+type ActiveHealth struct {
+	// Type is tcp | http | none.
+	Type string `yaml:"type"`
+	// Path is the http probe path. Default /health; must start with "/".
+	Path string `yaml:"path"`
+	// ExpectStatus is the http status a healthy server answers. Default 200.
+	ExpectStatus int `yaml:"expect_status"`
+	// Interval between probes. Default 2s; > 0.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout of one probe. Default 1s; > 0 and < Interval.
+	Timeout time.Duration `yaml:"timeout"`
+	// HealthyThreshold: consecutive successes to come back. Default 2; >= 1.
+	HealthyThreshold int `yaml:"healthy_threshold"`
+	// UnhealthyThreshold: consecutive failures to be taken out. Default 3; >= 1.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+
+	m meta
+}
+
+// PassiveHealth ejects servers that fail on real traffic. On by default.
+type PassiveHealth struct {
+	// UnhealthyThreshold: consecutive failures (connect error, timeout, 5xx)
+	// that eject a server. Default 5; 0 turns passive checks off.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+	// Cooldown: how long an ejected server rests. Default 10s; > 0.
+	Cooldown time.Duration `yaml:"cooldown"`
+
+	m meta
+}
+
+// BackendRateLimit limits a whole backend, all frontends together.
+type BackendRateLimit struct {
+	// Rate is "N/s", "N/m" or "N/h". Required, > 0.
+	Rate Rate `yaml:"rate"`
+	// Burst default max(1, ceil(rate per second)); >= 1.
+	Burst int `yaml:"burst"`
+
+	m meta
+}

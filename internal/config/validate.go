@@ -1,0 +1,463 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits enforced by Validate.
+const (
+	MaxServersPerBackend = 256
+	MaxWeight            = 256
+	MinHeaderBytes       = 1 * KiB
+	MaxHeaderBytesLimit  = 1 * MiB
+	maxNameLen           = 128
+)
+
+// validator checks one Config, collecting every problem.
+type validator struct {
+	c *collector
+}
+
+// at reports a problem with key of the struct described by m.
+func (v *validator) at(m *meta, key, path, format string, args ...any) {
+	v.c.add(m.pos(key), "%s: %s", join(path, key), fmt.Sprintf(format, args...))
+}
+
+// Validate checks c and returns every problem as Errors (nil if none).
+// Positions come from the file c was decoded from; a Config built in code
+// gets messages without positions. Validate does not modify c.
+func (c *Config) Validate() error {
+	v := &validator{c: &collector{file: c.File}}
+	v.config(c)
+	return v.c.errs.err()
+}
+
+func (v *validator) config(c *Config) {
+	if c.m.bad {
+		return // the file is not a mapping; already reported
+	}
+	v.listenAddr(&c.Admin.m, "listen", "admin", c.Admin.Listen)
+	v.oneOf(&c.Logging.m, "level", "logging", c.Logging.Level, "error", "warn", "info", "debug", "trace")
+	v.oneOf(&c.Logging.m, "format", "logging", c.Logging.Format, "json", "text")
+	if c.Logging.AccessLog == "" {
+		v.at(&c.Logging.m, "access_log", "logging", "must be stdout, stderr, off or a file path")
+	}
+	v.positive(&c.m, "shutdown_timeout", "", c.ShutdownTimeout)
+	v.atLeast(&c.m, "max_connections", "", c.MaxConnections, 1)
+
+	backends := map[string]int{}
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		path := fmt.Sprintf("backends[%d]", i)
+		if b.m.bad {
+			continue
+		}
+		if v.name(&b.m, path, b.Name, "backend"); b.Name != "" {
+			if j, dup := backends[b.Name]; dup {
+				v.at(&b.m, "name", path, "duplicate backend name %q (also backends[%d])", b.Name, j)
+			} else {
+				backends[b.Name] = i
+			}
+		}
+		v.backend(b, path)
+	}
+
+	if len(c.Frontends) == 0 {
+		v.c.add(c.m.pos("frontends"), "frontends: at least one frontend is required")
+	}
+	frontends := map[string]int{}
+	listens := map[int][]listener{} // by port
+	if h, p, ok := splitListen(c.Admin.Listen); ok {
+		listens[p] = append(listens[p], listener{host: h, owner: "admin.listen"})
+	}
+	for i := range c.Frontends {
+		f := &c.Frontends[i]
+		path := fmt.Sprintf("frontends[%d]", i)
+		if f.m.bad {
+			continue
+		}
+		if v.name(&f.m, path, f.Name, "frontend") {
+			if j, dup := frontends[f.Name]; dup {
+				v.at(&f.m, "name", path, "duplicate frontend name %q (also frontends[%d])", f.Name, j)
+			} else {
+				frontends[f.Name] = i
+			}
+		}
+		if v.listenAddr(&f.m, "listen", path, f.Listen) {
+			h, p, _ := splitListen(f.Listen)
+			for _, l := range listens[p] {
+				if l.host == h || l.host == "" || h == "" {
+					v.at(&f.m, "listen", path, "address %s is already used by %s", f.Listen, l.owner)
+					break
+				}
+			}
+			listens[p] = append(listens[p], listener{host: h, owner: fmt.Sprintf("frontends[%d] (%s)", i, f.Name)})
+		}
+		v.frontend(f, path, backends)
+	}
+}
+
+type listener struct {
+	host  string // "" = all interfaces
+	owner string
+}
+
+// splitListen returns a listen address's normalized host ("" for all
+// interfaces) and port.
+func splitListen(s string) (string, int, bool) {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, false
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, false
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		if a.IsUnspecified() {
+			return "", port, true
+		}
+		return a.Unmap().String(), port, true
+	}
+	return strings.ToLower(h), port, true
+}
+
+func (v *validator) frontend(f *Frontend, path string, backends map[string]int) {
+	v.oneOf(&f.m, "mode", path, f.Mode, ModeHTTP, ModeTCP)
+	v.atLeast(&f.m, "max_connections", path, f.MaxConnections, 1)
+	tp := join(path, "timeouts")
+	v.positive(&f.Timeouts.m, "client_header", tp, f.Timeouts.ClientHeader)
+	v.positive(&f.Timeouts.m, "client_idle", tp, f.Timeouts.ClientIdle)
+	v.positive(&f.Timeouts.m, "client_read", tp, f.Timeouts.ClientRead)
+	v.positive(&f.Timeouts.m, "client_write", tp, f.Timeouts.ClientWrite)
+	isTCP := f.Mode == ModeTCP
+
+	lp := join(path, "limits")
+	if isTCP && f.m.has("limits") {
+		v.at(&f.m, "limits", path, "limits are only for http frontends")
+	} else {
+		if h := f.Limits.MaxHeaderBytes; h < MinHeaderBytes || h > MaxHeaderBytesLimit {
+			v.at(&f.Limits.m, "max_header_bytes", lp, "must be between %s and %s, got %s", MinHeaderBytes, MaxHeaderBytesLimit, h)
+		}
+		if f.Limits.MaxBodyBytes < 0 {
+			v.at(&f.Limits.m, "max_body_bytes", lp, "must not be negative (0 = no limit)")
+		}
+	}
+
+	if f.Backend != "" {
+		if _, ok := backends[f.Backend]; !ok {
+			v.at(&f.m, "backend", path, "unknown backend %q%s", f.Backend, known(backends))
+		}
+	} else if isTCP {
+		v.at(&f.m, "backend", path, "a tcp frontend needs a backend")
+	}
+
+	if isTCP && (len(f.Routes) > 0 || f.m.has("routes")) {
+		v.at(&f.m, "routes", path, "routes are only for http frontends")
+	} else {
+		routes := map[string]int{}
+		for i := range f.Routes {
+			r := &f.Routes[i]
+			rp := fmt.Sprintf("%s.routes[%d]", path, i)
+			if r.m.bad {
+				continue
+			}
+			if v.name(&r.m, rp, r.Name, "route") {
+				if j, dup := routes[r.Name]; dup {
+					v.at(&r.m, "name", rp, "duplicate route name %q (also routes[%d])", r.Name, j)
+				} else {
+					routes[r.Name] = i
+				}
+			}
+			v.route(r, rp, backends)
+		}
+	}
+
+	rls := map[string]int{}
+	for i := range f.RateLimits {
+		rl := &f.RateLimits[i]
+		rp := fmt.Sprintf("%s.rate_limits[%d]", path, i)
+		if rl.m.bad {
+			continue
+		}
+		if v.name(&rl.m, rp, rl.Name, "rate limit") {
+			if j, dup := rls[rl.Name]; dup {
+				v.at(&rl.m, "name", rp, "duplicate rate limit name %q (also rate_limits[%d])", rl.Name, j)
+			} else {
+				rls[rl.Name] = i
+			}
+		}
+		v.rateLimit(rl, rp, isTCP)
+	}
+}
+
+func (v *validator) route(r *Route, path string, backends map[string]int) {
+	mp := join(path, "match")
+	if h := r.Match.Host; h != "" && !validHostPattern(h) {
+		v.at(&r.Match.m, "host", mp, "invalid host %q: want a host name like api.example.com or a leading wildcard like *.example.com", h)
+	}
+	v.pathPrefix(&r.Match.m, mp, r.Match.PathPrefix)
+	v.methods(&r.Match.m, mp, r.Match.Methods)
+	if r.Backend == "" {
+		v.at(&r.m, "backend", path, "a route needs a backend")
+	} else if _, ok := backends[r.Backend]; !ok {
+		v.at(&r.m, "backend", path, "unknown backend %q%s", r.Backend, known(backends))
+	}
+	v.headerRules(&r.RequestHeaders, join(path, "request_headers"))
+	v.headerRules(&r.ResponseHeaders, join(path, "response_headers"))
+}
+
+func (v *validator) headerRules(h *HeaderRules, path string) {
+	sp := join(path, "set")
+	seen := map[string]bool{}
+	for i := range h.Set {
+		hd := &h.Set[i]
+		lower := strings.ToLower(hd.Name)
+		switch {
+		case !validToken(hd.Name):
+			v.c.add(hd.m.pos("name"), "%s: invalid header name %q", sp, hd.Name)
+		case seen[lower]:
+			v.c.add(hd.m.pos("name"), "%s: header %q is set twice", sp, hd.Name)
+		}
+		seen[lower] = true
+		if !validHeaderValue(hd.Value) {
+			v.c.add(hd.m.pos("value"), "%s: header value must not contain control characters (CR, LF, NUL)", join(sp, hd.Name))
+		}
+	}
+	for i, name := range h.Remove {
+		if !validToken(name) {
+			v.at(&h.m, fmt.Sprintf("remove[%d]", i), path, "invalid header name %q", name)
+		}
+	}
+}
+
+func (v *validator) rateLimit(rl *RateLimit, path string, isTCP bool) {
+	switch {
+	case rl.Key == KeyClientIP || rl.Key == KeyFrontend:
+	case strings.HasPrefix(rl.Key, KeyHeaderPrefix):
+		if !validToken(rl.HeaderKey()) {
+			v.at(&rl.m, "key", path, "invalid header name %q in key %q", rl.HeaderKey(), rl.Key)
+		} else if isTCP {
+			v.at(&rl.m, "key", path, "a header key is only for http frontends (use client_ip or frontend)")
+		}
+	default:
+		v.at(&rl.m, "key", path, "unknown key %q: want client_ip, frontend or header:NAME", rl.Key)
+	}
+	v.rateBurst(&rl.m, path, rl.Rate, rl.Burst)
+	mp := join(path, "match")
+	mm := &rl.Match
+	if isTCP {
+		for _, k := range []string{"path_prefix", "methods", "header"} {
+			if mm.m.has(k) {
+				v.at(&mm.m, k, mp, "only client_ip can be matched on a tcp frontend")
+			}
+		}
+		return
+	}
+	v.pathPrefix(&mm.m, mp, mm.PathPrefix)
+	v.methods(&mm.m, mp, mm.Methods)
+	if h := mm.Header; h != nil && !h.m.bad {
+		hp := join(mp, "header")
+		if h.Name == "" {
+			v.at(&h.m, "name", hp, "a header match needs a name")
+		} else if !validToken(h.Name) {
+			v.at(&h.m, "name", hp, "invalid header name %q", h.Name)
+		}
+		if !validHeaderValue(h.Value) {
+			v.at(&h.m, "value", hp, "header value must not contain control characters (CR, LF, NUL)")
+		}
+	}
+}
+
+func (v *validator) rateBurst(m *meta, path string, r Rate, burst int) {
+	if r.PerSecond <= 0 {
+		v.at(m, "rate", path, "a rate is required, like 100/s, 20/m or 1000/h")
+	}
+	if burst < 1 {
+		v.at(m, "burst", path, "must be at least 1")
+	}
+}
+
+func (v *validator) backend(b *Backend, path string) {
+	v.oneOf(&b.m, "algorithm", path, b.Algorithm, AlgRoundRobin, AlgWeightedRoundRobin, AlgLeastConnections, AlgIPHash)
+	tp := join(path, "timeouts")
+	v.positive(&b.Timeouts.m, "connect", tp, b.Timeouts.Connect)
+	v.positive(&b.Timeouts.m, "response", tp, b.Timeouts.Response)
+	v.positive(&b.Timeouts.m, "idle", tp, b.Timeouts.Idle)
+	v.atLeast(&b.m, "max_connections_per_server", path, b.MaxConnectionsPerServer, 0)
+	v.nonNegative(&b.m, "drain_timeout", path, b.DrainTimeout)
+	v.nonNegative(&b.m, "slow_start", path, b.SlowStart)
+	if f := b.HashBalanceFactor; f != 0 {
+		if !(f > 1) || f > 1e6 {
+			v.at(&b.m, "hash_balance_factor", path, "must be greater than 1 (like 1.25), or 0 to turn it off")
+		} else if b.Algorithm != AlgIPHash {
+			v.at(&b.m, "hash_balance_factor", path, "only applies to algorithm ip_hash")
+		}
+	}
+	v.servers(b, path)
+	v.health(&b.Health, join(path, "health"))
+	if b.RateLimit != nil {
+		v.rateBurst(&b.RateLimit.m, join(path, "rate_limit"), b.RateLimit.Rate, b.RateLimit.Burst)
+	}
+}
+
+func (v *validator) servers(b *Backend, path string) {
+	switch n := len(b.Servers); {
+	case n == 0:
+		v.at(&b.m, "servers", path, "at least one server is required")
+	case n > MaxServersPerBackend:
+		v.at(&b.m, "servers", path, "%d servers is more than the limit of %d per backend", n, MaxServersPerBackend)
+	}
+	seen := map[string]int{}
+	weightSum := 0
+	for i := range b.Servers {
+		s := &b.Servers[i]
+		sp := fmt.Sprintf("%s.servers[%d]", path, i)
+		if s.m.bad {
+			continue
+		}
+		if s.Address == "" {
+			v.at(&s.m, "address", sp, "an address (host:port) is required")
+		} else if msg := checkHostPort(s.Address, true); msg != "" {
+			v.at(&s.m, "address", sp, "%s", msg)
+		} else {
+			key := strings.ToLower(s.Address)
+			if ap, ok := addrPortOf(s.Address); ok {
+				key = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+			}
+			if j, dup := seen[key]; dup {
+				v.at(&s.m, "address", sp, "duplicate server %s (also servers[%d])", s.Address, j)
+			}
+			seen[key] = i
+		}
+		if s.Weight < 0 || s.Weight > MaxWeight {
+			v.at(&s.m, "weight", sp, "must be between 0 and %d, got %d", MaxWeight, s.Weight)
+		} else {
+			weightSum += s.Weight
+		}
+	}
+	if b.Algorithm == AlgWeightedRoundRobin && len(b.Servers) > 0 && weightSum == 0 {
+		v.at(&b.m, "servers", path, "weighted_round_robin needs at least one server with weight > 0")
+	}
+}
+
+func (v *validator) health(h *Health, path string) {
+	a := &h.Active
+	ap := join(path, "active")
+	if v.oneOf(&a.m, "type", ap, a.Type, HealthTCP, HealthHTTP, HealthNone) && a.Type != HealthNone {
+		okI := v.positive(&a.m, "interval", ap, a.Interval)
+		okT := v.positive(&a.m, "timeout", ap, a.Timeout)
+		if okI && okT && a.Timeout >= a.Interval {
+			v.at(&a.m, "timeout", ap, "must be shorter than interval (%s), got %s", a.Interval, a.Timeout)
+		}
+		v.atLeast(&a.m, "healthy_threshold", ap, a.HealthyThreshold, 1)
+		v.atLeast(&a.m, "unhealthy_threshold", ap, a.UnhealthyThreshold, 1)
+		if a.Type == HealthHTTP {
+			if !strings.HasPrefix(a.Path, "/") || !validPath(a.Path) {
+				v.at(&a.m, "path", ap, "must start with / and contain no spaces or control characters, got %q", a.Path)
+			}
+			if a.ExpectStatus < 100 || a.ExpectStatus > 599 {
+				v.at(&a.m, "expect_status", ap, "must be an HTTP status 100..599, got %d", a.ExpectStatus)
+			}
+		}
+	}
+	p := &h.Passive
+	pp := join(path, "passive")
+	if v.atLeast(&p.m, "unhealthy_threshold", pp, p.UnhealthyThreshold, 0) && p.UnhealthyThreshold > 0 {
+		v.positive(&p.m, "cooldown", pp, p.Cooldown)
+	}
+}
+
+// Small checks. Each returns true when the value is fine.
+
+func (v *validator) oneOf(m *meta, key, path, val string, allowed ...string) bool {
+	for _, a := range allowed {
+		if val == a {
+			return true
+		}
+	}
+	v.at(m, key, path, "unknown value %q: want %s", val, strings.Join(allowed, ", "))
+	return false
+}
+
+func (v *validator) positive(m *meta, key, path string, d time.Duration) bool {
+	if d <= 0 {
+		v.at(m, key, path, "must be greater than 0, got %s", d)
+		return false
+	}
+	return true
+}
+
+func (v *validator) nonNegative(m *meta, key, path string, d time.Duration) {
+	if d < 0 {
+		v.at(m, key, path, "must not be negative, got %s", d)
+	}
+}
+
+func (v *validator) atLeast(m *meta, key, path string, n, lo int) bool {
+	if n < lo {
+		v.at(m, key, path, "must be at least %d, got %d", lo, n)
+		return false
+	}
+	return true
+}
+
+func (v *validator) name(m *meta, path, name, what string) bool {
+	switch {
+	case name == "":
+		v.at(m, "name", path, "a %s needs a name", what)
+	case !validName(name):
+		v.at(m, "name", path, "invalid name %q: use letters, digits, '.', '_' and '-' (at most %d)", name, maxNameLen)
+	default:
+		return true
+	}
+	return false
+}
+
+func (v *validator) listenAddr(m *meta, key, path, addr string) bool {
+	if addr == "" {
+		v.at(m, key, path, "a listen address (host:port) is required")
+		return false
+	}
+	if msg := checkHostPort(addr, false); msg != "" {
+		v.at(m, key, path, "%s", msg)
+		return false
+	}
+	return true
+}
+
+func (v *validator) pathPrefix(m *meta, path, p string) {
+	if p != "" && (!strings.HasPrefix(p, "/") || !validPath(p)) {
+		v.at(m, "path_prefix", path, "must start with / and contain no spaces or control characters, got %q", p)
+	}
+}
+
+func (v *validator) methods(m *meta, path string, methods []string) {
+	for i, meth := range methods {
+		if !validToken(meth) || strings.ToUpper(meth) != meth {
+			v.at(m, fmt.Sprintf("methods[%d]", i), path, "invalid method %q: want an upper-case token like GET or POST", meth)
+		}
+	}
+}
+
+// known lists the defined backend names for an "unknown backend" message.
+func known(set map[string]int) string {
+	if len(set) == 0 {
+		return " (no backends are defined)"
+	}
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if len(names) > 10 {
+		names = append(names[:10], "...")
+	}
+	return "; defined backends: " + strings.Join(names, ", ")
+}

@@ -1,0 +1,148 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Size is a number of bytes. In YAML: an integer, or a string of digits
+// with an optional unit KiB, MiB or GiB ("512", "64KiB", "1 MiB").
+type Size int64
+
+// Size units.
+const (
+	KiB Size = 1 << 10
+	MiB Size = 1 << 20
+	GiB Size = 1 << 30
+)
+
+// ParseSize parses "512", "64KiB", "1MiB", "1GiB" (a space before the unit
+// is allowed).
+func ParseSize(s string) (Size, error) {
+	num, mult := strings.TrimSpace(s), Size(1)
+	for _, u := range []struct {
+		suffix string
+		mult   Size
+	}{{"KiB", KiB}, {"MiB", MiB}, {"GiB", GiB}} {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	if num == "" || strings.TrimLeft(num, "0123456789") != "" {
+		return 0, fmt.Errorf("invalid size %q: use a number of bytes or a number with KiB, MiB or GiB (like 64KiB)", s)
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n > math.MaxInt64/int64(mult) {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return Size(n) * mult, nil
+}
+
+// String formats s with the largest exact unit ("64KiB", "1000").
+func (s Size) String() string {
+	switch {
+	case s != 0 && s%GiB == 0:
+		return strconv.FormatInt(int64(s/GiB), 10) + "GiB"
+	case s != 0 && s%MiB == 0:
+		return strconv.FormatInt(int64(s/MiB), 10) + "MiB"
+	case s != 0 && s%KiB == 0:
+		return strconv.FormatInt(int64(s/KiB), 10) + "KiB"
+	}
+	return strconv.FormatInt(int64(s), 10)
+}
+
+// Rate is an event rate. In YAML: "N/s", "N/m" or "N/h" where N is a
+// positive number (decimals allowed: "0.5/s"). The zero value means unset.
+type Rate struct {
+	// PerSecond is the rate converted to events per second.
+	PerSecond float64
+	// Text is the rate as written in the file ("100/m").
+	Text string
+}
+
+// ParseRate parses "100/s", "20/m", "1000/h".
+func ParseRate(s string) (Rate, error) {
+	bad := fmt.Errorf("invalid rate %q: use N/s, N/m or N/h (like 100/s)", s)
+	num, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
+	if !ok {
+		return Rate{}, bad
+	}
+	var per float64
+	switch strings.TrimSpace(unit) {
+	case "s":
+		per = 1
+	case "m":
+		per = 60
+	case "h":
+		per = 3600
+	default:
+		return Rate{}, bad
+	}
+	num = strings.TrimSpace(num)
+	if num == "" || strings.TrimLeft(num, "0123456789.") != "" {
+		return Rate{}, bad
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || math.IsInf(n, 0) || math.IsNaN(n) {
+		return Rate{}, bad
+	}
+	if n <= 0 {
+		return Rate{}, fmt.Errorf("rate %q must be greater than 0", s)
+	}
+	return Rate{PerSecond: n / per, Text: s}, nil
+}
+
+// String returns the rate as written.
+func (r Rate) String() string { return r.Text }
+
+// DefaultBurst is the burst used when none is given: max(1, ceil(rate/s)).
+func (r Rate) DefaultBurst() int {
+	b := math.Ceil(r.PerSecond)
+	if b < 1 || math.IsNaN(b) {
+		return 1
+	}
+	if b > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(b)
+}
+
+// CIDRs is a list of address prefixes. In YAML: a list of CIDRs
+// ("10.0.0.0/8", "2001:db8::/32") or bare addresses (meaning /32 or /128).
+type CIDRs []netip.Prefix
+
+// ParsePrefix parses a CIDR or a bare address. Host bits must be zero.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("invalid address or CIDR %q", s)
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, fmt.Errorf("CIDR %q has host bits set (did you mean %s?)", s, m)
+	}
+	return p, nil
+}
+
+// Contains reports whether any prefix contains a (an IPv4-mapped IPv6
+// address is compared as IPv4).
+func (c CIDRs) Contains(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range c {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
