@@ -1,0 +1,71 @@
+package health
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeTarget records flags and transitions; it satisfies Target and
+// PassiveTarget the way *balance.Server does.
+type fakeTarget struct {
+	addr    string
+	active  atomic.Bool
+	passive atomic.Bool
+
+	mu     sync.Mutex
+	events []event
+}
+
+type event struct {
+	up     bool
+	reason string
+	at     time.Time
+}
+
+func newFake(addr string) *fakeTarget {
+	f := &fakeTarget{addr: addr}
+	f.active.Store(true)
+	f.passive.Store(true)
+	return f
+}
+
+func (f *fakeTarget) Addr() string              { return f.addr }
+func (f *fakeTarget) SetActiveUp(up bool) bool  { return f.active.Swap(up) != up }
+func (f *fakeTarget) SetPassiveUp(up bool) bool { return f.passive.Swap(up) != up }
+func (f *fakeTarget) record(up bool, reason string) {
+	f.mu.Lock()
+	f.events = append(f.events, event{up, reason, time.Now()})
+	f.mu.Unlock()
+}
+
+func (f *fakeTarget) Events() []event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]event(nil), f.events...)
+}
+
+// onTransition is an OnTransition hook that records into the fakeTarget.
+func onTransition(t Target, up bool, reason string) { t.(*fakeTarget).record(up, reason) }
+
+func onPassive(t PassiveTarget, up bool, reason string) { t.(*fakeTarget).record(up, reason) }
+
+// waitFor polls cond every 5ms until it holds or d passes; it returns the
+// time it took, and fails the test on timeout.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+var (
+	_ Target        = (*fakeTarget)(nil)
+	_ PassiveTarget = (*fakeTarget)(nil)
+)

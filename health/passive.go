@@ -1,0 +1,257 @@
+package health
+
+import (
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults applied by [NewPassive] and [Passive.SetOptions] to zero fields.
+const (
+	DefaultPassiveUnhealthyThreshold = 5
+	DefaultCooldown                  = 10 * time.Second
+)
+
+// PassiveOptions configures a [Passive] tracker. Zero values take the
+// defaults; negative values are treated as zero.
+type PassiveOptions struct {
+	// UnhealthyThreshold: consecutive failures on real traffic (as the
+	// caller classifies them: connect error, timeout, 5xx) that eject the
+	// server; default 5.
+	UnhealthyThreshold int
+	// Cooldown: how long an ejected server rests before it is half-open;
+	// default 10s. A trial admitted by Admit whose outcome is never reported
+	// is forgotten after Cooldown, so another trial can be admitted.
+	Cooldown time.Duration
+	// Logger receives one Warn record per ejection and one Info record per
+	// return, from Tick (never from the data path). Nil discards.
+	Logger *slog.Logger
+	// OnTransition, if set, is called from Tick once per ejection (up false)
+	// and once per return (up true), after the corresponding log record. It
+	// must not block.
+	OnTransition func(t PassiveTarget, up bool, reason string)
+}
+
+// passive tracker states.
+const (
+	stClosed   uint32 = iota // normal: counting consecutive failures
+	stOpen                   // ejected until `until`
+	stHalfOpen               // cooldown over: the next outcome decides
+	stTrial                  // Admit handed out the one trial, started at trialAt
+)
+
+// passiveConfig is the Tick-side part of the options.
+type passiveConfig struct {
+	log       *slog.Logger
+	on        func(t PassiveTarget, up bool, reason string)
+	threshold int64
+}
+
+// Passive is the passive health tracker of one server, a circuit breaker
+// driven by outcomes of real traffic:
+//
+//   - closed: Failure counts consecutive failures and Success resets the
+//     count. The UnhealthyThreshold-th consecutive failure ejects the server:
+//     SetPassiveUp(false), state open until now+Cooldown.
+//   - open: outcomes of requests still in flight are ignored. The first Tick
+//     at or after the end of the cooldown makes it half-open and calls
+//     SetPassiveUp(true), so the balancer offers the server again.
+//   - half-open: one trial decides. If the data path calls Admit after the
+//     balancer picked this server, exactly ONE caller gets true (the trial);
+//     the others get false and must release the server and pick another. A
+//     Success then closes the breaker (count reset); a Failure re-ejects at
+//     once for another Cooldown. Without Admit, traffic flows while
+//     half-open and the first reported outcome decides in the same way.
+//
+// Failure, Success and Admit are for the data path: lock-free (atomics only),
+// allocation-free, safe for concurrent use, no logging. Tick is for one
+// background goroutine (see [Sweeper]; concurrent Ticks are serialized); it
+// performs the open→half-open step, logs and reports transitions, and
+// re-asserts the target's passive flag from the state, which repairs within
+// one Tick the flag of a server that raced between two transitions.
+//
+// Times are int64 nanoseconds from one clock per Passive (see [Now]). A
+// Passive must not be copied; keep it across reloads with its server (e.g. in
+// the server's health attachment) to keep its state.
+type Passive struct {
+	_ noCopy
+
+	t         PassiveTarget
+	state     atomic.Uint32
+	fails     atomic.Int64
+	threshold atomic.Int64
+	cooldown  atomic.Int64 // ns
+	until     atomic.Int64 // end of the cooldown while open
+	trialAt   atomic.Int64 // start of the trial in stTrial
+	downs     atomic.Uint64
+	returns   atomic.Uint64
+	cfg       atomic.Pointer[passiveConfig]
+
+	mu        sync.Mutex // serializes Tick; guards the fields below
+	seenDowns uint64
+	seenRets  uint64
+}
+
+// NewPassive returns a closed tracker for t and marks t passively up, so the
+// tracker and the target agree.
+func NewPassive(t PassiveTarget, opts PassiveOptions) *Passive {
+	p := &Passive{t: t}
+	p.SetOptions(opts)
+	t.SetPassiveUp(true)
+	return p
+}
+
+// SetOptions changes the options; the state and the current count are kept.
+// Safe for concurrent use with everything else.
+func (p *Passive) SetOptions(opts PassiveOptions) {
+	th := int64(opts.UnhealthyThreshold)
+	if th <= 0 {
+		th = DefaultPassiveUnhealthyThreshold
+	}
+	cd := opts.Cooldown
+	if cd <= 0 {
+		cd = DefaultCooldown
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p.threshold.Store(th)
+	p.cooldown.Store(int64(cd))
+	p.cfg.Store(&passiveConfig{log: log, on: opts.OnTransition, threshold: th})
+}
+
+// Target returns the tracked server.
+func (p *Passive) Target() PassiveTarget { return p.t }
+
+// Failure records a failure that counts against the server at time now.
+func (p *Passive) Failure(now int64) {
+	switch st := p.state.Load(); st {
+	case stClosed:
+		if p.fails.Add(1) < p.threshold.Load() {
+			return
+		}
+		p.until.Store(now + p.cooldown.Load())
+		if p.state.CompareAndSwap(stClosed, stOpen) {
+			p.fails.Store(0)
+			p.downs.Add(1)
+			p.t.SetPassiveUp(false)
+		}
+	case stHalfOpen, stTrial:
+		p.until.Store(now + p.cooldown.Load())
+		if p.state.CompareAndSwap(st, stOpen) {
+			p.t.SetPassiveUp(false)
+		}
+	}
+}
+
+// Success records a successful connection or request. now is accepted for
+// symmetry with Failure and is not used.
+func (p *Passive) Success(now int64) {
+	switch st := p.state.Load(); st {
+	case stClosed:
+		if p.fails.Load() != 0 {
+			p.fails.Store(0)
+		}
+	case stHalfOpen, stTrial:
+		p.fails.Store(0)
+		if p.state.CompareAndSwap(st, stClosed) {
+			p.returns.Add(1)
+		}
+	}
+}
+
+// Admit reports whether the data path may use the server it was just
+// offered: always true when closed, true for exactly one caller when
+// half-open (the trial), false otherwise. A caller that gets false must
+// release the server and try another.
+func (p *Passive) Admit(now int64) bool {
+	switch p.state.Load() {
+	case stClosed:
+		return true
+	case stHalfOpen:
+		p.trialAt.Store(now)
+		return p.state.CompareAndSwap(stHalfOpen, stTrial)
+	}
+	return false
+}
+
+// Up reports whether the tracker lets traffic through (closed or
+// half-open); false while ejected.
+func (p *Passive) Up() bool { return p.state.Load() != stOpen }
+
+// Ejected reports whether the server is ejected and, if so, until when.
+func (p *Passive) Ejected() (ejected bool, until int64) {
+	if p.state.Load() != stOpen {
+		return false, 0
+	}
+	return true, p.until.Load()
+}
+
+// Tick advances time-driven state at now: it makes an ejected server
+// half-open once its cooldown is over, forgets a trial older than Cooldown,
+// re-asserts the target's passive flag, and logs and reports the ejections
+// and returns that happened since the previous Tick, once each.
+func (p *Passive) Tick(now int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cfg := p.cfg.Load()
+	switch st := p.state.Load(); st {
+	case stOpen:
+		if now >= p.until.Load() && p.state.CompareAndSwap(stOpen, stHalfOpen) {
+			cfg.log.Debug("passive health: cooldown over, half-open", "server", p.t.Addr())
+			p.t.SetPassiveUp(true)
+		} else {
+			p.t.SetPassiveUp(false)
+		}
+	case stTrial:
+		if now-p.trialAt.Load() >= p.cooldown.Load() {
+			p.state.CompareAndSwap(stTrial, stHalfOpen)
+		}
+		p.t.SetPassiveUp(true)
+	default:
+		p.t.SetPassiveUp(true)
+	}
+	p.reportLocked(cfg)
+}
+
+// reportLocked reports the ejections and returns since the last Tick, in
+// order: they alternate (returns <= downs <= returns+1), and a re-ejection
+// after a failed trial is not a new transition.
+func (p *Passive) reportLocked(cfg *passiveConfig) {
+	d, r := p.downs.Load(), p.returns.Load()
+	if d-p.seenDowns > 2 {
+		// Defensive: more transitions than Ticks can produce (half-open
+		// needs a Tick). Report only the last ejection, and return if any.
+		p.seenDowns, p.seenRets = d-1, d-1
+	}
+	for {
+		switch {
+		case p.seenDowns == p.seenRets && p.seenDowns < d:
+			p.seenDowns++
+			reason := strconv.FormatInt(cfg.threshold, 10) + " consecutive failures on live traffic"
+			cfg.log.Warn("passive health: server ejected", "server", p.t.Addr(), "reason", reason,
+				"cooldown", time.Duration(p.cooldown.Load()).String())
+			if cfg.on != nil {
+				cfg.on(p.t, false, reason)
+			}
+		case p.seenDowns > p.seenRets && p.seenRets < r:
+			p.seenRets++
+			const reason = "trial succeeded after cooldown"
+			cfg.log.Info("passive health: server back", "server", p.t.Addr(), "reason", reason)
+			if cfg.on != nil {
+				cfg.on(p.t, true, reason)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// noCopy makes go vet's copylocks check flag copies of a Passive.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}

@@ -1,0 +1,34 @@
+package health
+
+import "testing"
+
+func BenchmarkPassiveSuccess(b *testing.B) {
+	p, _ := newTestPassive(5, 1<<40)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p.Success(1)
+		}
+	})
+}
+
+func BenchmarkPassiveFailureSuccess(b *testing.B) {
+	p, _ := newTestPassive(1<<30, 1<<40)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p.Failure(1)
+			p.Success(1)
+		}
+	})
+}
+
+func BenchmarkPassiveAdmitClosed(b *testing.B) {
+	p, _ := newTestPassive(5, 1<<40)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p.Admit(1)
+		}
+	})
+}

@@ -1,0 +1,33 @@
+package health
+
+import "time"
+
+// Target is a server checked by the active [Checker]. Addr is the host:port
+// that probes dial; SetActiveUp records the result and reports whether the
+// server's active flag changed. *balance.Server satisfies Target.
+//
+// Targets are kept across [Checker.Update] by identity, so a Target must be
+// comparable and should be a pointer (two distinct pointers with the same
+// Addr are two targets). Both methods must be safe for concurrent use.
+type Target interface {
+	Addr() string
+	SetActiveUp(up bool) (changed bool)
+}
+
+// PassiveTarget is a server watched by a [Passive] tracker. SetPassiveUp
+// records the passive verdict and reports whether the flag changed; it is
+// called from the data path, so it must be lock-free and allocation-free
+// (*balance.Server's is an atomic). *balance.Server satisfies PassiveTarget.
+type PassiveTarget interface {
+	Addr() string
+	SetPassiveUp(up bool) (changed bool)
+}
+
+// epoch anchors [Now]; time.Since on it reads the monotonic clock.
+var epoch = time.Now()
+
+// Now returns monotonic nanoseconds since process start: the clock that
+// [Passive] and [Sweeper] use. Callers may pass any int64 nanosecond clock
+// to a Passive instead, as long as all calls on that Passive (Failure,
+// Success, Admit, Tick) use the same one.
+func Now() int64 { return int64(time.Since(epoch)) }
