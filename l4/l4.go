@@ -1,0 +1,235 @@
+package l4
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicelb/sluice/balance"
+	"github.com/sluicelb/sluice/engine"
+	"github.com/sluicelb/sluice/internal/gate"
+)
+
+// Refusal says why a client was turned away before a server was tried.
+type Refusal uint8
+
+// Refusals.
+const (
+	RefusedAccess    Refusal = iota + 1 // the access list denied the client
+	RefusedRateLimit                    // a rate limit rule refused the connection
+	RefusedLimit                        // max_connections of the frontend or the process
+	RefusedNoServer                     // no server available or none reachable
+	RefusedShutdown                     // the engine is stopping
+)
+
+// Backend is the server pool a frontend sends to.
+type Backend struct {
+	Name     string
+	Balancer *balance.Balancer
+	// ConnectTimeout bounds one dial. Must be > 0.
+	ConnectTimeout time.Duration
+}
+
+// Admit decides whether a client may connect; it returns 0 to admit or the
+// refusal. Called on the accept goroutine: it must be fast and must not block.
+type Admit func(client netip.Addr) Refusal
+
+// Options configure a Frontend. Every field must be set: app fills in defaults.
+type Options struct {
+	Name        string
+	Engine      *engine.Engine
+	Backend     *Backend
+	IdleTimeout time.Duration
+	// Conns is this frontend's max_connections, Global the process-wide one.
+	Conns, Global *gate.Gate
+	// Admit runs before the connection limits (access lists, rate limits).
+	Admit Admit
+	Hooks Hooks
+	Log   *slog.Logger
+}
+
+// Frontend is one tcp frontend. Its methods are safe for concurrent use.
+type Frontend struct {
+	opts   atomic.Pointer[frontendState]
+	mu     sync.Mutex
+	lns    []*net.TCPListener
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// frontendState is what a session reads: swapped whole on Update, so a
+// session keeps the options it started with.
+type frontendState struct {
+	Options
+	sess engine.SessionOptions
+}
+
+// New returns a Frontend; call Serve with its listeners.
+func New(o Options) *Frontend {
+	f := &Frontend{}
+	f.Update(o)
+	return f
+}
+
+// Update swaps the frontend's options (reload). Sessions in flight keep theirs.
+func (f *Frontend) Update(o Options) {
+	st := &frontendState{Options: o}
+	st.sess = engine.SessionOptions{
+		IdleTimeout: o.IdleTimeout,
+		BytesIn:     o.Hooks.BytesIn(),
+		BytesOut:    o.Hooks.BytesOut(),
+		OnEnd:       st.onEnd,
+	}
+	f.opts.Store(st)
+}
+
+// Name returns the frontend's name.
+func (f *Frontend) Name() string { return f.opts.Load().Name }
+
+// Start accepts on each listener in its own goroutine until Close. The
+// frontend owns the listeners from here on (also when already closed).
+func (f *Frontend) Start(lns ...*net.TCPListener) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ln := range lns {
+		if f.closed {
+			_ = ln.Close()
+			continue
+		}
+		f.lns = append(f.lns, ln)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			if err := engine.Serve(ln, f.accept, f.opts.Load().Log); err != nil {
+				f.opts.Load().Log.Error("tcp listener stopped", "frontend", f.Name(), "error", err.Error())
+			}
+		}()
+	}
+}
+
+// Close stops accepting and waits for the accept loops to return; sessions in
+// flight go on.
+func (f *Frontend) Close() {
+	f.mu.Lock()
+	f.closed = true
+	for _, ln := range f.lns {
+		_ = ln.Close()
+	}
+	f.lns = nil
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// Listeners returns the frontend's open listeners (for a binary upgrade hand-over).
+func (f *Frontend) Listeners() []*net.TCPListener {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*net.TCPListener(nil), f.lns...)
+}
+
+// accept runs on the accept goroutine for each new client.
+func (f *Frontend) accept(c *net.TCPConn) {
+	st := f.opts.Load()
+	ip := clientIP(c)
+	if r := st.Admit(ip); r != 0 {
+		refuse(c)
+		st.Hooks.Refused(r, ip)
+		return
+	}
+	if !st.Global.TryAcquire() {
+		refuse(c)
+		st.Hooks.Refused(RefusedLimit, ip)
+		return
+	}
+	if !st.Conns.TryAcquire() {
+		st.Global.Release()
+		refuse(c)
+		st.Hooks.Refused(RefusedLimit, ip)
+		return
+	}
+	st.Hooks.Opened()
+	go st.connect(c, ip)
+}
+
+// conn is the l4 state of one session (engine.Session.User).
+type conn struct {
+	client netip.Addr
+	srv    *balance.Server
+}
+
+// connect dials a server, trying the next one (at most once each) when a dial
+// fails, then hands the pair to the engine.
+func (st *frontendState) connect(c *net.TCPConn, ip netip.Addr) {
+	var tried balance.Tried
+	key := balance.KeyIP(ip)
+	be := st.Backend
+	d := net.Dialer{Timeout: be.ConnectTimeout, KeepAlive: 30 * time.Second}
+	// At most one attempt per server, whatever the balancer does.
+	for n := len(be.Balancer.Servers()); ; n-- {
+		var srv *balance.Server
+		if n > 0 {
+			srv = be.Balancer.Pick(key, &tried)
+		}
+		if srv == nil {
+			refuse(c)
+			st.release()
+			st.Hooks.Refused(RefusedNoServer, ip)
+			return
+		}
+		bc, err := d.Dial("tcp", srv.Addr())
+		if err != nil {
+			srv.Release()
+			st.Hooks.ConnectFailed(srv, err)
+			continue
+		}
+		st.Hooks.Connected(srv)
+		if err := st.Engine.Proxy(c, bc.(*net.TCPConn), &st.sess, &conn{client: ip, srv: srv}); err != nil {
+			if errors.Is(err, engine.ErrStopped) {
+				return // OnEnd has run
+			}
+			st.Log.Warn("tcp session not started", "frontend", st.Name, "server", srv.Addr(), "error", err.Error())
+		}
+		return
+	}
+}
+
+// onEnd runs once per session, on an event loop or a pipe goroutine.
+func (st *frontendState) onEnd(s *engine.Session) {
+	c := s.User.(*conn)
+	c.srv.Release()
+	st.release()
+	info := SessionInfo{Frontend: st.Name, Backend: st.Backend.Name, Client: c.client, Server: c.srv,
+		Start: s.Start, Duration: time.Since(s.Start), Close: s.Close, Err: s.Err,
+		BytesIn: s.BytesIn, BytesOut: s.BytesOut}
+	st.Hooks.Ended(&info)
+}
+
+func (st *frontendState) release() {
+	st.Conns.Release()
+	st.Global.Release()
+	st.Hooks.Closed()
+}
+
+// refuse closes a client at once with a reset, as a refused connection.
+func refuse(c *net.TCPConn) {
+	_ = c.SetLinger(0)
+	_ = c.Close()
+}
+
+func clientIP(c *net.TCPConn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// IsTimeout reports whether a dial error was a timeout (for the failure reason).
+func IsTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+}
