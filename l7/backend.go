@@ -1,0 +1,183 @@
+package l7
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicelb/sluice/balance"
+	"github.com/valyala/fasthttp"
+)
+
+// Backend defaults applied by NewBackend to zero fields.
+const (
+	DefaultConnectTimeout  = 2 * time.Second
+	DefaultResponseTimeout = 30 * time.Second
+	DefaultIdleTimeout     = 90 * time.Second
+	DefaultMaxConnWait     = 100 * time.Millisecond
+	unlimitedConns         = 1 << 20
+)
+
+// BackendOptions configure a Backend.
+type BackendOptions struct {
+	// Name is the backend name (Records, logs).
+	Name string
+	// ConnectTimeout bounds a dial to a server. Default 2s.
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds each wait on a server: for the response head
+	// after the request was sent, and then between response body reads (and
+	// for each request body write). 504 when it expires before the head.
+	// Default 30s.
+	ResponseTimeout time.Duration
+	// IdleTimeout closes pooled keep-alive connections idle this long. Default 90s.
+	IdleTimeout time.Duration
+	// MaxConnsPerServer bounds connections per server; 0 = unlimited.
+	// (balance.Options.MaxConnsPerServer should carry the same value so
+	// Pick skips full servers.)
+	MaxConnsPerServer int
+	// MaxConnWait is how long a request waits for a free connection when
+	// MaxConnsPerServer is reached, before trying another server. Default 100ms.
+	MaxConnWait time.Duration
+}
+
+func (o BackendOptions) withDefaults() BackendOptions {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.ResponseTimeout <= 0 {
+		o.ResponseTimeout = DefaultResponseTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.MaxConnsPerServer < 0 {
+		o.MaxConnsPerServer = 0
+	}
+	if o.MaxConnWait <= 0 {
+		o.MaxConnWait = DefaultMaxConnWait
+	}
+	return o
+}
+
+// Backend is a named group of servers behind a *balance.Balancer, with one
+// fasthttp.HostClient (a keep-alive pool) per server, stored in the server's
+// Ext(balance.ExtL7) slot. Safe for concurrent use; Update swaps the
+// balancer atomically.
+type Backend struct {
+	opts BackendOptions
+	bal  atomic.Pointer[balance.Balancer]
+	mu   sync.Mutex // serializes attaching upstreams
+}
+
+// upstream is what a Backend keeps in a server's ExtL7 slot.
+type upstream struct {
+	hc   *fasthttp.HostClient
+	opts BackendOptions // the options hc was built with
+	srv  *balance.Server
+}
+
+// NewBackend builds a Backend over bal and attaches a HostClient to each of
+// its servers.
+func NewBackend(opts BackendOptions, bal *balance.Balancer) (*Backend, error) {
+	if bal == nil {
+		return nil, fmt.Errorf("backend %q: nil balancer", opts.Name)
+	}
+	b := &Backend{opts: opts.withDefaults()}
+	b.Update(bal)
+	return b, nil
+}
+
+// Name returns the backend name.
+func (b *Backend) Name() string { return b.opts.Name }
+
+// Balancer returns the current balancer.
+func (b *Backend) Balancer() *balance.Balancer { return b.bal.Load() }
+
+// Update switches to bal (a reload). Servers that stay (the same *Server, as
+// balance keeps them by identity) keep their HostClient and its pooled
+// connections; new servers get one. Requests in flight finish on the old
+// balancer. Call from one goroutine at a time.
+func (b *Backend) Update(bal *balance.Balancer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range bal.Servers() {
+		b.attach(s)
+	}
+	b.bal.Store(bal)
+}
+
+func (b *Backend) attach(s *balance.Server) *upstream {
+	if u, ok := s.Ext(balance.ExtL7).(*upstream); ok && u.opts == b.opts {
+		return u
+	} else if ok {
+		// Options changed: new pool; the old one's idle conns close now,
+		// busy ones when their requests end.
+		defer u.hc.CloseIdleConnections()
+	}
+	u := &upstream{opts: b.opts, srv: s}
+	u.hc = newHostClient(s.Addr(), b.opts)
+	s.SetExt(balance.ExtL7, u)
+	return u
+}
+
+// upstreamOf returns the server's upstream, attaching one (once) to a server
+// that was added to the balancer with balance.Balancer.Update directly.
+func (b *Backend) upstreamOf(s *balance.Server) *upstream {
+	if u, ok := s.Ext(balance.ExtL7).(*upstream); ok {
+		return u
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.attach(s)
+}
+
+func newHostClient(addr string, o BackendOptions) *fasthttp.HostClient {
+	maxConns := o.MaxConnsPerServer
+	if maxConns == 0 {
+		maxConns = unlimitedConns
+	}
+	d := &net.Dialer{Timeout: o.ConnectTimeout}
+	rt := o.ResponseTimeout
+	return &fasthttp.HostClient{
+		Addr:                      addr,
+		NoDefaultUserAgentHeader:  true,
+		MaxConns:                  maxConns,
+		MaxConnWaitTimeout:        o.MaxConnWait,
+		MaxIdleConnDuration:       o.IdleTimeout,
+		MaxIdemponentCallAttempts: 1, // sluice decides retries (failure.go)
+		RetryIf:                   func(*fasthttp.Request) bool { return false },
+		DisablePathNormalizing:    true,
+		StreamResponseBody:        true,
+		SecureErrorLogMessage:     true,
+		ConnPoolStrategy:          fasthttp.LIFO,
+		ReadBufferSize:            16 << 10,
+		// ReadTimeout/WriteTimeout stay 0: fasthttp would apply them to the
+		// whole (streamed) response; upConn applies ResponseTimeout per wait.
+		Dial: func(a string) (net.Conn, error) {
+			c, err := d.Dial("tcp", a)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			return &upConn{Conn: c, timeout: rt}, nil
+		},
+	}
+}
+
+// upConn bounds every read and write on a server connection by the
+// response timeout (an inactivity timeout, so long streams work).
+type upConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *upConn) Read(p []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(p)
+}
+
+func (c *upConn) Write(p []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(p)
+}

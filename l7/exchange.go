@@ -1,0 +1,89 @@
+package l7
+
+import (
+	"sync"
+	"time"
+
+	"github.com/sluicelb/sluice/balance"
+	"github.com/valyala/fasthttp"
+)
+
+// exchange is the per-request state, pooled. It lives from the handler's
+// start until the response body was written (it is the response body stream
+// fasthttp reads and then closes), or until a tunnel ends.
+type exchange struct {
+	p       *Proxy
+	t       *table
+	cc      *clientConn
+	obs     Observer
+	srv     *balance.Server
+	tried   balance.Tried
+	resp    fasthttp.Response // the backend's response (streamed body)
+	body    interface{ Read([]byte) (int, error) }
+	rec     Record
+	scratch []byte
+	buf     []byte
+	upgrade []byte
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+func acquireExchange(p *Proxy, t *table, ctx *fasthttp.RequestCtx, cc *clientConn) *exchange {
+	ex := exchangePool.Get().(*exchange)
+	ex.p, ex.t, ex.cc, ex.obs = p, t, cc, t.observer
+	r := &ex.rec
+	r.Frontend = t.frontend
+	r.Start = time.Now()
+	r.Method = append(r.Method[:0], ctx.Method()...)
+	r.Host = append(r.Host[:0], ctx.Host()...)
+	r.Path = append(r.Path[:0], ctx.Path()...)
+	if cc != nil {
+		r.ClientIP = cc.ip
+	}
+	return ex
+}
+
+// Read is the response body as fasthttp writes it to the client.
+func (ex *exchange) Read(p []byte) (int, error) {
+	n, err := ex.body.Read(p)
+	ex.rec.BytesOut += int64(n)
+	return n, err
+}
+
+// CloseWithError is called by fasthttp once the body was written (err nil)
+// or writing failed. It closes the backend stream (returning or dropping its
+// connection) and finishes the request.
+func (ex *exchange) CloseWithError(err error) error {
+	if rc, ok := ex.body.(fasthttp.ReadCloserWithError); ok {
+		_ = rc.CloseWithError(err)
+	}
+	ex.body = nil
+	ex.finish()
+	return nil
+}
+
+// finish reports the request and recycles ex. After it ex must not be used.
+func (ex *exchange) finish() {
+	r := &ex.rec
+	r.Duration = time.Since(r.Start)
+	if cc := ex.cc; cc != nil {
+		r.BytesIn = cc.in - cc.inMark
+		cc.inMark = cc.in
+	}
+	if ex.obs != nil {
+		ex.obs.RequestDone(r)
+	}
+	if ex.srv != nil {
+		ex.srv.Release()
+	}
+	ex.release()
+}
+
+func (ex *exchange) release() {
+	ex.resp.Reset()
+	ex.p, ex.t, ex.cc, ex.obs, ex.srv, ex.body = nil, nil, nil, nil, nil, nil
+	ex.tried = balance.Tried{}
+	r := &ex.rec
+	*r = Record{Method: r.Method[:0], Host: r.Host[:0], Path: r.Path[:0]}
+	exchangePool.Put(ex)
+}

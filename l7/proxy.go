@@ -1,0 +1,373 @@
+// Package l7 is Sluice's HTTP/1.1 reverse proxy, built on fasthttp.
+//
+// It owns, for one HTTP frontend: the listener wrapper (connection limit,
+// accept back-off), the strict request pre-parser and client timeouts
+// (conn.go, strict.go), routing (route.go), header rewriting and hop-by-hop
+// removal (headers.go, hop.go), forwarding with streaming bodies through one
+// keep-alive fasthttp.HostClient per server (backend.go), failure
+// classification and retries (failure.go), and WebSocket tunnels
+// (upgrade.go). Server choice is delegated to package balance; metrics, the
+// access log and passive health are fed through Observer.
+package l7
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicelb/sluice/balance"
+	"github.com/valyala/fasthttp"
+)
+
+// maxConnectRetries bounds retries of attempts where nothing was sent
+// (connect failure, pool full). Other retries happen at most once.
+const maxConnectRetries = 3
+
+// Proxy is one HTTP frontend. Create it with New, run it with Serve, stop it
+// with Shutdown. Update swaps the routing table while it runs. Safe for
+// concurrent use.
+type Proxy struct {
+	frontend string
+	log      *slog.Logger
+	maxConns int
+	maxHead  int
+	table    atomic.Pointer[table]
+	srv      *fasthttp.Server
+	refused  atomic.Int64
+	tunnels  tunnelSet
+
+	mu  sync.Mutex
+	lns []*listener
+}
+
+// Stats are live counters of a Proxy.
+type Stats struct {
+	ActiveConns int64 // open client connections (tunnels included)
+	Refused     int64 // connections answered 503 for MaxConns since start
+	Tunnels     int64 // open upgraded tunnels
+}
+
+// New validates opts and builds a Proxy. Errors name the frontend and the
+// route or field concerned.
+func New(opts Options) (*Proxy, error) {
+	o := opts.withDefaults()
+	t, err := compileTable(&o)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{frontend: o.Frontend, log: o.Logger, maxConns: o.MaxConns, maxHead: o.Limits.MaxHeaderBytes}
+	p.table.Store(t)
+	p.tunnels.m = make(map[*tunnel]struct{})
+	concurrency := o.MaxConns + maxRefusers
+	if o.MaxConns < 0 {
+		concurrency = 0 // fasthttp default (256 Ki)
+	}
+	p.srv = &fasthttp.Server{
+		Handler:      p.serve,
+		ErrorHandler: p.parseError,
+		Name:         "",
+		Concurrency:  concurrency,
+		// The head must fit fasthttp's read buffer; clientConn enforces
+		// MaxHeaderBytes itself (431) before fasthttp sees the head.
+		ReadBufferSize: o.Limits.MaxHeaderBytes + 4096,
+		// Timeouts are enforced by clientConn (see Timeouts); fasthttp's
+		// whole-exchange budgets would cut long streams.
+		StreamRequestBody:             true,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         true,
+		NoDefaultDate:                 true,
+		NoDefaultContentType:          true,
+		SecureErrorLogMessage:         true,
+		CloseOnShutdown:               true,
+		DisableHeaderNamesNormalizing: false,
+		Logger:                        fhLogger{o.Logger},
+	}
+	return p, nil
+}
+
+// Update swaps routes, the default backend, trusted proxies, the observer,
+// timeouts and MaxBodyBytes atomically (requests in flight finish with the
+// table they started with; timeouts apply to connections accepted later).
+// MaxHeaderBytes may not grow past the value given to New; Frontend and
+// MaxConns are fixed at New.
+func (p *Proxy) Update(opts Options) error {
+	o := opts.withDefaults()
+	if o.Limits.MaxHeaderBytes > p.maxHead {
+		return fmt.Errorf("frontend %q: limits.max_header_bytes %d is larger than at start (%d); restart to grow it",
+			p.frontend, o.Limits.MaxHeaderBytes, p.maxHead)
+	}
+	o.Frontend = p.frontend
+	t, err := compileTable(&o)
+	if err != nil {
+		return err
+	}
+	p.table.Store(t)
+	return nil
+}
+
+// ListenAndServe listens on addr (tcp) and serves until Shutdown.
+func (p *Proxy) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("frontend %q: listen %s: %w", p.frontend, addr, err)
+	}
+	return p.Serve(ln)
+}
+
+// Serve accepts connections on ln until Shutdown (then it returns nil) or
+// until ln fails for good. Out-of-descriptor accept errors are retried with
+// back-off, never returned.
+func (p *Proxy) Serve(ln net.Listener) error {
+	l := newListener(ln, p)
+	p.mu.Lock()
+	p.lns = append(p.lns, l)
+	p.mu.Unlock()
+	err := p.srv.Serve(l)
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, lets in-flight requests and tunnels finish,
+// closes idle keep-alive connections, and returns when all connections are
+// closed, or at ctx's deadline, when it closes whatever is left and returns
+// ctx.Err().
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	err := p.srv.ShutdownWithContext(ctx)
+	if err == nil {
+		err = p.tunnels.wait(ctx)
+	}
+	if err != nil {
+		p.tunnels.closeAll()
+		p.mu.Lock()
+		lns := append([]*listener(nil), p.lns...)
+		p.mu.Unlock()
+		for _, l := range lns {
+			l.closeAll()
+		}
+	}
+	return err
+}
+
+// Stats returns live counters.
+func (p *Proxy) Stats() Stats {
+	s := Stats{Refused: p.refused.Load(), Tunnels: p.tunnels.n.Load()}
+	p.mu.Lock()
+	for _, l := range p.lns {
+		s.ActiveConns += l.active.Load()
+	}
+	p.mu.Unlock()
+	return s
+}
+
+// serve is the fasthttp handler: one request.
+func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
+	cc, _ := ctx.Conn().(*clientConn)
+	t := p.table.Load()
+	ex := acquireExchange(p, t, ctx, cc)
+	if cc != nil && cc.reject != 0 {
+		ex.localError(ctx, violationFailure(cc.viol))
+		return
+	}
+	r := t.match(ctx.Host(), ctx.Path(), ctx.Method())
+	be := t.def
+	if r != nil {
+		be = r.backend
+		ex.rec.Route = r.name
+	}
+	if be == nil {
+		ex.localError(ctx, FailNoRoute)
+		return
+	}
+	ex.rec.Backend = be.opts.Name
+
+	req := &ctx.Request
+	h := &req.Header
+	clientClose := h.ConnectionClose()
+	upgrade := cc != nil && cc.upgrade && h.ConnectionUpgrade()
+	if upgrade {
+		ex.upgrade = append(ex.upgrade[:0], h.Peek(fasthttp.HeaderUpgrade)...)
+	}
+	ex.scratch = stripHopRequest(h, ex.scratch)
+	h.Del(fasthttp.HeaderExpect) // the 100-continue was answered by the proxy
+	peer := ex.rec.ClientIP
+	client, buf := setForwarded(t, h, peer, t.isTrusted(peer), ctx.IsTLS(), ctx.Host(), ex.buf)
+	ex.buf = buf
+	ex.rec.ClientIP = client
+	if r != nil {
+		r.reqHeaders.applyRequest(h)
+	}
+	if ctx.IsTLS() {
+		req.URI().SetScheme("http")
+	}
+	if upgrade {
+		p.tunnel(ctx, ex, be)
+		return
+	}
+	cl := h.ContentLength()
+	hasBody := cl > 0 || cl == -1
+	if cl == -1 && cc != nil {
+		if err := cc.primeBody(); err != nil {
+			ex.localError(ctx, classify(err, cc))
+			return
+		}
+	}
+	if !p.forward(ctx, ex, be, client, hasBody) {
+		return
+	}
+	resp := &ctx.Response
+	ex.resp.Header.CopyTo(&resp.Header)
+	ex.scratch = stripHopResponse(&resp.Header, ex.scratch)
+	if clientClose {
+		resp.SetConnectionClose()
+	}
+	if r != nil {
+		r.resHeaders.applyResponse(&resp.Header)
+	}
+	ex.rec.Status = resp.StatusCode()
+	if bs := ex.resp.BodyStream(); bs != nil {
+		n := ex.resp.Header.ContentLength()
+		if n < 0 {
+			n = -1
+		}
+		ex.body = bs
+		resp.SetBodyStream(ex, n) // ex.CloseWithError finishes the request
+		return
+	}
+	ex.finish()
+}
+
+// forward sends the request to a server of be, retrying as failure.go
+// allows. On success ex.resp holds the response and ex.srv the server, and it
+// returns true. Otherwise it has answered the client and finished ex.
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, client netip.Addr, hasBody bool) bool {
+	key := balance.KeyIP(client)
+	idem := isIdempotent(ctx.Method())
+	bal := be.bal.Load()
+	fail, connectRetries, otherRetries := FailNoServer, 0, 0
+	for {
+		srv := bal.Pick(key, &ex.tried)
+		if srv == nil {
+			break
+		}
+		ex.rec.Attempts++
+		u := be.upstreamOf(srv)
+		ex.rec.Server, ex.rec.ServerAddr = srv, srv.Addr()
+		if len(ctx.Request.URI().Host()) == 0 {
+			// HTTP/1.0 without Host: name the server, as a backend needs one.
+			ctx.Request.URI().SetHost(srv.Addr())
+		}
+		err := u.hc.Do(&ctx.Request, &ex.resp)
+		f := classify(err, ex.cc)
+		if err == nil && ex.resp.StatusCode() >= 500 {
+			f = FailStatus5xx
+		}
+		if ex.obs != nil {
+			ex.obs.BackendAttempt(srv, f)
+		}
+		if err == nil {
+			ex.srv = srv
+			ex.rec.Failure = f
+			return true
+		}
+		srv.Release()
+		fail = f
+		if !f.RetrySafe(idem, hasBody) {
+			break
+		}
+		if failures[f].retry == retryAlways {
+			if connectRetries++; connectRetries > maxConnectRetries {
+				break
+			}
+		} else if otherRetries++; otherRetries > 1 {
+			break
+		}
+	}
+	ex.localError(ctx, fail)
+	return false
+}
+
+// localError answers the client with f's status and finishes ex.
+func (ex *exchange) localError(ctx *fasthttp.RequestCtx, f Failure) {
+	resp := &ctx.Response
+	resp.Reset()
+	st := f.Status()
+	resp.SetStatusCode(st)
+	resp.Header.SetContentType("text/plain; charset=utf-8")
+	resp.SetBodyRaw(statusBody(st))
+	switch f {
+	case FailBadRequest, FailHeadTooLarge, FailBodyTooLarge, FailClientTimeout, FailClientAbort, FailUpgrade:
+		resp.SetConnectionClose()
+	}
+	ex.rec.Status, ex.rec.Failure = st, f
+	ex.rec.BytesOut = int64(len(resp.Body()))
+	ex.finish()
+}
+
+func violationFailure(v violation) Failure {
+	switch v {
+	case vHeadTooLarge:
+		return FailHeadTooLarge
+	case vBodyTooLarge:
+		return FailBodyTooLarge
+	}
+	return FailBadRequest
+}
+
+var statusBodies sync.Map // int → []byte, filled once per status
+
+func statusBody(st int) []byte {
+	if b, ok := statusBodies.Load(st); ok {
+		return b.([]byte)
+	}
+	b := []byte(fmt.Sprintf("%d %s\n", st, fasthttp.StatusMessage(st)))
+	statusBodies.Store(st, b)
+	return b
+}
+
+// isIdempotent: RFC 9110 §9.2.2.
+func isIdempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// parseError answers requests fasthttp itself refused (clientConn lets
+// through only heads it validated, so this is defence in depth).
+func (p *Proxy) parseError(ctx *fasthttp.RequestCtx, err error) {
+	st := fasthttp.StatusBadRequest
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		st = fasthttp.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		st = fasthttp.StatusRequestEntityTooLarge
+	case isTimeout(err):
+		st = fasthttp.StatusRequestTimeout
+	}
+	if cc, ok := ctx.Conn().(*clientConn); ok && cc.reject != 0 {
+		st = cc.reject
+	}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(st)
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.SetBodyRaw(statusBody(st))
+	ctx.Response.SetConnectionClose()
+}
+
+// fhLogger sends fasthttp's own messages to slog at debug level.
+type fhLogger struct{ l *slog.Logger }
+
+func (f fhLogger) Printf(format string, args ...any) {
+	if f.l.Enabled(context.Background(), slog.LevelDebug) {
+		f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+	}
+}
