@@ -1,0 +1,39 @@
+package load
+
+import "time"
+
+// Result is what one driver run measured inside its measurement window (warm-up
+// excluded).
+type Result struct {
+	Requests int64         // completed requests (HTTP) or round trips (L4 RR)
+	Errors   int64         // connect/read/write errors and timeouts
+	Non2xx   int64         // HTTP responses with a status outside 200..399
+	Bytes    int64         // bytes received (bulk: echoed payload; HTTP: whole responses)
+	Elapsed  time.Duration // length of the measurement window
+	P50, P90 time.Duration // latency quantiles (0 for bulk)
+	P99, Max time.Duration
+	Driver   string // "go" or "wrk"
+}
+
+// RPS is requests per second over the window.
+func (r Result) RPS() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// MBps is received megabytes (10^6 bytes) per second over the window.
+func (r Result) MBps() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Bytes) / 1e6 / r.Elapsed.Seconds()
+}
+
+func (r *Result) fromHist(h *Histogram) {
+	r.P50 = h.QuantileDuration(0.50)
+	r.P90 = h.QuantileDuration(0.90)
+	r.P99 = h.QuantileDuration(0.99)
+	r.Max = time.Duration(h.Max())
+}

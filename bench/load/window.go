@@ -1,0 +1,43 @@
+package load
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// window tells workers whether to record (after the warm-up) and when to stop.
+type window struct {
+	measuring atomic.Bool
+	stop      atomic.Bool
+}
+
+// run sleeps through warmup, opens the measurement window for d (or until ctx ends),
+// then sets stop. It returns the window's real length.
+func (w *window) run(ctx context.Context, warmup, d time.Duration) time.Duration {
+	if warmup > 0 {
+		select {
+		case <-time.After(warmup):
+		case <-ctx.Done():
+		}
+	}
+	start := time.Now()
+	w.measuring.Store(true)
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	el := time.Since(start)
+	w.stop.Store(true)
+	return el
+}
+
+// defaults fills zero options.
+func defaults(conns *int, timeout *time.Duration) {
+	if *conns <= 0 {
+		*conns = 1
+	}
+	if *timeout <= 0 {
+		*timeout = 5 * time.Second
+	}
+}

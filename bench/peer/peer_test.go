@@ -1,0 +1,103 @@
+package peer
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicelb/sluice/bench/backend"
+)
+
+var testSetup = Setup{
+	HTTPListen: "127.0.0.1:18080", TCPListen: "127.0.0.1:18081", AdminListen: "127.0.0.1:18082",
+	HTTPBackends: []string{"127.0.0.1:19001", "127.0.0.1:19002"},
+	TCPBackends:  []string{"127.0.0.1:19101", "127.0.0.1:19102"},
+	MaxConns:     12000,
+}
+
+// TestConfigsValid generates every peer's config and runs the peer's own validator when
+// the peer is installed.
+func TestConfigsValid(t *testing.T) {
+	sluice := os.Getenv("SLUICE_BIN")
+	if sluice == "" {
+		sluice = "../../bin/sluice"
+	}
+	for _, p := range All(sluice) {
+		t.Run(p.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := testSetup
+			if !p.L4 {
+				s.TCPListen = ""
+			}
+			cfg, err := p.Generate(dir, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range append(s.HTTPBackends, s.HTTPListen) {
+				if !bytes.Contains(b, []byte(a[strings.IndexByte(a, ':'):])) {
+					t.Fatalf("%s does not mention %s:\n%s", cfg, a, b)
+				}
+			}
+			bin, err := p.Lookup()
+			if err != nil {
+				t.Skipf("not validating %s: %v", filepath.Base(cfg), err)
+			}
+			out, err := p.Validate(bin, dir, cfg).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s rejects %s: %v\n%s\n--- config:\n%s", p.Name, cfg, err, out, b)
+			}
+		})
+	}
+}
+
+func TestStartStopRSS(t *testing.T) {
+	// haproxy starts fastest; the test needs it installed.
+	p := HAProxy()
+	bin, err := p.Lookup()
+	if err != nil {
+		t.Skipf("haproxy not installed: %v", err)
+	}
+	be, err := backend.StartHTTP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	dir := t.TempDir()
+	s := Setup{HTTPListen: freeAddr(t), HTTPBackends: []string{be.Addr()}, MaxConns: 1000}
+	cfg, err := p.Generate(dir, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := exec.LookPath("taskset")
+	pr, err := Start(p, bin, dir, cfg, ts, "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.WaitReady(10*time.Second, s.HTTPListen); err != nil {
+		_ = pr.Stop()
+		t.Fatal(err)
+	}
+	rss, err := pr.RSS()
+	if err != nil || rss <= 0 {
+		t.Fatalf("RSS=%d err=%v", rss, err)
+	}
+	if err := pr.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	a, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
