@@ -128,23 +128,19 @@ func (e *Engine) Stop(ctx context.Context) error {
 	}
 }
 
-// AbortAll closes every session now, with close reason Shutdown.
+// AbortAll closes every session now, with close reason Shutdown, and waits
+// (up to ctx) until all have ended.
 func (e *Engine) AbortAll(ctx context.Context) { e.abortAll(ctx) }
 
+// Abort closes, with close reason Shutdown, every session whose User the
+// match function accepts (for example the sessions of a drained server). It
+// does not wait; match runs on event-loop goroutines and must not block.
+func (e *Engine) Abort(match func(user any) bool) {
+	e.abortWhere(context.Background(), match)
+}
+
 func (e *Engine) abortAll(ctx context.Context) {
-	e.loops.Range(func(_, v any) bool {
-		l := v.(*loop)
-		_ = l.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
-			l.abortAll()
-			return nil
-		}))
-		return true
-	})
-	e.pipeMu.Lock()
-	for s := range e.pipes {
-		s.pipeAbort(Shutdown, nil)
-	}
-	e.pipeMu.Unlock()
+	e.abortWhere(ctx, nil)
 	// Wait until the loops and pipes have let go of their sessions.
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
@@ -155,6 +151,25 @@ func (e *Engine) abortAll(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// abortWhere closes the sessions match accepts (all when match is nil).
+func (e *Engine) abortWhere(ctx context.Context, match func(user any) bool) {
+	e.loops.Range(func(_, v any) bool {
+		l := v.(*loop)
+		_ = l.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
+			l.abortWhere(match)
+			return nil
+		}))
+		return true
+	})
+	e.pipeMu.Lock()
+	for s := range e.pipes {
+		if match == nil || match(s.User) {
+			s.pipeAbort(Shutdown, nil)
+		}
+	}
+	e.pipeMu.Unlock()
 }
 
 // loopFor returns the state of the loop el, creating it on first use.

@@ -51,11 +51,14 @@ func (l *loop) Run(context.Context) error {
 	return nil
 }
 
-// abortAll closes every loop-mode session of this loop.
-func (l *loop) abortAll() {
+// abortWhere closes the loop-mode sessions of this loop that match accepts
+// (all when match is nil).
+func (l *loop) abortWhere(match func(user any) bool) {
 	for s := l.head; s != nil; {
 		next := s.next
-		s.abort(nil, Shutdown, nil)
+		if match == nil || match(s.User) {
+			s.abort(nil, Shutdown, nil)
+		}
 		s = next
 	}
 }

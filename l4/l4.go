@@ -233,3 +233,12 @@ func IsTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
 }
+
+// ServerOf returns the server of a session from its engine user value (as
+// passed to engine.Abort's match function), or nil for another kind of value.
+func ServerOf(user any) *balance.Server {
+	if c, ok := user.(*conn); ok {
+		return c.srv
+	}
+	return nil
+}
