@@ -1,4 +1,207 @@
-// Command sluice is the Sluice load balancer.
+// Command sluice is the Sluice load balancer: `sluice run -c FILE` runs the
+// proxy, `sluice validate -c FILE` checks a configuration, `sluice version`
+// prints the build. See README.md and the contract for flags, signals and
+// exit codes (0 clean stop, 1 bad config or flags, 2 failure at start).
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/sluicelb/sluice/internal/app"
+	"github.com/sluicelb/sluice/internal/config"
+)
+
+// Set with -ldflags "-X main.version=... -X main.commit=...".
+var version, commit = "dev", ""
+
+const usage = `usage:
+  sluice run -c FILE [--watch]   run the proxy (FILE also from $SLUICE_CONFIG)
+  sluice validate -c FILE        check a configuration
+  sluice version                 print version, commit and Go version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 1
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "sluice %s commit %s %s %s/%s\n", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "sluice: unknown command %q\n%s", args[0], usage)
+	return 1
+}
+
+func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}
+
+// configFlags parses -c/--config (and --watch for run); SLUICE_CONFIG is
+// the default.
+func configFlags(name string, args []string, stderr io.Writer, watch *bool) (string, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := os.Getenv("SLUICE_CONFIG")
+	fs.StringVar(&path, "c", path, "configuration file")
+	fs.StringVar(&path, "config", path, "configuration file")
+	if watch != nil {
+		fs.BoolVar(watch, "watch", false, "reload when the file changes")
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sluice %s: unexpected argument %q\n", name, fs.Arg(0))
+		return "", false
+	}
+	if path == "" {
+		fmt.Fprintf(stderr, "sluice %s: no configuration file: use -c FILE or set SLUICE_CONFIG\n", name)
+		return "", false
+	}
+	return path, true
+}
+
+// load reads, validates and resolves path, printing every error.
+func load(path string, stderr io.Writer) *config.Config {
+	cfg, err := config.Load(path)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = cfg.Resolve(ctx)
+		cancel()
+	}
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				fmt.Fprintln(stderr, e.Error())
+			}
+		} else {
+			fmt.Fprintf(stderr, "%s: %v\n", path, err)
+		}
+		return nil
+	}
+	return cfg
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlags("validate", args, stderr, nil)
+	if !ok {
+		return 1
+	}
+	if load(path, stderr) == nil {
+		return 1
+	}
+	fmt.Fprintln(stdout, "configuration OK")
+	return 0
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	var watch bool
+	path, ok := configFlags("run", args, stderr, &watch)
+	if !ok {
+		return 1
+	}
+	cfg := load(path, stderr)
+	if cfg == nil {
+		return 1
+	}
+	level := new(slog.LevelVar)
+	level.Set(app.ParseLevel(cfg.Logging.Level))
+	log := app.NewLogger(stderr, cfg.Logging.Format, level)
+	slog.SetDefault(log)
+	a, err := app.New(app.Options{Logger: log, Level: level})
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		return 2
+	}
+	// Signals are caught before the listeners open, so none is lost.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
+	if err := a.Start(cfg); err != nil {
+		log.Error("start failed", "error", err.Error())
+		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		return 2
+	}
+	log.Info("configuration loaded", "file", path, "version", version)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reloads := make(chan struct{}, 1)
+	if watch {
+		go app.Watch(ctx, path, 0, func() {
+			select {
+			case reloads <- struct{}{}:
+			default:
+			}
+		})
+	}
+	for {
+		select {
+		case <-reloads:
+			log.Info("configuration file changed", "file", path)
+			_ = a.Reload(path)
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGHUP:
+				log.Info("SIGHUP: reloading", "file", path)
+				_ = a.Reload(path)
+			case syscall.SIGUSR1:
+				a.ReopenLogs()
+			default:
+				return shutdown(a, cfg.ShutdownTimeout, s, sigs, log)
+			}
+		}
+	}
+}
+
+// shutdown stops gracefully within timeout; a second SIGTERM/SIGINT stops
+// at once.
+func shutdown(a *app.App, timeout time.Duration, s os.Signal, sigs chan os.Signal, log *slog.Logger) int {
+	log.Info("signal received: stopping gracefully", "signal", s.String(), "timeout", timeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go func() {
+		for s := range sigs {
+			if s == syscall.SIGTERM || s == syscall.SIGINT {
+				log.Warn("second signal: stopping now", "signal", s.String())
+				cancel()
+				return
+			}
+		}
+	}()
+	_ = a.Shutdown(ctx)
+	return 0
+}

@@ -1,0 +1,442 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicelb/sluice/balance"
+	"github.com/sluicelb/sluice/engine"
+	"github.com/sluicelb/sluice/health"
+	"github.com/sluicelb/sluice/internal/accesslog"
+	"github.com/sluicelb/sluice/internal/admin"
+	"github.com/sluicelb/sluice/internal/config"
+	"github.com/sluicelb/sluice/internal/gate"
+	"github.com/sluicelb/sluice/internal/metrics"
+)
+
+// Options configure an App.
+type Options struct {
+	// Logger is the process log; Level, if set, is its level, which
+	// Apply sets from logging.level. Defaults: slog.Default, none.
+	Logger *slog.Logger
+	Level  *slog.LevelVar
+	// AccessLogWriter, if set, replaces stdout/stderr as the access-log
+	// destination (tests).
+	AccessLogWriter io.Writer
+	// Loops is the number of engine event loops; 0 means one per CPU.
+	Loops int
+}
+
+// App is a running Sluice: engine, frontends, backends, health checks,
+// metrics, access log and admin listener.
+type App struct {
+	opts   Options
+	log    *slog.Logger
+	reg    *metrics.Registry
+	eng    *engine.Engine
+	global *gate.Gate
+	admin  *admin.Server
+	sweep  *health.Sweeper
+
+	mu        sync.Mutex // serialises Apply and Shutdown
+	cfg       *config.Config
+	backends  map[string]*backendRT
+	frontends map[string]*frontendRT
+	alog      *accesslog.Logger
+	alogDest  string
+	bals      atomic.Pointer[[]*balance.Balancer]
+
+	ready    atomic.Bool
+	stopped  bool
+	stopping chan struct{}
+	drains   sync.WaitGroup
+	bg       sync.WaitGroup
+}
+
+// New returns an App that is not running yet; Start runs cfg.
+func New(o Options) (*App, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	a := &App{
+		opts:      o,
+		log:       o.Logger,
+		reg:       metrics.NewRegistry(),
+		global:    gate.New(0),
+		backends:  map[string]*backendRT{},
+		frontends: map[string]*frontendRT{},
+		stopping:  make(chan struct{}),
+	}
+	eng, err := engine.New(engine.Options{Loops: o.Loops, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	a.eng = eng
+	a.sweep = health.NewSweeper(0, nil)
+	return a, nil
+}
+
+// Metrics returns the registry (tests, the admin API).
+func (a *App) Metrics() *metrics.Registry { return a.reg }
+
+// Ready reports whether every listener is open and a config is loaded.
+func (a *App) Ready() bool { return a.ready.Load() }
+
+// Start starts the engine and the admin listener and applies cfg. An error
+// names the address and the cause (exit code 2 in cmd/sluice); on error
+// everything started is stopped again.
+func (a *App) Start(cfg *config.Config) error {
+	if err := a.eng.Start(); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	a.admin = admin.New(admin.Options{Addr: cfg.Admin.Listen, Ready: a.Ready,
+		Metrics: a.reg.WritePrometheus, Pprof: cfg.Admin.Pprof, Logger: a.log})
+	if err := a.admin.Start(); err != nil {
+		a.abortStart()
+		return fmt.Errorf("admin: %w", err)
+	}
+	if _, err := a.apply(cfg, false); err != nil {
+		a.abortStart()
+		return err
+	}
+	a.bg.Add(1)
+	go a.tickLoop()
+	a.ready.Store(true)
+	a.logSummary()
+	return nil
+}
+
+func (a *App) abortStart() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if a.admin != nil {
+		_ = a.admin.Shutdown(ctx)
+	}
+	_ = a.eng.Stop(ctx)
+	_ = a.sweep.Stop()
+}
+
+// Reload loads, validates and resolves the file at path and applies it. On
+// any error the running configuration stays and each problem is logged
+// (FILE:LINE:COL: message). It counts sluice_config_reloads_total.
+func (a *App) Reload(path string) error {
+	cfg, err := config.Load(path)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = cfg.Resolve(ctx)
+		cancel()
+	}
+	if err == nil {
+		var changes string
+		changes, err = a.Apply(cfg)
+		if err == nil {
+			a.reg.ConfigReloaded(true)
+			a.log.Info("configuration reloaded", "file", path, "checksum", cfg.Checksum(), "changes", changes)
+			return nil
+		}
+	}
+	a.reg.ConfigReloaded(false)
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			a.log.Error("reload rejected", "error", e.Error())
+		}
+	} else {
+		a.log.Error("reload rejected", "file", path, "error", err.Error())
+	}
+	a.log.Warn("keeping the running configuration", "file", path)
+	return err
+}
+
+// Apply makes cfg (loaded, validated and resolved) the running
+// configuration and returns a one-line summary of the changes. It binds new
+// listeners and builds every new object first; if any of that fails nothing
+// changes.
+func (a *App) Apply(cfg *config.Config) (string, error) {
+	return a.apply(cfg, true)
+}
+
+func (a *App) apply(cfg *config.Config, reload bool) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped {
+		return "", errors.New("shutting down")
+	}
+	var ch changeLog
+	// 1. Plan backends (nothing live is touched).
+	plans := make([]*backendPlan, 0, len(cfg.Backends))
+	for i := range cfg.Backends {
+		p, err := a.planBackend(&cfg.Backends[i], a.backends[cfg.Backends[i].Name], reload)
+		if err != nil {
+			return "", err
+		}
+		plans = append(plans, p)
+	}
+	// 2. Bind the listeners of new or moved frontends.
+	var fresh []*frontendRT
+	fail := func(err error) (string, error) {
+		for _, rt := range fresh {
+			_ = rt.ln.Close()
+		}
+		return "", err
+	}
+	for i := range cfg.Frontends {
+		f := &cfg.Frontends[i]
+		if keeps(a.frontends[f.Name], f) {
+			continue
+		}
+		ln, err := listen(f)
+		if err != nil {
+			return fail(err)
+		}
+		fresh = append(fresh, &frontendRT{cfg: *f, ln: ln})
+	}
+	// 3. Access log destination.
+	alog, oldLog := a.alog, (*accesslog.Logger)(nil)
+	if dest := cfg.Logging.AccessLog; alog == nil && dest != "off" || dest != a.alogDest {
+		l, err := accesslog.New(accesslog.Options{Destination: dest, Writer: a.accessWriter(dest),
+			Dropped: a.reg.AccessLogDropped(), Logger: a.log})
+		if err != nil {
+			return fail(fmt.Errorf("logging.access_log: %w", err))
+		}
+		alog, oldLog = l, a.alog
+	}
+	// From here on nothing fails: commit.
+	a.alog, a.alogDest = alog, cfg.Logging.AccessLog
+	if a.opts.Level != nil {
+		a.opts.Level.Set(ParseLevel(cfg.Logging.Level))
+	}
+	a.global.SetMax(int64(cfg.MaxConnections))
+	next := make(map[string]*backendRT, len(plans))
+	var passives []*health.Passive
+	bals := make([]*balance.Balancer, 0, len(plans))
+	for _, p := range plans {
+		ch.backend(p)
+		b := a.commitBackend(p)
+		next[b.name] = b
+		bals = append(bals, b.bal)
+		for _, s := range p.servers {
+			if ps := stateOf(s).passive.Load(); ps != nil {
+				passives = append(passives, ps)
+			}
+		}
+	}
+	a.sweep.Set(passives)
+	a.bals.Store(&bals)
+	nextFE := make(map[string]*frontendRT, len(cfg.Frontends))
+	freshBy := map[string]*frontendRT{}
+	for _, rt := range fresh {
+		freshBy[rt.cfg.Name] = rt
+	}
+	var retired []*frontendRT
+	for i := range cfg.Frontends {
+		f := &cfg.Frontends[i]
+		old := a.frontends[f.Name]
+		if rt := freshBy[f.Name]; rt != nil {
+			if old != nil {
+				rt.met, rt.noSrv = old.met, old.noSrv
+				retired = append(retired, old)
+				ch.add("frontend %s moved to %s", f.Name, f.Listen)
+			} else {
+				rt.met, rt.noSrv = a.reg.Frontend(f.Name), &noServerLog{log: a.log}
+				ch.add("frontend %s added on %s", f.Name, f.Listen)
+			}
+			if err := a.startFrontend(rt, next); err != nil {
+				a.log.Error("frontend not started", "frontend", f.Name, "error", err.Error())
+				continue
+			}
+			nextFE[f.Name] = rt
+			continue
+		}
+		old.cfg = *f
+		if err := a.updateFrontend(old, next); err != nil {
+			a.log.Error("frontend not updated", "frontend", f.Name, "error", err.Error())
+		}
+		nextFE[f.Name] = old
+	}
+	for name, old := range a.frontends {
+		if nextFE[name] == nil {
+			retired = append(retired, old)
+			ch.add("frontend %s removed", name)
+		}
+	}
+	for name, b := range a.backends {
+		if next[name] == nil {
+			a.retireBackend(b)
+			ch.add("backend %s removed", name)
+		}
+	}
+	a.backends, a.frontends, a.cfg = next, nextFE, cfg
+	// Old frontends stop accepting and drain in the background.
+	for _, rt := range retired {
+		a.drains.Add(1)
+		go func(rt *frontendRT) {
+			defer a.drains.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			rt.stop(ctx)
+			if nextFE[rt.cfg.Name] == nil {
+				a.reg.RemoveFrontend(rt.cfg.Name)
+			}
+		}(rt)
+	}
+	if oldLog != nil {
+		go func() { time.Sleep(cfg.ShutdownTimeout); _ = oldLog.Close() }()
+	}
+	return ch.String(), nil
+}
+
+// accessWriter returns the test writer for stdout/stderr destinations.
+func (a *App) accessWriter(dest string) io.Writer {
+	if a.opts.AccessLogWriter != nil && (dest == "stdout" || dest == "stderr") {
+		return a.opts.AccessLogWriter
+	}
+	return nil
+}
+
+// ReopenLogs reopens a file access log (SIGUSR1, for logrotate).
+func (a *App) ReopenLogs() {
+	a.mu.Lock()
+	l := a.alog
+	a.mu.Unlock()
+	if err := l.Reopen(); err != nil {
+		a.log.Error("access log not reopened", "error", err.Error())
+		return
+	}
+	a.log.Info("access log reopened")
+}
+
+// tickLoop advances slow start.
+func (a *App) tickLoop() {
+	defer a.bg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stopping:
+			return
+		case now := <-t.C:
+			for _, b := range *a.bals.Load() {
+				b.Tick(now)
+			}
+		}
+	}
+}
+
+// Shutdown stops gracefully: /readyz turns 503 at once, listeners close,
+// in-flight requests and TCP sessions may finish until ctx is done, then
+// the rest are closed. It returns nil when everything finished in time.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return nil
+	}
+	a.stopped = true
+	a.ready.Store(false)
+	if a.admin != nil {
+		a.admin.BeginShutdown()
+	}
+	fes := a.frontends
+	a.mu.Unlock()
+	a.log.Info("shutting down", "tcp_sessions", a.eng.Sessions())
+	var wg sync.WaitGroup
+	for _, rt := range fes {
+		wg.Add(1)
+		go func(rt *frontendRT) { defer wg.Done(); rt.stop(ctx) }(rt)
+	}
+	wg.Wait()
+	var err error
+	t := time.NewTicker(10 * time.Millisecond)
+	for a.eng.Sessions() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-t.C:
+		}
+	}
+	t.Stop()
+	if n := a.eng.Sessions(); n > 0 {
+		a.log.Warn("shutdown timeout: closing sessions", "tcp_sessions", n)
+	}
+	close(a.stopping)
+	hard, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	a.eng.AbortAll(hard)
+	_ = a.eng.Stop(hard)
+	a.drains.Wait()
+	a.bg.Wait()
+	for _, b := range a.backends {
+		if b.checker != nil {
+			_ = b.checker.Stop()
+		}
+	}
+	_ = a.sweep.Stop()
+	if a.admin != nil {
+		_ = a.admin.Shutdown(hard)
+	}
+	if a.alog != nil {
+		_ = a.alog.Close()
+	}
+	a.log.Info("stopped")
+	return err
+}
+
+// logSummary writes one start-up line per frontend and backend.
+func (a *App) logSummary() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, f := range a.cfg.Frontends {
+		a.log.Info("frontend", "name", f.Name, "mode", f.Mode, "listen", f.Listen, "backend", f.Backend, "routes", len(f.Routes))
+	}
+	for _, b := range a.cfg.Backends {
+		addrs := make([]string, len(b.Servers))
+		for i, s := range b.Servers {
+			addrs[i] = s.Address
+		}
+		a.log.Info("backend", "name", b.Name, "algorithm", b.Algorithm, "servers", strings.Join(addrs, ","), "health", b.Health.Active.Type)
+	}
+	a.log.Info("sluice started", "admin", a.cfg.Admin.Listen, "frontends", len(a.cfg.Frontends), "backends", len(a.cfg.Backends), "checksum", a.cfg.Checksum())
+}
+
+// changeLog collects what a reload changed for its one summary line.
+type changeLog []string
+
+func (c *changeLog) add(format string, args ...any) { *c = append(*c, fmt.Sprintf(format, args...)) }
+
+func (c *changeLog) backend(p *backendPlan) {
+	if p.old == nil {
+		c.add("backend %s added", p.cfg.Name)
+		return
+	}
+	for _, s := range p.added {
+		c.add("server %s/%s added", p.cfg.Name, s.Addr())
+	}
+	for _, s := range p.removed {
+		c.add("server %s/%s removed", p.cfg.Name, s.Addr())
+	}
+	for i, s := range p.servers {
+		if s.Weight() != p.weights[i] {
+			c.add("server %s/%s weight %d→%d", p.cfg.Name, s.Addr(), s.Weight(), p.weights[i])
+		}
+	}
+	if p.old.cfg.Algorithm != p.cfg.Algorithm {
+		c.add("backend %s algorithm %s", p.cfg.Name, p.cfg.Algorithm)
+	}
+}
+
+func (c changeLog) String() string {
+	if len(c) == 0 {
+		return "none"
+	}
+	sort.Strings(c)
+	return strings.Join(c, "; ")
+}

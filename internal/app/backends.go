@@ -1,0 +1,302 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicelb/sluice/balance"
+	"github.com/sluicelb/sluice/health"
+	"github.com/sluicelb/sluice/internal/config"
+	"github.com/sluicelb/sluice/internal/metrics"
+	"github.com/sluicelb/sluice/internal/ratelimit"
+	"github.com/sluicelb/sluice/l4"
+	"github.com/sluicelb/sluice/l7"
+)
+
+// srvState is what the data path finds in a server's balance.ExtMetrics
+// slot: its metric handles and passive health tracker (nil when passive
+// checks are off). It is created with the server and kept across reloads.
+type srvState struct {
+	met     *metrics.Server
+	passive atomic.Pointer[health.Passive]
+	be      *backendRT
+}
+
+func stateOf(s *balance.Server) *srvState {
+	st, _ := s.Ext(balance.ExtMetrics).(*srvState)
+	return st
+}
+
+// backendRT is one running backend. It is kept across reloads by name; its
+// Balancer is updated in place, so frontends holding it see new servers at
+// once.
+type backendRT struct {
+	name    string
+	cfg     config.Backend
+	bal     *balance.Balancer
+	servers map[string]*balance.Server // by dial address
+	l7      *l7.Backend
+	l7opts  l7.BackendOptions
+	rate    *ratelimit.Rule
+	checker *health.Checker
+}
+
+// l4Backend returns the l4 view of b with its current connect timeout.
+func (b *backendRT) l4Backend() *l4.Backend {
+	return &l4.Backend{Name: b.name, Balancer: b.bal, ConnectTimeout: b.cfg.Timeouts.Connect}
+}
+
+// dialAddr is the address sluice dials for s: the first resolved address,
+// or the address as written when it was not resolved.
+func dialAddr(s *config.Server) string {
+	if len(s.Addrs) > 0 {
+		return s.Addrs[0].String()
+	}
+	return s.Address
+}
+
+func balanceOptions(c *config.Backend) (balance.Options, error) {
+	alg, err := balance.ParseAlgorithm(c.Algorithm)
+	if err != nil {
+		return balance.Options{}, err
+	}
+	return balance.Options{
+		Algorithm:         alg,
+		MaxConnsPerServer: int64(c.MaxConnectionsPerServer),
+		SlowStart:         c.SlowStart,
+		HashBalanceFactor: c.HashBalanceFactor,
+	}, nil
+}
+
+func activeOptions(c *config.Backend, log *slog.Logger, startDown bool) (health.ActiveOptions, bool, error) {
+	a := c.Health.Active
+	if a.Type == config.HealthNone || a.Type == "" {
+		return health.ActiveOptions{}, false, nil
+	}
+	typ, err := health.ParseCheckType(a.Type)
+	if err != nil {
+		return health.ActiveOptions{}, false, err
+	}
+	return health.ActiveOptions{
+		Type:               typ,
+		Path:               a.Path,
+		ExpectStatus:       a.ExpectStatus,
+		Interval:           a.Interval,
+		Timeout:            a.Timeout,
+		HealthyThreshold:   a.HealthyThreshold,
+		UnhealthyThreshold: a.UnhealthyThreshold,
+		StartDown:          startDown,
+		Logger:             log.With("backend", c.Name, "check", a.Type),
+	}, true, nil
+}
+
+func passiveOptions(c *config.Backend, log *slog.Logger) (health.PassiveOptions, bool) {
+	p := c.Health.Passive
+	if p.UnhealthyThreshold <= 0 {
+		return health.PassiveOptions{}, false
+	}
+	return health.PassiveOptions{
+		UnhealthyThreshold: p.UnhealthyThreshold,
+		Cooldown:           p.Cooldown,
+		Logger:             log.With("backend", c.Name, "check", "passive"),
+	}, true
+}
+
+func l7Options(c *config.Backend, rule *ratelimit.Rule) l7.BackendOptions {
+	return l7.BackendOptions{
+		Name:              c.Name,
+		ConnectTimeout:    c.Timeouts.Connect,
+		ResponseTimeout:   c.Timeouts.Response,
+		IdleTimeout:       c.Timeouts.Idle,
+		MaxConnsPerServer: c.MaxConnectionsPerServer,
+		RateLimit:         rule,
+	}
+}
+
+// backendPlan is a backend as the next configuration wants it, built
+// without touching the running one; commit makes it live.
+type backendPlan struct {
+	cfg      config.Backend
+	old      *backendRT // nil for a new backend
+	opts     balance.Options
+	servers  []*balance.Server
+	added    []*balance.Server
+	removed  []*balance.Server
+	byAddr   map[string]*balance.Server
+	weights  []int // per servers entry
+	active   health.ActiveOptions
+	hasCheck bool
+	passive  health.PassiveOptions
+	hasPass  bool
+	rate     *ratelimit.Rule
+}
+
+// planBackend prepares c, reusing servers of old (may be nil) by address.
+// It fails only on options the config package should have rejected.
+func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*backendPlan, error) {
+	p := &backendPlan{cfg: *c, old: old, byAddr: make(map[string]*balance.Server, len(c.Servers))}
+	var err error
+	if p.opts, err = balanceOptions(c); err != nil {
+		return nil, fmt.Errorf("backend %q: %w", c.Name, err)
+	}
+	if err := p.opts.Validate(); err != nil {
+		return nil, fmt.Errorf("backend %q: %w", c.Name, err)
+	}
+	// Servers added by a reload are probed before they get traffic.
+	if p.active, p.hasCheck, err = activeOptions(c, a.log, reload); err != nil {
+		return nil, fmt.Errorf("backend %q: %w", c.Name, err)
+	}
+	p.passive, p.hasPass = passiveOptions(c, a.log)
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		addr := dialAddr(s)
+		if _, dup := p.byAddr[addr]; dup {
+			continue // two names resolving to one address: one server
+		}
+		var srv *balance.Server
+		if old != nil {
+			srv = old.servers[addr]
+		}
+		if srv == nil {
+			srv = balance.NewServer(c.Name, addr, s.Weight)
+			p.added = append(p.added, srv)
+		}
+		p.byAddr[addr] = srv
+		p.servers = append(p.servers, srv)
+		p.weights = append(p.weights, s.Weight)
+	}
+	if old != nil {
+		for addr, srv := range old.servers {
+			if p.byAddr[addr] == nil {
+				p.removed = append(p.removed, srv)
+			}
+		}
+		p.rate = old.rate
+	}
+	if rl := c.RateLimit; rl == nil {
+		p.rate = nil
+	} else if o := old; o == nil || o.cfg.RateLimit == nil || o.cfg.RateLimit.Rate.PerSecond != rl.Rate.PerSecond || o.cfg.RateLimit.Burst != rl.Burst {
+		if p.rate, err = ratelimit.NewRule(ratelimit.RuleOptions{Name: c.Name, Rate: rl.Rate.PerSecond, Burst: rl.Burst}); err != nil {
+			return nil, fmt.Errorf("backend %q: rate_limit: %w", c.Name, err)
+		}
+	}
+	return p, nil
+}
+
+// commit makes the plan live and returns the running backend. Nothing here
+// can fail: every fallible step happened in planBackend.
+func (a *App) commitBackend(p *backendPlan) *backendRT {
+	b := p.old
+	if b == nil {
+		b = &backendRT{name: p.cfg.Name}
+	}
+	for _, srv := range p.added {
+		st := &srvState{be: b}
+		st.met = a.reg.Server(p.cfg.Name, srv.Addr(), srv.Healthy, srv.Active)
+		srv.SetExt(balance.ExtMetrics, st)
+	}
+	for i, srv := range p.servers {
+		srv.SetWeight(p.weights[i])
+		srv.SetDraining(false)
+		st := stateOf(srv)
+		switch ps := st.passive.Load(); {
+		case !p.hasPass:
+			st.passive.Store(nil)
+			srv.SetPassiveUp(true)
+		case ps == nil:
+			st.passive.Store(health.NewPassive(srv, p.passive))
+		default:
+			ps.SetOptions(p.passive)
+		}
+	}
+	// Health of new servers is settled before they become pickable: with
+	// active checks on they start down and are probed first.
+	targets := make([]health.Target, len(p.servers))
+	for i, s := range p.servers {
+		targets[i] = s
+	}
+	switch {
+	case !p.hasCheck && b.checker != nil:
+		_ = b.checker.Stop()
+		b.checker = nil
+		for _, s := range p.servers {
+			s.SetActiveUp(true)
+		}
+	case p.hasCheck && b.checker == nil:
+		for _, s := range p.added {
+			s.SetActiveUp(!p.active.StartDown)
+		}
+		ck, err := health.NewChecker(p.active, targets)
+		if err != nil { // options were validated by the config package
+			a.log.Error("health checks not started", "backend", b.name, "error", err.Error())
+		}
+		b.checker = ck
+	case p.hasCheck:
+		if err := b.checker.SetOptions(p.active); err != nil {
+			a.log.Error("health check options not applied", "backend", b.name, "error", err.Error())
+		}
+		for _, s := range p.added {
+			s.SetActiveUp(!p.active.StartDown)
+		}
+		b.checker.Update(targets)
+	}
+	if b.bal == nil {
+		b.bal = balance.New(p.opts, p.servers)
+	} else {
+		b.bal.Update(p.opts, p.servers)
+	}
+	b.cfg = p.cfg
+	b.servers = p.byAddr
+	b.rate = p.rate
+	opts := l7Options(&p.cfg, p.rate)
+	if b.l7 == nil || opts != b.l7opts {
+		b.l7, _ = l7.NewBackend(opts, b.bal) // fails only on a nil balancer
+		b.l7opts = opts
+	} else {
+		b.l7.Update(b.bal)
+	}
+	for _, srv := range p.removed {
+		a.drain(p.cfg.Name, srv, p.cfg.DrainTimeout)
+	}
+	return b
+}
+
+// retire drains every server of a backend no longer in the configuration.
+func (a *App) retireBackend(b *backendRT) {
+	if b.checker != nil {
+		_ = b.checker.Stop()
+	}
+	for _, srv := range b.servers {
+		a.drain(b.name, srv, b.cfg.DrainTimeout)
+	}
+}
+
+// drain marks srv draining: it gets no new connections; existing ones may
+// finish for up to timeout, then they are closed and the server's metrics
+// are removed.
+func (a *App) drain(backend string, srv *balance.Server, timeout time.Duration) {
+	srv.SetDraining(true)
+	a.drains.Add(1)
+	go func() {
+		defer a.drains.Done()
+		deadline := time.Now().Add(timeout)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for srv.Active() > 0 && time.Now().Before(deadline) {
+			select {
+			case <-t.C:
+			case <-a.stopping:
+				return
+			}
+		}
+		if n := srv.Active(); n > 0 {
+			a.log.Warn("drain timeout: closing connections", "backend", backend, "server", srv.Addr(), "connections", n)
+			a.eng.Abort(func(user any) bool { return l4.ServerOf(user) == srv })
+		}
+		l7.CloseIdle(srv)
+		a.reg.RemoveServer(backend, srv.Addr())
+		a.log.Info("server drained", "backend", backend, "server", srv.Addr())
+	}()
+}

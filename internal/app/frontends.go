@@ -1,0 +1,180 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/sluicelb/sluice/engine"
+	"github.com/sluicelb/sluice/internal/config"
+	"github.com/sluicelb/sluice/internal/gate"
+	"github.com/sluicelb/sluice/internal/metrics"
+	"github.com/sluicelb/sluice/l4"
+	"github.com/sluicelb/sluice/l7"
+)
+
+// frontendRT is one running frontend. It is kept across reloads while its
+// name, mode and listen address stay, so its socket is never rebound.
+type frontendRT struct {
+	cfg   config.Frontend
+	met   *metrics.Frontend
+	noSrv *noServerLog
+	ln    *net.TCPListener
+	tcp   *l4.Frontend
+	conns *gate.Gate // tcp: max_connections
+	http  *l7.Proxy
+	done  chan struct{} // http: closed when Serve returned
+}
+
+// keeps reports whether the running frontend old can take cfg by update.
+func keeps(old *frontendRT, f *config.Frontend) bool {
+	if old == nil || old.cfg.Mode != f.Mode || old.cfg.Listen != f.Listen {
+		return false
+	}
+	if f.IsHTTP() { // fixed at l7.New
+		return old.cfg.MaxConnections == f.MaxConnections &&
+			f.Limits.MaxHeaderBytes <= old.cfg.Limits.MaxHeaderBytes
+	}
+	return true
+}
+
+// listen binds a frontend's address; the error names the frontend, the
+// address and the cause.
+func listen(f *config.Frontend) (*net.TCPListener, error) {
+	ln, err := engine.Listen(f.Listen)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			err = oe.Err
+		}
+		return nil, fmt.Errorf("frontend %q: cannot listen on %s: %w", f.Name, f.Listen, err)
+	}
+	return ln, nil
+}
+
+// tcpOptions builds the l4 options of f over the running backends.
+func (a *App) tcpOptions(rt *frontendRT, backends map[string]*backendRT) l4.Options {
+	f := &rt.cfg
+	be := backends[f.Backend]
+	return l4.Options{
+		Name:        f.Name,
+		Engine:      a.eng,
+		Backend:     be.l4Backend(),
+		IdleTimeout: f.Timeouts.ClientIdle,
+		Conns:       rt.conns,
+		Global:      a.global,
+		Admit:       a.tcpAdmit(f),
+		Hooks: &tcpHooks{name: f.Name, backend: f.Backend, fe: rt.met,
+			pair: a.reg.Pair(f.Name, f.Backend, metrics.ModeTCP), alog: a.alog, noSrv: rt.noSrv},
+		Log: a.log,
+	}
+}
+
+// tcpAdmit returns the admission check of a tcp frontend: access lists and
+// connection rate limits.
+func (a *App) tcpAdmit(f *config.Frontend) l4.Admit {
+	return func(netip.Addr) l4.Refusal { return 0 }
+}
+
+// httpOptions builds the l7 options of f over the running backends.
+func (a *App) httpOptions(rt *frontendRT, backends map[string]*backendRT) l7.Options {
+	f := &rt.cfg
+	obs := &httpObserver{name: f.Name, fe: rt.met, alog: a.alog, noSrv: rt.noSrv,
+		pairs:  make(map[*backendRT]*metrics.Pair),
+		byName: map[string]*metrics.Pair{"": a.reg.Pair(f.Name, "", metrics.ModeHTTP)}}
+	use := func(name string) *l7.Backend {
+		b := backends[name]
+		if obs.pairs[b] == nil {
+			p := a.reg.Pair(f.Name, name, metrics.ModeHTTP)
+			obs.pairs[b], obs.byName[name] = p, p
+		}
+		return b.l7
+	}
+	o := l7.Options{
+		Frontend: f.Name,
+		Timeouts: l7.Timeouts{
+			ClientHeader: f.Timeouts.ClientHeader,
+			ClientIdle:   f.Timeouts.ClientIdle,
+			ClientRead:   f.Timeouts.ClientRead,
+			ClientWrite:  f.Timeouts.ClientWrite,
+		},
+		Limits:         l7.Limits{MaxHeaderBytes: int(f.Limits.MaxHeaderBytes), MaxBodyBytes: int64(f.Limits.MaxBodyBytes)},
+		MaxConns:       f.MaxConnections,
+		TrustedProxies: f.TrustedProxies,
+		Logger:         a.log,
+		Observer:       obs,
+	}
+	if f.Backend != "" {
+		o.Default = use(f.Backend)
+	}
+	for i := range f.Routes {
+		r := &f.Routes[i]
+		o.Routes = append(o.Routes, l7.Route{
+			Name:            r.Name,
+			Host:            r.Match.Host,
+			PathPrefix:      r.Match.PathPrefix,
+			Methods:         r.Match.Methods,
+			Backend:         use(r.Backend),
+			RequestHeaders:  headerOps(&r.RequestHeaders),
+			ResponseHeaders: headerOps(&r.ResponseHeaders),
+		})
+	}
+	return o
+}
+
+func headerOps(h *config.HeaderRules) l7.HeaderOps {
+	ops := l7.HeaderOps{Remove: h.Remove}
+	for _, s := range h.Set {
+		ops.Set = append(ops.Set, l7.HeaderField{Name: s.Name, Value: s.Value})
+	}
+	return ops
+}
+
+// startFrontend builds and starts a new frontend on its bound listener.
+func (a *App) startFrontend(rt *frontendRT, backends map[string]*backendRT) error {
+	if !rt.cfg.IsHTTP() {
+		rt.conns = gate.New(int64(rt.cfg.MaxConnections))
+		rt.tcp = l4.New(a.tcpOptions(rt, backends))
+		rt.tcp.Start(rt.ln)
+		return nil
+	}
+	p, err := l7.New(a.httpOptions(rt, backends))
+	if err != nil {
+		_ = rt.ln.Close()
+		return err
+	}
+	rt.met.BindActive(func() int64 { return p.Stats().ActiveConns })
+	rt.http, rt.done = p, make(chan struct{})
+	go func() {
+		defer close(rt.done)
+		if err := p.Serve(rt.ln); err != nil {
+			a.log.Error("http listener stopped", "frontend", rt.cfg.Name, "listen", rt.cfg.Listen, "error", err.Error())
+		}
+	}()
+	return nil
+}
+
+// updateFrontend applies cfg to a running frontend kept by keeps.
+func (a *App) updateFrontend(rt *frontendRT, backends map[string]*backendRT) error {
+	if !rt.cfg.IsHTTP() {
+		rt.conns.SetMax(int64(rt.cfg.MaxConnections))
+		rt.tcp.Update(a.tcpOptions(rt, backends))
+		return nil
+	}
+	return rt.http.Update(a.httpOptions(rt, backends))
+}
+
+// stopAccepting closes the frontend's listener; connections in flight go on.
+// For http it starts the graceful shutdown that Shutdown (or ctx) completes.
+func (rt *frontendRT) stop(ctx context.Context) {
+	if rt.tcp != nil {
+		rt.tcp.Close()
+		return
+	}
+	if rt.http != nil {
+		_ = rt.http.Shutdown(ctx)
+		<-rt.done
+	}
+}

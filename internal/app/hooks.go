@@ -1,0 +1,181 @@
+package app
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/sluicelb/sluice/balance"
+	"github.com/sluicelb/sluice/engine"
+	"github.com/sluicelb/sluice/health"
+	"github.com/sluicelb/sluice/internal/accesslog"
+	"github.com/sluicelb/sluice/internal/metrics"
+	"github.com/sluicelb/sluice/l4"
+	"github.com/sluicelb/sluice/l7"
+)
+
+// noServerLog logs "no server available" once per transition, not once per
+// connection or request: the first refusal logs a warning, the next
+// success logs that servers are back.
+type noServerLog struct {
+	down atomic.Bool
+	log  *slog.Logger
+}
+
+func (n *noServerLog) refused(frontend, backend string) {
+	if !n.down.Load() && n.down.CompareAndSwap(false, true) {
+		n.log.Warn("no server available: refusing clients", "frontend", frontend, "backend", backend)
+	}
+}
+
+func (n *noServerLog) served(frontend, backend string) {
+	if n.down.Load() && n.down.CompareAndSwap(true, false) {
+		n.log.Info("servers available again", "frontend", frontend, "backend", backend)
+	}
+}
+
+// tcpHooks implements l4.Hooks for one tcp frontend: metrics, the access
+// log and passive health. One is built per frontend per configuration.
+type tcpHooks struct {
+	name    string
+	backend string
+	fe      *metrics.Frontend
+	pair    *metrics.Pair
+	alog    *accesslog.Logger
+	noSrv   *noServerLog
+}
+
+func (h *tcpHooks) BytesIn() engine.Counter  { return h.fe.BytesIn() }
+func (h *tcpHooks) BytesOut() engine.Counter { return h.fe.BytesOut() }
+func (h *tcpHooks) Opened()                  { h.fe.ConnOpened() }
+func (h *tcpHooks) Closed()                  { h.fe.ConnClosed() }
+
+func (h *tcpHooks) Refused(r l4.Refusal, _ netip.Addr) {
+	if r == l4.RefusedNoServer {
+		h.noSrv.refused(h.name, h.backend)
+	}
+}
+
+func (h *tcpHooks) ConnectFailed(srv *balance.Server, err error) {
+	st := stateOf(srv)
+	if st == nil {
+		return
+	}
+	reason := metrics.FailConnect
+	if l4.IsTimeout(err) {
+		reason = metrics.FailTimeout
+	}
+	st.met.Fail(reason)
+	if ps := st.passive.Load(); ps != nil {
+		ps.Failure(health.Now())
+	}
+}
+
+func (h *tcpHooks) Connected(srv *balance.Server) {
+	h.noSrv.served(h.name, h.backend)
+	if st := stateOf(srv); st != nil {
+		st.met.Request()
+		if ps := st.passive.Load(); ps != nil {
+			ps.Success(health.Now())
+		}
+	}
+}
+
+func (h *tcpHooks) Ended(info *l4.SessionInfo) {
+	h.pair.TCPSession()
+	if h.alog == nil {
+		return
+	}
+	e := accesslog.TCPEntry{Time: info.Start, Frontend: h.name, ClientIP: info.Client,
+		Backend: h.backend, Duration: info.Duration, BytesIn: info.BytesIn,
+		BytesOut: info.BytesOut, Close: info.Close.String()}
+	if info.Server != nil {
+		e.Server = info.Server.Addr()
+	}
+	h.alog.LogTCP(&e)
+}
+
+// httpObserver implements l7.Observer for one http frontend. Its maps are
+// built with it and only read afterwards.
+type httpObserver struct {
+	name   string
+	fe     *metrics.Frontend
+	pairs  map[*backendRT]*metrics.Pair // by the server's backend (no string hashing)
+	byName map[string]*metrics.Pair     // when no server was reached ("" = no backend)
+	alog   *accesslog.Logger
+	noSrv  *noServerLog
+}
+
+func (o *httpObserver) RequestDone(r *l7.Record) {
+	var p *metrics.Pair
+	if r.Server != nil {
+		if st := stateOf(r.Server); st != nil {
+			p = o.pairs[st.be]
+		}
+	}
+	if p == nil {
+		p = o.byName[r.Backend]
+	}
+	if p != nil {
+		p.Request(r.Status, r.Duration)
+	}
+	o.fe.AddBytes(r.BytesIn, r.BytesOut)
+	switch r.Failure {
+	case l7.FailNoServer:
+		o.noSrv.refused(o.name, r.Backend)
+	case l7.FailNone:
+		o.noSrv.served(o.name, r.Backend)
+	}
+	if o.alog == nil {
+		return
+	}
+	// The strings alias the Record's bytes: LogHTTP encodes before it
+	// returns and keeps nothing.
+	o.alog.LogHTTP(&accesslog.HTTPEntry{Time: r.Start, Frontend: o.name, ClientIP: r.ClientIP,
+		Method: bstr(r.Method), Host: bstr(r.Host), Path: bstr(r.Path), Backend: r.Backend,
+		Server: r.ServerAddr, Status: r.Status, Duration: r.Duration, BytesIn: r.BytesIn,
+		BytesOut: r.BytesOut})
+}
+
+func (o *httpObserver) BackendAttempt(s *balance.Server, f l7.Failure) {
+	st := stateOf(s)
+	if st == nil {
+		return
+	}
+	st.met.Request()
+	if f.CountsAgainstServer() {
+		if reason, ok := failReason(f); ok {
+			st.met.Fail(reason)
+		}
+		if ps := st.passive.Load(); ps != nil {
+			ps.Failure(health.Now())
+		}
+	} else if ps := st.passive.Load(); f == l7.FailNone && ps != nil {
+		ps.Success(health.Now())
+	}
+}
+
+// failReason maps an l7 failure to the reason label of
+// sluice_backend_failures_total.
+func failReason(f l7.Failure) (uint8, bool) {
+	switch f {
+	case l7.FailConnect:
+		return metrics.FailConnect, true
+	case l7.FailTimeout:
+		return metrics.FailTimeout, true
+	case l7.FailReset:
+		return metrics.FailReset, true
+	case l7.FailStatus5xx:
+		return metrics.FailStatus5xx, true
+	}
+	return 0, false
+}
+
+// bstr views b as a string without copying; valid only while b is.
+func bstr(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
