@@ -19,6 +19,7 @@ import (
 	"github.com/sluicelb/sluice/internal/admin"
 	"github.com/sluicelb/sluice/internal/config"
 	"github.com/sluicelb/sluice/internal/gate"
+	"github.com/sluicelb/sluice/internal/guard"
 	"github.com/sluicelb/sluice/internal/metrics"
 )
 
@@ -199,7 +200,24 @@ func (a *App) apply(cfg *config.Config, reload bool) (string, error) {
 		}
 		fresh = append(fresh, &frontendRT{cfg: *f, ln: ln})
 	}
-	// 3. Access log destination.
+	// 3. Access lists and rate limits; unchanged rules keep their state.
+	guards := make(map[string]*guard.Guard, len(cfg.Frontends))
+	gkeys := make(map[string]string, len(cfg.Frontends))
+	for i := range cfg.Frontends {
+		f := &cfg.Frontends[i]
+		key := guardKey(f)
+		gkeys[f.Name] = key
+		if old := a.frontends[f.Name]; old != nil && old.gkey == key {
+			guards[f.Name] = old.guard
+			continue
+		}
+		g, err := buildGuard(f, a.reg.Frontend(f.Name))
+		if err != nil {
+			return fail(err)
+		}
+		guards[f.Name] = g
+	}
+	// 4. Access log destination.
 	alog, oldLog := a.alog, (*accesslog.Logger)(nil)
 	if dest := cfg.Logging.AccessLog; alog == nil && dest != "off" || dest != a.alogDest {
 		l, err := accesslog.New(accesslog.Options{Destination: dest, Writer: a.accessWriter(dest),
@@ -241,6 +259,7 @@ func (a *App) apply(cfg *config.Config, reload bool) (string, error) {
 		f := &cfg.Frontends[i]
 		old := a.frontends[f.Name]
 		if rt := freshBy[f.Name]; rt != nil {
+			rt.guard, rt.gkey = guards[f.Name], gkeys[f.Name]
 			if old != nil {
 				rt.met, rt.noSrv = old.met, old.noSrv
 				retired = append(retired, old)
@@ -257,6 +276,7 @@ func (a *App) apply(cfg *config.Config, reload bool) (string, error) {
 			continue
 		}
 		old.cfg = *f
+		old.guard, old.gkey = guards[f.Name], gkeys[f.Name]
 		if err := a.updateFrontend(old, next); err != nil {
 			a.log.Error("frontend not updated", "frontend", f.Name, "error", err.Error())
 		}

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 
 	"github.com/sluicelb/sluice/engine"
 	"github.com/sluicelb/sluice/internal/config"
 	"github.com/sluicelb/sluice/internal/gate"
+	"github.com/sluicelb/sluice/internal/guard"
 	"github.com/sluicelb/sluice/internal/metrics"
 	"github.com/sluicelb/sluice/l4"
 	"github.com/sluicelb/sluice/l7"
@@ -26,6 +26,8 @@ type frontendRT struct {
 	conns *gate.Gate // tcp: max_connections
 	http  *l7.Proxy
 	done  chan struct{} // http: closed when Serve returned
+	guard *guard.Guard  // nil: no access lists or rate limits
+	gkey  string        // guardKey of the guard
 }
 
 // keeps reports whether the running frontend old can take cfg by update.
@@ -65,17 +67,11 @@ func (a *App) tcpOptions(rt *frontendRT, backends map[string]*backendRT) l4.Opti
 		IdleTimeout: f.Timeouts.ClientIdle,
 		Conns:       rt.conns,
 		Global:      a.global,
-		Admit:       a.tcpAdmit(f),
+		Admit:       tcpAdmit(rt.guard),
 		Hooks: &tcpHooks{name: f.Name, backend: f.Backend, fe: rt.met,
 			pair: a.reg.Pair(f.Name, f.Backend, metrics.ModeTCP), alog: a.alog, noSrv: rt.noSrv},
 		Log: a.log,
 	}
-}
-
-// tcpAdmit returns the admission check of a tcp frontend: access lists and
-// connection rate limits.
-func (a *App) tcpAdmit(f *config.Frontend) l4.Admit {
-	return func(netip.Addr) l4.Refusal { return 0 }
 }
 
 // httpOptions builds the l7 options of f over the running backends.
@@ -105,6 +101,10 @@ func (a *App) httpOptions(rt *frontendRT, backends map[string]*backendRT) l7.Opt
 		TrustedProxies: f.TrustedProxies,
 		Logger:         a.log,
 		Observer:       obs,
+		Global:         a.global,
+	}
+	if rt.guard != nil { // a nil *guard.Guard in the interface would not be nil
+		o.Guard = rt.guard
 	}
 	if f.Backend != "" {
 		o.Default = use(f.Backend)
