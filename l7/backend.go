@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/balance"
+	"github.com/sluicelb/sluice/internal/ratelimit"
 	"github.com/valyala/fasthttp"
 )
 
@@ -40,6 +41,13 @@ type BackendOptions struct {
 	// MaxConnWait is how long a request waits for a free connection when
 	// MaxConnsPerServer is reached, before trying another server. Default 100ms.
 	MaxConnWait time.Duration
+	// RateLimit, if not nil, is the whole-backend request limit (contract
+	// §2a backends[].rate_limit), shared by every frontend routing here and
+	// checked with key 0 before a server is picked. Over it the client gets
+	// 429 with Retry-After and nothing reaches a server. The Rule is not
+	// owned: the caller builds it (ratelimit.NewRule, Keyed false) and may
+	// share it. nil = no limit.
+	RateLimit *ratelimit.Rule
 }
 
 func (o BackendOptions) withDefaults() BackendOptions {

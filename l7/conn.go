@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicelb/sluice/internal/gate"
 )
 
 // clientConn wraps every accepted client connection. It is the strict
@@ -57,6 +59,9 @@ type clientConn struct {
 
 	in, out, inMark int64
 	closed          atomic.Bool
+
+	denied bool       // Guard.AllowConn said no: every request gets 403 and the conn closes
+	global *gate.Gate // the Global gate place this conn holds (released by Close), or nil
 }
 
 type connState uint8

@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"io"
 	"sync"
 	"time"
 
@@ -24,6 +25,8 @@ type exchange struct {
 	scratch []byte
 	buf     []byte
 	upgrade []byte
+	// retryAfter is the Retry-After seconds of a FailRateLimited answer.
+	retryAfter int
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -47,6 +50,11 @@ func acquireExchange(p *Proxy, t *table, ctx *fasthttp.RequestCtx, cc *clientCon
 func (ex *exchange) Read(p []byte) (int, error) {
 	n, err := ex.body.Read(p)
 	ex.rec.BytesOut += int64(n)
+	if err != nil && err != io.EOF && ex.rec.Failure == FailNone {
+		// The server broke off its response body: the client gets a
+		// truncated response (never a retry, bytes already went out).
+		ex.rec.Failure = classify(err, nil)
+	}
 	return n, err
 }
 
@@ -83,6 +91,7 @@ func (ex *exchange) release() {
 	ex.resp.Reset()
 	ex.p, ex.t, ex.cc, ex.obs, ex.srv, ex.body = nil, nil, nil, nil, nil, nil
 	ex.tried = balance.Tried{}
+	ex.retryAfter = 0
 	r := &ex.rec
 	*r = Record{Method: r.Method[:0], Host: r.Host[:0], Path: r.Path[:0]}
 	exchangePool.Put(ex)

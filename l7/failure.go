@@ -33,6 +33,8 @@ const (
 	FailClientTimeout         // the client was too slow sending its body (Timeouts.ClientRead)
 	FailClientAbort           // the client went away while sending its body
 	FailUpgrade               // a tunnel upgrade the backend refused or that broke during setup
+	FailDenied                // Guard.AllowConn refused the client connection (access list): 403
+	FailRateLimited           // Guard.AllowRequest or the backend's RateLimit refused the request: 429
 	numFailures
 )
 
@@ -68,6 +70,8 @@ var failures = [numFailures]failureInfo{
 	FailClientTimeout: {fasthttp.StatusRequestTimeout, "client_timeout", false, retryNever},
 	FailClientAbort:   {fasthttp.StatusBadRequest, "client_abort", false, retryNever},
 	FailUpgrade:       {fasthttp.StatusBadGateway, "upgrade", true, retryNever},
+	FailDenied:        {fasthttp.StatusForbidden, "denied", false, retryNever},
+	FailRateLimited:   {fasthttp.StatusTooManyRequests, "rate_limited", false, retryNever},
 }
 
 // Status is the HTTP status the client sees for f (0: the server's own).

@@ -219,3 +219,31 @@ func newTestRequest(raw string) *fasthttp.Request {
 	}
 	return &req
 }
+
+func startsWith(s, p string) bool { return strings.HasPrefix(s, p) }
+
+// readN reads exactly n bytes from br.
+func readN(t testing.TB, br *bufio.Reader, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(br, b); err != nil {
+		t.Fatalf("reading %d bytes: %v", n, err)
+	}
+	return b
+}
+
+// readResponse reads one whole response from br.
+func readResponse(t testing.TB, br *bufio.Reader) *http.Response {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading response body: %v", err)
+	}
+	resp.Body.Close()
+	resp.Body = io.NopCloser(strings.NewReader(string(b)))
+	return resp
+}

@@ -11,8 +11,9 @@ import (
 )
 
 // listener wraps the frontend's net.Listener: it wraps each accepted conn in
-// a clientConn, enforces MaxConns (excess connections get a 503 and are
-// closed) and backs off on EMFILE/ENFILE/ENOBUFS instead of returning the
+// a clientConn, enforces MaxConns and the Global gate (excess connections get
+// a 503 and are closed), asks Guard.AllowConn (a denied conn is marked, and
+// its requests are answered 403 by the handler) and backs off on EMFILE/ENFILE/ENOBUFS instead of returning the
 // error (which would end fasthttp's Serve). It tracks open conns so Shutdown
 // can close what is left at its deadline.
 type listener struct {
@@ -71,8 +72,17 @@ func (l *listener) Accept() (net.Conn, error) {
 			l.refuse(c)
 			continue
 		}
+		g := t.global
+		if g != nil && !g.TryAcquire() {
+			l.refuse(c)
+			continue
+		}
 		l.active.Add(1)
 		cc := newClientConn(c, l, t)
+		cc.global = g
+		if t.guard != nil && !t.guard.AllowConn(cc.ip) {
+			cc.denied = true
+		}
 		l.mu.Lock()
 		l.conns[cc] = struct{}{}
 		l.mu.Unlock()
@@ -110,6 +120,9 @@ func (l *listener) refuse(c net.Conn) {
 }
 
 func (l *listener) release(c *clientConn) {
+	if c.global != nil {
+		c.global.Release()
+	}
 	l.active.Add(-1)
 	l.mu.Lock()
 	delete(l.conns, c)

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/sluicelb/sluice/internal/gate"
 )
 
 // Defaults applied by New for zero fields of Options.
@@ -69,6 +71,18 @@ type Options struct {
 	// MaxConns bounds concurrent client connections; excess connections get a
 	// 503 and are closed. Default 10000; negative means unlimited.
 	MaxConns int
+	// Global, if not nil, is the process-wide connection bound (contract
+	// max_connections) shared with the other frontends, l4 ones included:
+	// each accepted connection takes a place (after MaxConns) and gives it
+	// back when it closes; when none is free the connection is answered 503
+	// and closed, as for MaxConns. nil = no global bound. Update may swap it;
+	// the swap applies to connections accepted later.
+	Global *gate.Gate
+	// Guard, if not nil, screens connections (AllowConn, at accept: 403 and
+	// close) and requests (AllowRequest, after routing: 429 with
+	// Retry-After). nil = no checks. Update swaps it (AllowConn of the new
+	// Guard applies to connections accepted later).
+	Guard Guard
 	// TrustedProxies are peers whose X-Forwarded-For/-Proto/-Host are kept
 	// (X-Forwarded-For is appended to); from any other peer they are
 	// overwritten. The client IP (X-Real-IP, ip_hash key, Record.ClientIP) is

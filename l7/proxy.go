@@ -48,7 +48,7 @@ type Proxy struct {
 // Stats are live counters of a Proxy.
 type Stats struct {
 	ActiveConns int64 // open client connections (tunnels included)
-	Refused     int64 // connections answered 503 for MaxConns since start
+	Refused     int64 // connections answered 503 for MaxConns or the Global gate since start
 	Tunnels     int64 // open upgraded tunnels
 }
 
@@ -171,6 +171,10 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	cc, _ := ctx.Conn().(*clientConn)
 	t := p.table.Load()
 	ex := acquireExchange(p, t, ctx, cc)
+	if cc != nil && cc.denied {
+		ex.localError(ctx, FailDenied)
+		return
+	}
 	if cc != nil && cc.reject != 0 {
 		ex.localError(ctx, violationFailure(cc.viol))
 		return
@@ -200,6 +204,10 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	client, buf := setForwarded(t, h, peer, t.isTrusted(peer), ctx.IsTLS(), ctx.Host(), ex.buf)
 	ex.buf = buf
 	ex.rec.ClientIP = client
+	if !ex.allowRequest(req, be, client) {
+		ex.localError(ctx, FailRateLimited)
+		return
+	}
 	if r != nil {
 		r.reqHeaders.applyRequest(h)
 	}
@@ -302,8 +310,10 @@ func (ex *exchange) localError(ctx *fasthttp.RequestCtx, f Failure) {
 	resp.Header.SetContentType("text/plain; charset=utf-8")
 	resp.SetBodyRaw(statusBody(st))
 	switch f {
-	case FailBadRequest, FailHeadTooLarge, FailBodyTooLarge, FailClientTimeout, FailClientAbort, FailUpgrade:
+	case FailBadRequest, FailHeadTooLarge, FailBodyTooLarge, FailClientTimeout, FailClientAbort, FailUpgrade, FailDenied:
 		resp.SetConnectionClose()
+	case FailRateLimited:
+		ex.setRetryAfter(&resp.Header)
 	}
 	ex.rec.Status, ex.rec.Failure = st, f
 	ex.rec.BytesOut = int64(len(resp.Body()))
@@ -353,7 +363,8 @@ func (p *Proxy) parseError(ctx *fasthttp.RequestCtx, err error) {
 	case isTimeout(err):
 		st = fasthttp.StatusRequestTimeout
 	}
-	if cc, ok := ctx.Conn().(*clientConn); ok && cc.reject != 0 {
+	cc, _ := ctx.Conn().(*clientConn)
+	if cc != nil && cc.reject != 0 {
 		st = cc.reject
 	}
 	ctx.Response.Reset()
@@ -361,6 +372,22 @@ func (p *Proxy) parseError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 	ctx.Response.SetBodyRaw(statusBody(st))
 	ctx.Response.SetConnectionClose()
+	if cc == nil || (cc.bodyErr == nil && cc.reject == 0) {
+		return // no complete head was seen: nothing to record
+	}
+	// fasthttp pre-reads up to 8 KiB of a body before calling the handler;
+	// a body failure there ends up here, and is still a request to record.
+	f := violationFailure(cc.viol)
+	if cc.reject == 0 {
+		f = FailClientAbort
+		if isTimeout(cc.bodyErr) {
+			f = FailClientTimeout
+		}
+	}
+	ex := acquireExchange(p, p.table.Load(), ctx, cc)
+	ex.rec.Status, ex.rec.Failure = st, f
+	ex.rec.BytesOut = int64(len(ctx.Response.Body()))
+	ex.finish()
 }
 
 // fhLogger sends fasthttp's own messages to slog at debug level.

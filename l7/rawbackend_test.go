@@ -8,15 +8,30 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
 // rawBackend is a minimal HTTP/1.1 server that records raw request heads and
 // answers each request with a fixed raw response (keep-alive).
 type rawBackend struct {
-	addr  string
-	mu    sync.Mutex
-	heads []string
+	addr     string
+	mu       sync.Mutex
+	heads    []string
+	accepted atomic.Int64 // connections accepted
+	bytes    atomic.Int64 // bytes read from all connections
+}
+
+// rawCountConn counts the bytes a rawBackend reads.
+type rawCountConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c rawCountConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func startRawBackend(t testing.TB, response string) *rawBackend {
@@ -33,7 +48,8 @@ func startRawBackend(t testing.TB, response string) *rawBackend {
 			if err != nil {
 				return
 			}
-			go b.serve(c, response)
+			b.accepted.Add(1)
+			go b.serve(rawCountConn{c, &b.bytes}, response)
 		}
 	}()
 	return b

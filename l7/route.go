@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/sluicelb/sluice/internal/gate"
 )
 
 // compiledRoute is a Route prepared for allocation-free matching.
@@ -28,6 +30,8 @@ type table struct {
 	timeouts Timeouts
 	limits   Limits
 	observer Observer
+	guard    Guard
+	global   *gate.Gate
 }
 
 // compileTable validates opts (already defaulted) and builds a table. Errors
@@ -40,6 +44,8 @@ func compileTable(opts *Options) (*table, error) {
 		timeouts: opts.Timeouts,
 		limits:   opts.Limits,
 		observer: opts.Observer,
+		guard:    opts.Guard,
+		global:   opts.Global,
 	}
 	for i := range t.trusted {
 		if !t.trusted[i].IsValid() {

@@ -3,7 +3,6 @@ package l7
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"sync"
@@ -112,7 +111,14 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend) {
 	idle := ex.t.timeouts.TunnelIdle
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
-		t := &tunnel{client: c, server: conn}
+		t := &tunnel{client: c, clientRaw: c, server: conn}
+		// fasthttp's hijacked conn ignores Close (it closes the conn itself
+		// once this handler returns), which would leave the client→server
+		// pipe blocked in Read when the server side ends: close the
+		// underlying conn instead. Reads still go through c (its buffer).
+		if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+			t.clientRaw = u.UnsafeConn()
+		}
 		if !p.tunnels.add(t) {
 			_ = conn.Close()
 			ex.finish()
@@ -126,13 +132,8 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend) {
 			return
 		}
 		// Bytes the server sent right after its 101 are in br.
-		up, down := t.join(br, idle)
-		if ex.cc == nil {
-			ex.rec.BytesOut = down
-		} else {
-			ex.rec.BytesOut = down
-		}
-		_ = up
+		_, down := t.join(br, idle)
+		ex.rec.BytesOut = down
 		ex.finish()
 	})
 }
@@ -140,6 +141,7 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend) {
 // tunnel is one upgraded connection pair.
 type tunnel struct {
 	client, server net.Conn
+	clientRaw      net.Conn // what close closes on the client side
 	last           atomic.Int64 // unix nanos of the last byte either way
 }
 
@@ -192,7 +194,7 @@ func (t *tunnel) pipe(dst, src net.Conn, idle time.Duration) int64 {
 }
 
 func (t *tunnel) close() {
-	_ = t.client.Close()
+	_ = t.clientRaw.Close()
 	_ = t.server.Close()
 }
 
@@ -258,5 +260,3 @@ func (s *tunnelSet) closeAll() {
 		t.close()
 	}
 }
-
-var _ = errors.New
