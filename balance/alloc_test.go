@@ -30,7 +30,7 @@ func TestPickAllocs(t *testing.T) {
 	for _, c := range benchCases() {
 		ss := mkServers(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 		b := New(c.opts, ss)
-		ss[3].SetActiveUp(false) // exercise the skip path too
+		degrade(ss) // exercise the skip paths too
 		keys := testKeys(64)
 		i := 0
 		n := testing.AllocsPerRun(2000, func() {
@@ -45,6 +45,17 @@ func TestPickAllocs(t *testing.T) {
 			t.Errorf("%s: %v allocs per Pick+retry+Release, want 0", c.name, n)
 		}
 	}
+}
+
+// degrade makes 4 of 10 servers unpickable in different ways: active down,
+// passively ejected, draining, and half-open with its trial taken.
+func degrade(ss []*Server) {
+	ss[3].SetActiveUp(false)
+	ss[5].SetPassiveUp(false)
+	ss[7].SetDraining(true)
+	ss[8].SetPassiveUp(false)
+	ss[8].SetPassiveHalfOpen()
+	ss[8].acquire(0) // the trial is out
 }
 
 func TestPickAllocsSlowStart(t *testing.T) {
@@ -92,6 +103,28 @@ func BenchmarkPickParallel(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			ss := mkServers(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 			bl := New(c.opts, ss)
+			keys := testKeys(1024)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					var tr Tried
+					bl.Pick(keys[i&1023], &tr).Release()
+					i++
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkPickDegraded is BenchmarkPickParallel with 4 of 10 servers
+// unpickable (see degrade): the cost of skipping them.
+func BenchmarkPickDegraded(b *testing.B) {
+	for _, c := range benchCases() {
+		b.Run(c.name, func(b *testing.B) {
+			ss := mkServers(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+			bl := New(c.opts, ss)
+			degrade(ss)
 			keys := testKeys(1024)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

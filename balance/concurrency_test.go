@@ -77,7 +77,7 @@ func TestConcurrentPickFlipUpdate(t *testing.T) {
 					default:
 					}
 					s := ss[r.IntN(len(ss))]
-					switch r.IntN(7) {
+					switch r.IntN(9) {
 					case 0:
 						s.SetActiveUp(r.IntN(2) == 0)
 					case 1:
@@ -94,6 +94,10 @@ func TestConcurrentPickFlipUpdate(t *testing.T) {
 					case 6:
 						now = now.Add(100 * time.Millisecond)
 						b.Tick(now)
+					case 7:
+						s.SetPassiveHalfOpen()
+					case 8:
+						s.RearmTrial()
 					}
 					if i%50 == 0 {
 						time.Sleep(100 * time.Microsecond) // let pickers run between bursts
@@ -120,7 +124,7 @@ func assertSetMatchesState(t *testing.T, b *Balancer) {
 	st := b.cur.Load()
 	var want []uint8
 	for i, s := range st.servers {
-		if s.state.Load() == 0 && s.Weight() > 0 {
+		if s.state.Load()&^stTrial == 0 && s.Weight() > 0 {
 			want = append(want, uint8(i))
 		}
 	}

@@ -66,6 +66,24 @@
 // A server is picked only if it is healthy (active and passive flags up),
 // enabled, not draining, has weight > 0 and is below MaxConnsPerServer.
 //
+// Passive half-open (circuit breaker): after a passive ejection's cooldown,
+// health.Passive calls [Server.SetPassiveHalfOpen]. A half-open server that
+// is otherwise serving stays in the Set, but exactly one Pick returns it —
+// the trial — whatever the algorithm and however many goroutines pick at
+// once (one CAS on the server's state word hands the trial out); every other
+// Pick passes it over like a down server. The caller reports the trial's
+// outcome to health.Passive (Success or Failure), which calls
+// SetPassiveUp(true) (serving again; slow start, if on, ramps from here) or
+// SetPassiveUp(false) (ejected for another cooldown). [Server.RearmTrial]
+// hands out a new trial when an outcome never came. The trial check is part
+// of the same atomic acquire every pick does: still lock-free and
+// allocation-free.
+//
+// Draining: a draining server ([Server.SetDraining], or removed by Update)
+// gets no new picks; its existing connections keep counting in Active() and
+// in the Balancer's Active() until their callers Release them, so Active()
+// falls to 0 as they finish.
+//
 // Slow start (Options.SlowStart, like HAProxy's slowstart and nginx's
 // slow_start): a server that becomes available again (recovered, re-enabled,
 // undrained, weight raised from 0) or that Update adds starts at 1/10 of its

@@ -95,7 +95,7 @@ func (st *set) pickLeast(b *Balancer, rej *Tried) int {
 				continue
 			}
 			a := c.s.active.Load()
-			if c.s.state.Load() != 0 || (st.maxConns > 0 && a >= st.maxConns) {
+			if x := c.s.state.Load(); (x != 0 && x != stHalfOpen) || (st.maxConns > 0 && a >= st.maxConns) {
 				rej.add(c.slot)
 				left--
 				continue

@@ -43,10 +43,18 @@ func TestWeightedRoundRobinSmooth(t *testing.T) {
 	if r := maxRun(want, 3)[0]; r != 2 {
 		t.Fatalf("run of a within the period = %d, want 2", r)
 	}
-	for i := range 70 {
-		if got := pickRelease(t, b, 0, ss); got != want[i%7] {
-			t.Fatalf("pick %d: server %d, want %d (schedule a a b a c a a)", i, got, want[i%7])
+	seq := make([]int, 10000)
+	for i := range seq {
+		seq[i] = pickRelease(t, b, 0, ss)
+		if seq[i] != want[i%7] {
+			t.Fatalf("pick %d: server %d, want %d (schedule a a b a c a a)", i, seq[i], want[i%7])
 		}
+	}
+	// Over 10,000 picks the longest run of a is 4 (a a | a a where one period
+	// ends and the next begins), never the 5 of a bursty WRR; b and c never
+	// repeat back to back.
+	if runs := maxRun(seq, 3); runs[0] != 4 || runs[1] != 1 || runs[2] != 1 {
+		t.Fatalf("longest runs over 10,000 picks %v, want [4 1 1]", runs)
 	}
 }
 

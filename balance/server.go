@@ -21,8 +21,11 @@ const (
 	stPassiveDown
 	stDraining
 	stDisabled
+	stHalfOpen   // passive half-open: one trial pick allowed (see SetPassiveHalfOpen)
+	stTrialTaken // the half-open trial was handed out by Pick
 
 	stUnhealthy = stActiveDown | stPassiveDown
+	stTrial     = stHalfOpen | stTrialTaken
 )
 
 // Server is one upstream server of one backend. The caller (internal/app)
@@ -31,9 +34,10 @@ const (
 //
 // All state is in atomics: every method is safe for concurrent use, and
 // Pick/Release/Available/Active are lock-free and allocation-free. A state
-// change (SetActiveUp, SetPassiveUp, SetDraining, SetEnabled, SetWeight) that
-// really changes something makes the owning Balancer rebuild its Set; the
-// rebuild never waits for a lock (see [Balancer]).
+// change (SetActiveUp, SetPassiveUp, SetPassiveHalfOpen, SetDraining,
+// SetEnabled, SetWeight) that really changes something makes the owning
+// Balancer rebuild its Set; the rebuild never waits for a lock (see
+// [Balancer]).
 //
 // Ownership: a Server belongs to at most one Balancer at a time, the last
 // one that received it through [New] or [Balancer.Update]. Using one Server in
@@ -46,7 +50,7 @@ type Server struct {
 	// Pick's fields share the first cache line (a Server is allocated in a
 	// 64-byte-aligned size class); the padding keeps the cold fields off it.
 	active atomic.Int64
-	state  atomic.Uint32 // stActiveDown | stPassiveDown | stDraining | stDisabled
+	state  atomic.Uint32 // stActiveDown | stPassiveDown | stDraining | stDisabled | stHalfOpen | stTrialTaken
 	owner  atomic.Pointer[Balancer]
 	_      [40]byte
 
@@ -101,13 +105,83 @@ func (s *Server) SetWeight(w int) (changed bool) {
 func (s *Server) SetActiveUp(up bool) (changed bool) { return s.setBit(stActiveDown, !up) }
 
 // SetPassiveUp records the passive (real traffic) verdict and reports whether
-// the passive flag changed. It satisfies health.PassiveTarget; the flag flip is
-// one atomic operation, and only a real transition rebuilds the owner's Set.
-func (s *Server) SetPassiveUp(up bool) (changed bool) { return s.setBit(stPassiveDown, !up) }
+// the server's passive state changed. It also ends a half-open period (see
+// SetPassiveHalfOpen): true closes it (the trial succeeded), false ejects the
+// server again. It satisfies health.PassiveTarget; the flip is one atomic
+// operation, and only a real transition rebuilds the owner's Set.
+func (s *Server) SetPassiveUp(up bool) (changed bool) {
+	want := uint32(0)
+	if !up {
+		want = stPassiveDown
+	}
+	for {
+		old := s.state.Load()
+		nu := old&^(stPassiveDown|stTrial) | want
+		if nu == old {
+			return false
+		}
+		if s.state.CompareAndSwap(old, nu) {
+			s.notify()
+			return true
+		}
+	}
+}
 
-// Healthy reports whether both the active and the passive flag are up. A new
-// server starts healthy until told otherwise.
-func (s *Server) Healthy() bool { return s.state.Load()&stUnhealthy == 0 }
+// SetPassiveHalfOpen puts the server in the passive half-open state with one
+// trial available, and reports whether the state changed (false if it was
+// half-open already; the trial's state is then kept). While half-open (and
+// otherwise serving: active up, enabled, not draining, weight > 0) exactly
+// one Pick returns the server — the trial — under every algorithm; every
+// other Pick passes it over as if it were down, until SetPassiveUp(true)
+// (trial succeeded: serving again), SetPassiveUp(false) (trial failed:
+// ejected) or RearmTrial (the trial's outcome never came). The trial pick is
+// an ordinary Pick: it counts in Active() and is Released as usual.
+// Healthy() is false while half-open. It satisfies health.TrialTarget, which
+// health.Passive uses at the end of a cooldown. Lock-free; a real change
+// rebuilds the owner's Set.
+func (s *Server) SetPassiveHalfOpen() (changed bool) {
+	for {
+		old := s.state.Load()
+		if old&stHalfOpen != 0 {
+			return false
+		}
+		if s.state.CompareAndSwap(old, old&^(stPassiveDown|stTrialTaken)|stHalfOpen) {
+			s.notify()
+			return true
+		}
+	}
+}
+
+// RearmTrial makes the half-open trial available again after Pick handed it
+// out, and reports whether it did (false when the server is not half-open or
+// its trial is still available). health.Passive calls it when a trial's
+// outcome has not been reported within a cooldown, so that a lost outcome
+// never keeps the server out for good. Lock-free, allocation-free; no
+// rebuild is needed.
+func (s *Server) RearmTrial() bool {
+	for {
+		old := s.state.Load()
+		if old&stTrial != stTrial {
+			return false
+		}
+		if s.state.CompareAndSwap(old, old&^stTrialTaken) {
+			return true
+		}
+	}
+}
+
+// TrialTaken reports whether the server is half-open and Pick has handed its
+// trial out (see SetPassiveHalfOpen). It satisfies health.TrialTarget.
+func (s *Server) TrialTaken() bool { return s.state.Load()&stTrial == stTrial }
+
+// HalfOpen reports whether the server is passively half-open (see
+// SetPassiveHalfOpen), whether or not its trial has been handed out.
+func (s *Server) HalfOpen() bool { return s.state.Load()&stHalfOpen != 0 }
+
+// Healthy reports whether both the active and the passive verdict are up
+// (not down, not half-open). A new server starts healthy until told
+// otherwise.
+func (s *Server) Healthy() bool { return s.state.Load()&(stUnhealthy|stTrial) == 0 }
 
 // SetDraining marks the server draining (true) or serving (false). A draining
 // server keeps its connections but Pick no longer returns it.
@@ -125,11 +199,12 @@ func (s *Server) SetEnabled(on bool) (changed bool) { return s.setBit(stDisabled
 func (s *Server) Enabled() bool { return s.state.Load()&stDisabled == 0 }
 
 // Available reports whether the server can take a new connection right now:
-// healthy, not draining, enabled and below the owner's MaxConnsPerServer.
-// (Weight 0 is not part of it: see SetWeight.) The answer may be stale by the
-// time the caller acts on it; Pick re-checks atomically.
+// healthy (or half-open with its trial not yet handed out), not draining,
+// enabled and below the owner's MaxConnsPerServer. (Weight 0 is not part of
+// it: see SetWeight.) The answer may be stale by the time the caller acts on
+// it; Pick re-checks atomically.
 func (s *Server) Available() bool {
-	if s.state.Load() != 0 {
+	if st := s.state.Load(); st != 0 && st != stHalfOpen {
 		return false
 	}
 	m := s.maxConns.Load()
@@ -177,9 +252,16 @@ func (s *Server) SetExt(slot int, v any) {
 // acquire counts one more active connection unless the server is not serving
 // (any state bit set) or would go above limit (<= 0: unlimited). The check
 // and the increment are one CAS, so concurrent picks never overshoot limit.
+// A half-open server is acquired by exactly one caller: the one whose CAS
+// marks the trial taken.
 func (s *Server) acquire(limit int64) bool {
-	if s.state.Load() != 0 {
-		return false
+	if st := s.state.Load(); st != 0 {
+		if st != stHalfOpen || (limit > 0 && s.active.Load() >= limit) ||
+			!s.state.CompareAndSwap(stHalfOpen, stTrial) {
+			return false
+		}
+		s.active.Add(1) // only the trial gets here while half-open
+		return true
 	}
 	if limit <= 0 {
 		s.active.Add(1)

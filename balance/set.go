@@ -14,8 +14,8 @@ type set struct {
 	servers  []*Server // all configured servers, caller order
 	slot     []uint8   // Tried slot of servers[i]
 
-	// Eligible servers: serving (up, enabled, not draining) with weight > 0,
-	// in caller order.
+	// Eligible servers: serving (up, enabled, not draining) or passively
+	// half-open, with weight > 0, in caller order.
 	elig     []cand
 	eligMask [MaxServers / 64]uint64 // slots of the eligible servers
 
@@ -71,16 +71,20 @@ func (b *Balancer) buildLocked() *set {
 		m := b.members[s]
 		st.slot[i] = m.slot
 		w := int64(s.weight.Load())
-		elig := s.state.Load() == 0 && w > 0
+		state := s.state.Load()
+		// A half-open server is eligible (Pick hands its one trial out
+		// through acquire) but not serving: its ramp starts when it is.
+		elig := state&^stTrial == 0 && w > 0
+		serving := elig && state == 0
 		switch {
-		case !elig:
+		case !serving:
 			m.ramp = false
 		case !m.known && m.fresh, m.known && !m.eligible:
 			if slow {
 				m.ramp, m.rampStart = true, time.Time{}
 			}
 		}
-		m.known, m.fresh, m.eligible = true, false, elig
+		m.known, m.fresh, m.eligible = true, false, serving
 		if !slow {
 			m.ramp = false
 		}

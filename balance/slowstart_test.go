@@ -39,9 +39,11 @@ func TestSlowStartRamp(t *testing.T) {
 				want float64
 			}{{0, 0.10}, {S / 2, 0.55}, {S, 1.0}} {
 				b.Tick(t0.Add(time.Second + step.at))
-				if r := shareRatio(t, b, ss, 0, 1, 4400); math.Abs(r-step.want) > 0.02 {
+				r := shareRatio(t, b, ss, 0, 1, 4400)
+				if math.Abs(r-step.want) > 0.02 {
 					t.Errorf("at %v: share ratio %.3f, want %.2f±0.02", step.at, r, step.want)
 				}
+				t.Logf("%v of the %v window: recovering/full share ratio %.3f (want %.2f)", step.at, S, r, step.want)
 			}
 			// Ramp over: Tick no longer rebuilds.
 			st := b.cur.Load()

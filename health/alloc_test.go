@@ -2,7 +2,12 @@
 
 package health
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/sluicelb/sluice/balance"
+)
 
 // TestPassiveNoAllocs pins the data-path calls at zero allocations, in
 // every state they can meet.
@@ -19,5 +24,27 @@ func TestPassiveNoAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(1000, fn); n != 0 {
 			t.Errorf("%s: allocs=%v, want 0", name, n)
 		}
+	}
+}
+
+// TestPassiveNoAllocsBalanceServer: the same with a real balance.Server as
+// the target, in the steady states (closed, and half-open with the trial
+// out): outcomes and Ticks that change nothing allocate nothing.
+func TestPassiveNoAllocsBalanceServer(t *testing.T) {
+	s := balance.NewServer("web", "127.0.0.1:1", 1)
+	b := balance.New(balance.Options{}, []*balance.Server{s})
+	p := NewPassive(s, PassiveOptions{UnhealthyThreshold: 1 << 30, Cooldown: time.Second})
+	now := int64(0)
+	if n := testing.AllocsPerRun(1000, func() { now++; p.Failure(now); p.Success(now); p.Tick(now) }); n != 0 {
+		t.Errorf("closed: allocs=%v, want 0", n)
+	}
+	p2 := NewPassive(s, PassiveOptions{UnhealthyThreshold: 1, Cooldown: time.Nanosecond})
+	p2.Failure(0)
+	p2.Tick(1) // half-open
+	if b.Pick(0, nil) != s || !s.TrialTaken() {
+		t.Fatal("trial not handed out")
+	}
+	if n := testing.AllocsPerRun(1000, func() { p2.Tick(1); _ = b.Pick(0, nil) }); n != 0 {
+		t.Errorf("half-open, trial out: allocs=%v, want 0", n)
 	}
 }

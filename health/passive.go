@@ -22,8 +22,8 @@ type PassiveOptions struct {
 	// server; default 5.
 	UnhealthyThreshold int
 	// Cooldown: how long an ejected server rests before it is half-open;
-	// default 10s. A trial admitted by Admit whose outcome is never reported
-	// is forgotten after Cooldown, so another trial can be admitted.
+	// default 10s. A trial whose outcome is never reported is forgotten
+	// after Cooldown, so another trial can be admitted (see [Passive]).
 	Cooldown time.Duration
 	// Logger receives one Warn record per ejection and one Info record per
 	// return, from Tick (never from the data path). Nil discards.
@@ -56,21 +56,35 @@ type passiveConfig struct {
 //     count. The UnhealthyThreshold-th consecutive failure ejects the server:
 //     SetPassiveUp(false), state open until now+Cooldown.
 //   - open: outcomes of requests still in flight are ignored. The first Tick
-//     at or after the end of the cooldown makes it half-open and calls
-//     SetPassiveUp(true), so the balancer offers the server again.
-//   - half-open: one trial decides. If the data path calls Admit after the
-//     balancer picked this server, exactly ONE caller gets true (the trial);
-//     the others get false and must release the server and pick another. A
-//     Success then closes the breaker (count reset); a Failure re-ejects at
-//     once for another Cooldown. Without Admit, traffic flows while
-//     half-open and the first reported outcome decides in the same way.
+//     at or after the end of the cooldown makes it half-open.
+//   - half-open: one trial decides. A Success closes the breaker (count
+//     reset, SetPassiveUp(true)); a Failure re-ejects at once for another
+//     Cooldown (SetPassiveUp(false)). Who admits the one trial depends on
+//     the target:
+//   - a [TrialTarget] (*balance.Server) admits it at pick time: Tick calls
+//     SetPassiveHalfOpen, and the balancer returns the server to exactly one
+//     Pick. The data path only reports outcomes (Failure/Success) after each
+//     attempt, as in every state; Admit is not needed (it returns true for
+//     the trial, so calling it is harmless). A trial whose outcome has not
+//     come Cooldown after Tick first saw it handed out is forgotten: Tick
+//     calls RearmTrial so that another trial can go.
+//   - any other PassiveTarget: Tick calls SetPassiveUp(true) and the data
+//     path must call Admit after the balancer picked this server: exactly
+//     ONE caller gets true (the trial); the others get false and must
+//     release the server and pick another. Without Admit, traffic flows
+//     while half-open and the first reported outcome decides. A trial
+//     admitted by Admit whose outcome never comes is forgotten after
+//     Cooldown.
 //
 // Failure, Success and Admit are for the data path: lock-free (atomics only),
-// allocation-free, safe for concurrent use, no logging. Tick is for one
+// allocation-free, safe for concurrent use, no logging. (The one call that
+// ejects or returns a server flips the target's flag, and *balance.Server
+// then rebuilds its balancer's Set on the calling goroutine without waiting
+// for a lock: once per transition, never per request.) Tick is for one
 // background goroutine (see [Sweeper]; concurrent Ticks are serialized); it
 // performs the open→half-open step, logs and reports transitions, and
-// re-asserts the target's passive flag from the state, which repairs within
-// one Tick the flag of a server that raced between two transitions.
+// re-asserts the target's passive state from the tracker's, which repairs
+// within one Tick the flag of a server that raced between two transitions.
 //
 // Times are int64 nanoseconds from one clock per Passive (see [Now]). A
 // Passive must not be copied; keep it across reloads with its server (e.g. in
@@ -79,6 +93,7 @@ type Passive struct {
 	_ noCopy
 
 	t         PassiveTarget
+	tt        TrialTarget // t, if it admits trials itself; else nil
 	state     atomic.Uint32
 	fails     atomic.Int64
 	threshold atomic.Int64
@@ -89,15 +104,19 @@ type Passive struct {
 	returns   atomic.Uint64
 	cfg       atomic.Pointer[passiveConfig]
 
-	mu        sync.Mutex // serializes Tick; guards the fields below
-	seenDowns uint64
-	seenRets  uint64
+	mu         sync.Mutex // serializes Tick; guards the fields below
+	seenDowns  uint64
+	seenRets   uint64
+	trialSeen  bool  // tt's trial was seen handed out ...
+	trialSince int64 // ... from this Tick on
 }
 
 // NewPassive returns a closed tracker for t and marks t passively up, so the
-// tracker and the target agree.
+// tracker and the target agree. If t implements [TrialTarget], the half-open
+// trial is admitted by t's balancer (see [Passive]).
 func NewPassive(t PassiveTarget, opts PassiveOptions) *Passive {
 	p := &Passive{t: t}
+	p.tt, _ = t.(TrialTarget)
 	p.SetOptions(opts)
 	t.SetPassiveUp(true)
 	return p
@@ -159,6 +178,7 @@ func (p *Passive) Success(now int64) {
 		p.fails.Store(0)
 		if p.state.CompareAndSwap(st, stClosed) {
 			p.returns.Add(1)
+			p.t.SetPassiveUp(true)
 		}
 	}
 }
@@ -192,29 +212,66 @@ func (p *Passive) Ejected() (ejected bool, until int64) {
 
 // Tick advances time-driven state at now: it makes an ejected server
 // half-open once its cooldown is over, forgets a trial older than Cooldown,
-// re-asserts the target's passive flag, and logs and reports the ejections
+// re-asserts the target's passive state, and logs and reports the ejections
 // and returns that happened since the previous Tick, once each.
 func (p *Passive) Tick(now int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cfg := p.cfg.Load()
+	cd := p.cooldown.Load()
 	switch st := p.state.Load(); st {
 	case stOpen:
 		if now >= p.until.Load() && p.state.CompareAndSwap(stOpen, stHalfOpen) {
 			cfg.log.Debug("passive health: cooldown over, half-open", "server", p.t.Addr())
-			p.t.SetPassiveUp(true)
-		} else {
-			p.t.SetPassiveUp(false)
 		}
 	case stTrial:
-		if now-p.trialAt.Load() >= p.cooldown.Load() {
+		if now-p.trialAt.Load() >= cd {
 			p.state.CompareAndSwap(stTrial, stHalfOpen)
 		}
-		p.t.SetPassiveUp(true)
-	default:
-		p.t.SetPassiveUp(true)
+	}
+	if p.tt != nil {
+		p.trialLocked(now, cd)
+	}
+	// Re-assert the target's state; if a data-path transition raced with
+	// it, the loop applies the newer state (a race after the last check is
+	// repaired by the next Tick).
+	for range 3 {
+		st := p.state.Load()
+		p.assert(st)
+		if p.state.Load() == st {
+			break
+		}
 	}
 	p.reportLocked(cfg)
+}
+
+// trialLocked forgets a balancer-admitted trial whose outcome has not come
+// within cd of the Tick that first saw it handed out.
+func (p *Passive) trialLocked(now, cd int64) {
+	if st := p.state.Load(); (st != stHalfOpen && st != stTrial) || !p.tt.TrialTaken() {
+		p.trialSeen = false
+		return
+	}
+	if !p.trialSeen {
+		p.trialSeen, p.trialSince = true, now
+		return
+	}
+	if now-p.trialSince >= cd {
+		p.tt.RearmTrial()
+		p.trialSeen = false
+	}
+}
+
+// assert sets the target's passive state to match the tracker state st.
+func (p *Passive) assert(st uint32) {
+	switch {
+	case st == stOpen:
+		p.t.SetPassiveUp(false)
+	case st == stClosed || p.tt == nil:
+		p.t.SetPassiveUp(true)
+	default:
+		p.tt.SetPassiveHalfOpen()
+	}
 }
 
 // reportLocked reports the ejections and returns since the last Tick, in

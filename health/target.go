@@ -23,6 +23,28 @@ type PassiveTarget interface {
 	SetPassiveUp(up bool) (changed bool)
 }
 
+// TrialTarget is a PassiveTarget that admits the half-open trial itself, at
+// pick time: *balance.Server satisfies it. When a [Passive]'s target
+// implements TrialTarget, the end of a cooldown calls SetPassiveHalfOpen
+// (instead of SetPassiveUp(true)), after which the target's balancer hands
+// exactly one pick to it — the trial — and passes it over for every other
+// pick; the data path then reports the trial's outcome with Passive.Success
+// or Passive.Failure as for any attempt, and needs no Passive.Admit.
+//
+// SetPassiveHalfOpen enters half-open with one trial available and reports
+// whether the state changed (no change, and the trial's state kept, if it
+// was half-open already). TrialTaken reports whether the trial has been
+// handed out and its outcome is still pending. RearmTrial makes a handed-out
+// trial available again (Passive calls it when the trial's outcome has not
+// come within Cooldown). SetPassiveUp(true/false) ends half-open. All
+// methods must be lock-free and safe for concurrent use.
+type TrialTarget interface {
+	PassiveTarget
+	SetPassiveHalfOpen() (changed bool)
+	TrialTaken() bool
+	RearmTrial() bool
+}
+
 // epoch anchors [Now]; time.Since on it reads the monotonic clock.
 var epoch = time.Now()
 
