@@ -143,20 +143,28 @@ func cmdRun(args []string, stderr io.Writer) int {
 	level.Set(app.ParseLevel(cfg.Logging.Level))
 	log := app.NewLogger(stderr, cfg.Logging.Format, level)
 	slog.SetDefault(log)
-	a, err := app.New(app.Options{Logger: log, Level: level})
+	exe, _ := os.Executable() // resolved now: an upgrade execs the file at this path
+	inh, err := inherited()
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		return 2
+	}
+	nInherited := len(inh) // Start takes them out of the map
+	a, err := app.New(app.Options{Logger: log, Level: level, Inherited: inh})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice: %v\n", err)
 		return 2
 	}
 	// Signals are caught before the listeners open, so none is lost.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGINT)
 	if err := a.Start(cfg); err != nil {
 		log.Error("start failed", "error", err.Error())
 		fmt.Fprintf(stderr, "sluice: %v\n", err)
 		return 2
 	}
-	log.Info("configuration loaded", "file", path, "version", version)
+	log.Info("configuration loaded", "file", path, "version", version, "inherited_listeners", nInherited)
+	signalReady()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reloads := make(chan struct{}, 1)
@@ -180,6 +188,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 				_ = a.Reload(path)
 			case syscall.SIGUSR1:
 				a.ReopenLogs()
+			case syscall.SIGUSR2:
+				log.Info("SIGUSR2: binary upgrade", "executable", exe)
+				if err := upgrade(a, exe, os.Args[1:], log); err != nil {
+					log.Error("binary upgrade failed: still serving", "error", err.Error())
+					continue
+				}
+				log.Info("binary upgrade: new process ready, stopping gracefully")
+				return shutdown(a, cfg.ShutdownTimeout, s, sigs, log)
 			default:
 				return shutdown(a, cfg.ShutdownTimeout, s, sigs, log)
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -75,31 +73,29 @@ func httpBackend(t *testing.T, name string) string {
 	return ln.Addr().String()
 }
 
+// proc is a sluice process. Its stderr goes to a file, which processes it
+// starts (binary upgrade) inherit as well, so Wait never waits for them.
 type proc struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	stderr bytes.Buffer
-	done   chan struct{}
-	code   int
-}
-
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.Write(b)
+	cmd  *exec.Cmd
+	logf *os.File
+	done chan struct{}
+	code int
 }
 
 func (p *proc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
+	b, _ := os.ReadFile(p.logf.Name())
+	return string(b)
 }
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(sluiceBin, args...), done: make(chan struct{})}
-	p.cmd.Stderr = p
-	p.cmd.Stdout = io.Discard
+	logf, err := os.CreateTemp(t.TempDir(), "sluice-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: exec.Command(sluiceBin, args...), done: make(chan struct{}), logf: logf}
+	p.cmd.Stderr = logf
+	p.cmd.Stdout = logf
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -34,6 +36,11 @@ type Options struct {
 	AccessLogWriter io.Writer
 	// Loops is the number of engine event loops; 0 means one per CPU.
 	Loops int
+	// Inherited are listening sockets handed over by a previous sluice
+	// process (binary upgrade), by listen address as written in the
+	// configuration. Start uses them instead of binding and closes the ones
+	// the configuration does not name. The App owns them.
+	Inherited map[string]*net.TCPListener
 }
 
 // App is a running Sluice: engine, frontends, backends, health checks,
@@ -44,8 +51,9 @@ type App struct {
 	reg    *metrics.Registry
 	eng    *engine.Engine
 	global *gate.Gate
-	admin  *admin.Server
-	sweep  *health.Sweeper
+	admin   *admin.Server
+	adminLn *net.TCPListener
+	sweep   *health.Sweeper
 
 	mu        sync.Mutex // serialises Apply and Shutdown
 	cfg       *config.Config
@@ -98,7 +106,13 @@ func (a *App) Start(cfg *config.Config) error {
 	if err := a.eng.Start(); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	a.admin = admin.New(admin.Options{Addr: cfg.Admin.Listen, Ready: a.Ready,
+	ln, err := a.listen("admin", cfg.Admin.Listen)
+	if err != nil {
+		a.abortStart()
+		return err
+	}
+	a.adminLn = ln
+	a.admin = admin.New(admin.Options{Listener: ln, Ready: a.Ready,
 		Metrics: a.reg.WritePrometheus, Pprof: cfg.Admin.Pprof, Logger: a.log})
 	if err := a.admin.Start(); err != nil {
 		a.abortStart()
@@ -108,6 +122,11 @@ func (a *App) Start(cfg *config.Config) error {
 		a.abortStart()
 		return err
 	}
+	for addr, ln := range a.opts.Inherited { // not named by the configuration
+		a.log.Warn("closing an inherited listener the configuration does not name", "listen", addr)
+		_ = ln.Close()
+	}
+	a.opts.Inherited = nil
 	a.bg.Add(1)
 	go a.tickLoop()
 	a.ready.Store(true)
@@ -194,7 +213,7 @@ func (a *App) apply(cfg *config.Config, reload bool) (string, error) {
 		if keeps(a.frontends[f.Name], f) {
 			continue
 		}
-		ln, err := listen(f)
+		ln, err := a.listen(fmt.Sprintf("frontend %q", f.Name), f.Listen)
 		if err != nil {
 			return fail(err)
 		}
@@ -459,4 +478,50 @@ func (c changeLog) String() string {
 	}
 	sort.Strings(c)
 	return strings.Join(c, "; ")
+}
+
+// listen returns the inherited listener for addr, or binds it (SO_REUSEADDR
+// and SO_REUSEPORT). The error names what and the address, and the cause.
+func (a *App) listen(what, addr string) (*net.TCPListener, error) {
+	if ln := a.opts.Inherited[addr]; ln != nil {
+		delete(a.opts.Inherited, addr)
+		return ln, nil
+	}
+	ln, err := engine.Listen(addr)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			err = oe.Err
+		}
+		return nil, fmt.Errorf("%s: cannot listen on %s: %w", what, addr, err)
+	}
+	return ln, nil
+}
+
+// ListenerFiles returns duplicates of every listening socket (frontends and
+// admin) with the address each was configured with, for handing them to a
+// new sluice process (binary upgrade). The caller closes the files.
+func (a *App) ListenerFiles() (addrs []string, files []*os.File, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	add := func(addr string, ln *net.TCPListener) {
+		if err != nil || ln == nil {
+			return
+		}
+		var f *os.File
+		if f, err = ln.File(); err == nil {
+			addrs, files = append(addrs, addr), append(files, f)
+		}
+	}
+	add(a.cfg.Admin.Listen, a.adminLn)
+	for _, rt := range a.frontends {
+		add(rt.cfg.Listen, rt.ln)
+	}
+	if err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, nil, err
+	}
+	return addrs, files, nil
 }

@@ -37,6 +37,9 @@ type backendRT struct {
 	cfg     config.Backend
 	bal     *balance.Balancer
 	servers map[string]*balance.Server // by dial address
+	// draining are servers removed by a reload that still drain, by dial
+	// address: re-added before the drain ends, they come back as they were.
+	draining map[string]*balance.Server
 	l7      *l7.Backend
 	l7opts  l7.BackendOptions
 	rate    *ratelimit.Rule
@@ -157,7 +160,9 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*back
 		}
 		var srv *balance.Server
 		if old != nil {
-			srv = old.servers[addr]
+			if srv = old.servers[addr]; srv == nil {
+				srv = old.draining[addr] // revived; commit cancels its drain
+			}
 		}
 		if srv == nil {
 			srv = balance.NewServer(c.Name, addr, s.Weight)
@@ -249,6 +254,12 @@ func (a *App) commitBackend(p *backendPlan) *backendRT {
 	}
 	b.cfg = p.cfg
 	b.servers = p.byAddr
+	if b.draining == nil {
+		b.draining = map[string]*balance.Server{}
+	}
+	for addr := range p.byAddr {
+		delete(b.draining, addr)
+	}
 	b.rate = p.rate
 	opts := l7Options(&p.cfg, p.rate)
 	if b.l7 == nil || opts != b.l7opts {
@@ -258,7 +269,8 @@ func (a *App) commitBackend(p *backendPlan) *backendRT {
 		b.l7.Update(b.bal)
 	}
 	for _, srv := range p.removed {
-		a.drain(p.cfg.Name, srv, p.cfg.DrainTimeout)
+		b.draining[srv.Addr()] = srv
+		a.drain(b, srv, p.cfg.DrainTimeout)
 	}
 	return b
 }
@@ -268,15 +280,21 @@ func (a *App) retireBackend(b *backendRT) {
 	if b.checker != nil {
 		_ = b.checker.Stop()
 	}
-	for _, srv := range b.servers {
-		a.drain(b.name, srv, b.cfg.DrainTimeout)
+	if b.draining == nil {
+		b.draining = map[string]*balance.Server{}
+	}
+	for addr, srv := range b.servers {
+		b.draining[addr] = srv
+		a.drain(b, srv, b.cfg.DrainTimeout)
 	}
 }
 
 // drain marks srv draining: it gets no new connections; existing ones may
 // finish for up to timeout, then they are closed and the server's metrics
-// are removed.
-func (a *App) drain(backend string, srv *balance.Server, timeout time.Duration) {
+// are removed. A reload that adds the server again before that cancels the
+// drain (it clears the draining flag). Called with a.mu held.
+func (a *App) drain(b *backendRT, srv *balance.Server, timeout time.Duration) {
+	backend := b.name
 	srv.SetDraining(true)
 	a.drains.Add(1)
 	go func() {
@@ -284,13 +302,19 @@ func (a *App) drain(backend string, srv *balance.Server, timeout time.Duration) 
 		deadline := time.Now().Add(timeout)
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
-		for srv.Active() > 0 && time.Now().Before(deadline) {
+		for srv.Draining() && srv.Active() > 0 && time.Now().Before(deadline) {
 			select {
 			case <-t.C:
 			case <-a.stopping:
 				return
 			}
 		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if !srv.Draining() || b.draining[srv.Addr()] != srv {
+			return // revived by a reload
+		}
+		delete(b.draining, srv.Addr())
 		if n := srv.Active(); n > 0 {
 			a.log.Warn("drain timeout: closing connections", "backend", backend, "server", srv.Addr(), "connections", n)
 			a.eng.Abort(func(user any) bool { return l4.ServerOf(user) == srv })

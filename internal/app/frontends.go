@@ -2,11 +2,8 @@ package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 
-	"github.com/sluicelb/sluice/engine"
 	"github.com/sluicelb/sluice/internal/config"
 	"github.com/sluicelb/sluice/internal/gate"
 	"github.com/sluicelb/sluice/internal/guard"
@@ -40,20 +37,6 @@ func keeps(old *frontendRT, f *config.Frontend) bool {
 			f.Limits.MaxHeaderBytes <= old.cfg.Limits.MaxHeaderBytes
 	}
 	return true
-}
-
-// listen binds a frontend's address; the error names the frontend, the
-// address and the cause.
-func listen(f *config.Frontend) (*net.TCPListener, error) {
-	ln, err := engine.Listen(f.Listen)
-	if err != nil {
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Err != nil {
-			err = oe.Err
-		}
-		return nil, fmt.Errorf("frontend %q: cannot listen on %s: %w", f.Name, f.Listen, err)
-	}
-	return ln, nil
 }
 
 // tcpOptions builds the l4 options of f over the running backends.
