@@ -165,6 +165,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	log.Info("configuration loaded", "file", path, "version", version, "inherited_listeners", nInherited)
 	signalReady()
+	notifyReady()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reloads := make(chan struct{}, 1)
@@ -185,7 +186,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 			switch s {
 			case syscall.SIGHUP:
 				log.Info("SIGHUP: reloading", "file", path)
+				sdNotify("RELOADING=1")
 				_ = a.Reload(path)
+				sdNotify("READY=1")
 			case syscall.SIGUSR1:
 				a.ReopenLogs()
 			case syscall.SIGUSR2:
@@ -207,6 +210,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 // at once.
 func shutdown(a *app.App, timeout time.Duration, s os.Signal, sigs chan os.Signal, log *slog.Logger) int {
 	log.Info("signal received: stopping gracefully", "signal", s.String(), "timeout", timeout.String())
+	sdNotify("STOPPING=1")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {

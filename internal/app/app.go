@@ -191,6 +191,9 @@ func (a *App) apply(cfg *config.Config, reload bool) (string, error) {
 		return "", errors.New("shutting down")
 	}
 	var ch changeLog
+	if a.cfg != nil && cfg.Admin.Listen != a.cfg.Admin.Listen {
+		a.log.Warn("admin.listen changed: it takes effect at the next restart", "listen", a.cfg.Admin.Listen, "new", cfg.Admin.Listen)
+	}
 	// 1. Plan backends (nothing live is touched).
 	plans := make([]*backendPlan, 0, len(cfg.Backends))
 	for i := range cfg.Backends {
