@@ -22,7 +22,7 @@ import (
 // rig is a minimal proxy built on the engine: a listener whose connections are
 // joined to a dial of backendAddr.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	e      *Engine
 	ln     *net.TCPListener
 	ended  chan *Session
@@ -36,7 +36,7 @@ type ctr struct{ v *atomic.Int64 }
 
 func (c ctr) Add(n int) { c.v.Add(int64(n)) }
 
-func newRig(t *testing.T, backendAddr string, idle time.Duration) *rig {
+func newRig(t testing.TB, backendAddr string, idle time.Duration) *rig {
 	t.Helper()
 	e, err := New(Options{Loops: 2, SweepInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -88,7 +88,7 @@ func (r *rig) waitEnd(d time.Duration) *Session {
 }
 
 // backend starts a TCP server running serve for every connection.
-func startBackend(t *testing.T, serve func(c *net.TCPConn)) string {
+func startBackend(t testing.TB, serve func(c *net.TCPConn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
