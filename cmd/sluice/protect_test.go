@@ -27,7 +27,7 @@ func TestProtectionThroughBinary(t *testing.T) {
 			c.Close()
 		}
 	}()
-	admin, web, tcp := freeAddr(t), freeAddr(t), freeAddr(t)
+	admin, web, private, tcp := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg := fmt.Sprintf(`admin: {listen: %q}
 logging: {access_log: off}
 frontends:
@@ -37,6 +37,11 @@ frontends:
     backend: web
     rate_limits:
       - {name: per-ip, key: client_ip, rate: 1/m, burst: 3, match: {path_prefix: /limited/}}
+  - name: private
+    mode: http
+    listen: %q
+    backend: web
+    access: {allow: [10.0.0.0/8]}
   - name: db
     mode: tcp
     listen: %q
@@ -47,7 +52,7 @@ backends:
     servers: [{address: %q}]
   - name: db
     servers: [{address: %q}]
-`, admin, web, tcp, be, echo.Addr().String())
+`, admin, web, private, tcp, be, echo.Addr().String())
 	start(t, "run", "-c", writeFile(t, t.TempDir(), "c.yaml", cfg))
 	waitFor(t, "ready", 10*time.Second, func() bool { c, _, _ := get("http://" + admin + "/readyz"); return c == 200 })
 	client := http.Client{Timeout: 5 * time.Second}
@@ -74,6 +79,13 @@ backends:
 	if got := metric(t, admin, `sluice_ratelimited_total{frontend="web",rule="per-ip"}`); got != "2" {
 		t.Fatalf("ratelimited_total %q, want 2", got)
 	}
+	// An http client outside the allow list gets 403.
+	if c, _, _ := get("http://" + private + "/"); c != 403 {
+		t.Fatalf("client outside allow list: status %d, want 403", c)
+	}
+	waitFor(t, "http denied counted", 3*time.Second, func() bool {
+		return metric(t, admin, `sluice_denied_total{frontend="private"}`) == "1"
+	})
 	// A denied tcp client is closed and never reaches the server.
 	c, err := net.DialTimeout("tcp", tcp, 2*time.Second)
 	if err == nil {
