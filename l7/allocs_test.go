@@ -2,19 +2,37 @@
 
 package l7
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
-// TestProxyRequestAllocs: a proxied keep-alive GET allocates nothing in
+// TestProxyRequestAllocs: a proxied keep-alive request allocates nothing in
 // steady state. AllocsPerRun counts every goroutine of the process, so this
-// covers the client, the proxy (accept excluded: one connection), the
-// backend HostClient and the fasthttp backend together.
+// covers the client, the proxy (accept excluded: one connection), its
+// backend connection pool and the fasthttp backend together.
+//
+// A request WITH a body costs one 24-byte allocation that is not sluice's:
+// after every handler, fasthttp v1.77.0's server drains the streamed request
+// body with io.CopyN (streaming.go, requestStream.discard), whose
+// io.LimitReader escapes, even when the body was already read to its end.
+// The POST case pins that at exactly one.
 func TestProxyRequestAllocs(t *testing.T) {
 	addr, _ := benchProxy(t)
-	c := newBenchClient(addr)
-	for i := 0; i < 2000; i++ {
-		c.do(t)
-	}
-	if n := testing.AllocsPerRun(2000, func() { c.do(t) }); n != 0 {
-		t.Fatalf("%.2f allocations per proxied request, want 0", n)
+	get := newBenchClient(addr)
+	post := newBenchClient(addr)
+	post.req.Header.SetMethod("POST")
+	post.req.SetBodyString(strings.Repeat("b", 4096))
+	for _, tc := range []struct {
+		name string
+		c    *benchClient
+		max  float64
+	}{{"GET", get, 0}, {"POST", post, 1}} {
+		for i := 0; i < 2000; i++ {
+			tc.c.do(t)
+		}
+		if n := testing.AllocsPerRun(2000, func() { tc.c.do(t) }); n > tc.max {
+			t.Errorf("%s: %.2f allocations per proxied request, want at most %v", tc.name, n, tc.max)
+		}
 	}
 }

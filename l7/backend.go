@@ -82,6 +82,7 @@ type Backend struct {
 // upstream is what a Backend keeps in a server's ExtL7 slot.
 type upstream struct {
 	hc   *fasthttp.HostClient
+	pool connPool       // hc's connection pool (transport.go)
 	opts BackendOptions // the options hc was built with
 	srv  *balance.Server
 }
@@ -126,6 +127,7 @@ func (b *Backend) attach(s *balance.Server) *upstream {
 	}
 	u := &upstream{opts: b.opts, srv: s}
 	u.hc = newHostClient(s.Addr(), b.opts)
+	u.pool = newHostPool(u.hc.AcquireConn, u.hc.ReleaseConn, u.hc.CloseConn)
 	s.SetExt(balance.ExtL7, u)
 	return u
 }
@@ -141,6 +143,11 @@ func (b *Backend) upstreamOf(s *balance.Server) *upstream {
 	return b.attach(s)
 }
 
+// newHostClient builds the connection pool of one server. Only its pool is
+// used (AcquireConn/ReleaseConn/CloseConn and the bufio pools, see
+// transport.go); the Do-related fields are set anyway, so that a call to Do
+// (tests, debugging) behaves as sluice does: no retries, streamed bodies,
+// paths untouched.
 func newHostClient(addr string, o BackendOptions) *fasthttp.HostClient {
 	maxConns := o.MaxConnsPerServer
 	if maxConns == 0 {

@@ -63,6 +63,7 @@ var fasthttpBaseline = map[string]baselineOutcome{
 	"ChunkSizeBareLF":        fhCutsBody,
 	"ChunkDataNoCRLF":        fhCutsBody,
 	"SecondChunkInvalid":     fhCutsBody,
+	"ChunkExtCtl":            fhAccepts,
 	"TrailerObsFold":         fhAccepts,
 	"NoHost":                 fhRejects,
 	"TwoHosts":               fhRejects,

@@ -101,3 +101,19 @@ func BenchmarkDirectRequest(b *testing.B) {
 	_, be := benchProxy(b)
 	runLatency(b, be)
 }
+
+// BenchmarkProxyPOST is BenchmarkProxyRequest with a 4 KiB request body.
+func BenchmarkProxyPOST(b *testing.B) {
+	addr, _ := benchProxy(b)
+	c := newBenchClient(addr)
+	c.req.Header.SetMethod("POST")
+	c.req.SetBodyString(string(make([]byte, 4096)))
+	for i := 0; i < 1000; i++ {
+		c.do(b)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.do(b)
+	}
+}

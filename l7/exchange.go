@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -19,7 +20,8 @@ type exchange struct {
 	obs     Observer
 	srv     *balance.Server
 	tried   balance.Tried
-	resp    fasthttp.Response // the backend's response (streamed body)
+	resp    fasthttp.Response // the backend's response head
+	up      upBody            // the backend's response body, streamed (transport.go)
 	body    interface{ Read([]byte) (int, error) }
 	rec     Record
 	scratch []byte
@@ -28,6 +30,8 @@ type exchange struct {
 	// retryAfter is the Retry-After seconds of a FailRateLimited answer.
 	retryAfter int
 }
+
+var errAbandoned = errors.New("sluice: response body abandoned")
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
@@ -88,6 +92,9 @@ func (ex *exchange) finish() {
 }
 
 func (ex *exchange) release() {
+	if ex.up.active { // never streamed (defensive): the connection cannot be reused
+		_ = ex.up.CloseWithError(errAbandoned)
+	}
 	ex.resp.Reset()
 	ex.p, ex.t, ex.cc, ex.obs, ex.srv, ex.body = nil, nil, nil, nil, nil, nil
 	ex.tried = balance.Tried{}

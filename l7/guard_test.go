@@ -16,7 +16,7 @@ import (
 // header X-Limit, counting calls.
 type fakeGuard struct {
 	deny       netip.Addr
-	retryAfter int
+	retryAfter atomic.Int64
 	conns      atomic.Int64
 	reqs       atomic.Int64
 	lastClient atomic.Value // netip.Addr
@@ -31,7 +31,7 @@ func (g *fakeGuard) AllowRequest(req *fasthttp.Request, client netip.Addr) (bool
 	g.reqs.Add(1)
 	g.lastClient.Store(client)
 	if len(req.Header.Peek("X-Limit")) > 0 {
-		return false, g.retryAfter
+		return false, int(g.retryAfter.Load())
 	}
 	return true, 0
 }
@@ -61,7 +61,8 @@ func TestGuardDenyConn403(t *testing.T) {
 
 func TestGuardRateLimit429(t *testing.T) {
 	rb := startRawBackend(t, okResp)
-	g := &fakeGuard{retryAfter: 7}
+	g := &fakeGuard{}
+	g.retryAfter.Store(7)
 	_, addr := startProxy(t, Options{Default: newBackend(t, "web", BackendOptions{}, rb.addr), Guard: g})
 	// Allowed first, then limited, on the same keep-alive connection.
 	head, br, c := rawRoundTrip(t, addr, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -88,7 +89,7 @@ func TestGuardRateLimit429(t *testing.T) {
 	}
 
 	// A retryAfter below 1 is sent as 1.
-	g.retryAfter = 0
+	g.retryAfter.Store(0)
 	if res := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nX-Limit: 1\r\n\r\n", false); res.status != 429 || res.resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("got %d Retry-After %q", res.status, res.resp.Header.Get("Retry-After"))
 	}
@@ -101,7 +102,9 @@ func TestGuardSwappedByUpdate(t *testing.T) {
 	if res := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nX-Limit: 1\r\n\r\n", false); res.status != 200 {
 		t.Fatalf("no guard: %d", res.status)
 	}
-	if err := p.Update(Options{Default: bk, Guard: &fakeGuard{retryAfter: 3}}); err != nil {
+	g := &fakeGuard{}
+	g.retryAfter.Store(3)
+	if err := p.Update(Options{Default: bk, Guard: g}); err != nil {
 		t.Fatal(err)
 	}
 	if res := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nX-Limit: 1\r\n\r\n", false); res.status != 429 {

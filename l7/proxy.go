@@ -3,11 +3,15 @@
 // It owns, for one HTTP frontend: the listener wrapper (connection limit,
 // accept back-off), the strict request pre-parser and client timeouts
 // (conn.go, strict.go), routing (route.go), header rewriting and hop-by-hop
-// removal (headers.go, hop.go), forwarding with streaming bodies through one
-// keep-alive fasthttp.HostClient per server (backend.go), failure
-// classification and retries (failure.go), and WebSocket tunnels
-// (upgrade.go). Server choice is delegated to package balance; metrics, the
-// access log and passive health are fed through Observer.
+// removal (headers.go, hop.go), client screening (guard.go: Guard, the
+// Global connection gate, the backend RateLimit), forwarding with streaming
+// bodies over one keep-alive connection pool (a fasthttp.HostClient) per
+// server, with sluice's own allocation-free request writer and response body
+// framer (backend.go, transport.go), failure classification and retries
+// (failure.go), and WebSocket tunnels (upgrade.go). Server choice is
+// delegated to package balance; metrics, the access log and passive health
+// are fed through Observer. docs/http-parsing.md lists what the strict
+// parser refuses and what fasthttp alone would let through.
 package l7
 
 import (
@@ -239,12 +243,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 		r.resHeaders.applyResponse(&resp.Header)
 	}
 	ex.rec.Status = resp.StatusCode()
-	if bs := ex.resp.BodyStream(); bs != nil {
+	if ex.up.active {
 		n := ex.resp.Header.ContentLength()
 		if n < 0 {
 			n = -1
 		}
-		ex.body = bs
+		ex.body = &ex.up
 		resp.SetBodyStream(ex, n) // ex.CloseWithError finishes the request
 		return
 	}
@@ -271,7 +275,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, cli
 			// HTTP/1.0 without Host: name the server, as a backend needs one.
 			ctx.Request.URI().SetHost(srv.Addr())
 		}
-		err := u.hc.Do(&ctx.Request, &ex.resp)
+		err := u.roundTrip(&ctx.Request, &ex.resp, &ex.up)
 		f := classify(err, ex.cc)
 		if err == nil && ex.resp.StatusCode() >= 500 {
 			f = FailStatus5xx

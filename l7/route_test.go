@@ -129,6 +129,39 @@ func TestHeadersForwardedAndOps(t *testing.T) {
 	}
 }
 
+// TestForwardedFromTrustedPeer: over the wire, a trusted peer's
+// X-Forwarded-For is appended to, its X-Forwarded-Proto/-Host are kept, and
+// X-Real-IP names the right-most untrusted address; Host is passed as sent.
+func TestForwardedFromTrustedPeer(t *testing.T) {
+	be := startBackend(t, okHandler)
+	obs := &recObserver{}
+	_, addr := startProxy(t, Options{
+		Default:        newBackend(t, "web", BackendOptions{}, be.addr),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")},
+		Observer:       obs,
+	})
+	res := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: shop.example:8080\r\nX-Forwarded-For: 203.0.113.9, 10.1.1.1\r\n"+
+		"X-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\nX-Real-IP: 6.6.6.6\r\n\r\n", false)
+	if res.status != 200 {
+		t.Fatal(res.status)
+	}
+	r := be.lastRequest(t)
+	for k, v := range map[string]string{
+		"X-Forwarded-For": "203.0.113.9, 10.1.1.1, 127.0.0.1", "X-Real-Ip": "203.0.113.9",
+		"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example",
+	} {
+		if got := r.Header.Get(k); got != v {
+			t.Errorf("backend %s = %q, want %q", k, got, v)
+		}
+	}
+	if r.Host != "shop.example:8080" {
+		t.Errorf("Host %q", r.Host)
+	}
+	if rec := obs.last(t); rec.ClientIP != netip.MustParseAddr("203.0.113.9") {
+		t.Errorf("record client %v", rec.ClientIP)
+	}
+}
+
 // recObserver records Observer calls.
 type recObserver struct {
 	mu       sync.Mutex

@@ -3,8 +3,8 @@ package l7
 import (
 	"bufio"
 	"bytes"
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"net"

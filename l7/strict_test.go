@@ -53,6 +53,7 @@ var strictCases = []strictCase{
 	{"ChunkSizeBareLF", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400},
 	{"ChunkDataNoCRLF", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", 400},
 	{"SecondChunkInvalid", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n\r\n", 400},
+	{"ChunkExtCtl", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n3;a\x01b\r\nabc\r\n0\r\n\r\n", 400},
 	{"TrailerObsFold", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\r\n b\r\n\r\n", 400},
 	{"NoHost", "GET / HTTP/1.1\r\nX-Foo: 1\r\n\r\n", 400},
 	{"TwoHosts", "GET / HTTP/1.1\r\n" + hostLine + "Host: other.com\r\n\r\n", 400},

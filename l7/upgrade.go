@@ -141,7 +141,7 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend) {
 // tunnel is one upgraded connection pair.
 type tunnel struct {
 	client, server net.Conn
-	clientRaw      net.Conn // what close closes on the client side
+	clientRaw      net.Conn     // what close closes on the client side
 	last           atomic.Int64 // unix nanos of the last byte either way
 }
 

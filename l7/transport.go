@@ -1,0 +1,267 @@
+package l7
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The backend exchange. fasthttp's HostClient stays the connection pool
+// (dialing, MaxConns, MaxConnWait queue, idle cleanup, bufio pools), but
+// sluice writes the request and frames the response body itself: fasthttp's
+// own transport allocates four objects per streamed response (closures and
+// a clientStreamBody), and the request path must not allocate.
+
+// pooledConn is a connection lent by a HostClient (*fasthttp.clientConn,
+// whose type is not exported; only its Conn method is needed here).
+type pooledConn interface{ Conn() net.Conn }
+
+// connPool is a HostClient's pool with the connection type erased.
+type connPool interface {
+	acquire(connectionClose bool) (pooledConn, error)
+	release(pooledConn) // back to the pool (keep-alive)
+	discard(pooledConn) // close it
+}
+
+// hostPool adapts a HostClient's AcquireConn/ReleaseConn/CloseConn; C is
+// inferred from their signatures (newHostPool), so the unexported type
+// never needs a name.
+type hostPool[C pooledConn] struct {
+	acq   func(time.Duration, bool) (C, error)
+	rel   func(C)
+	close func(C)
+}
+
+func newHostPool[C pooledConn](acq func(time.Duration, bool) (C, error), rel, closeFn func(C)) connPool {
+	return &hostPool[C]{acq: acq, rel: rel, close: closeFn}
+}
+
+func (h *hostPool[C]) acquire(connectionClose bool) (pooledConn, error) {
+	c, err := h.acq(0, connectionClose)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (h *hostPool[C]) release(c pooledConn) { h.rel(c.(C)) }
+func (h *hostPool[C]) discard(c pooledConn) { h.close(c.(C)) }
+
+// bodyMode is how a response body is framed.
+type bodyMode uint8
+
+const (
+	bodyNone    bodyMode = iota
+	bodyLength           // Content-Length
+	bodyChunked          // Transfer-Encoding: chunked
+	bodyEOF              // until the server closes
+)
+
+const maxTrailerBytes = 64 << 10
+
+var (
+	errBadChunk   = errors.New("sluice: malformed chunked response body")
+	errBigTrailer = errors.New("sluice: response trailer section too large")
+)
+
+// upBody is the streamed body of one backend response. It lives in the
+// exchange (no allocation), reads the framing itself, and gives the
+// connection back to the pool (or closes it) in CloseWithError. Read and
+// CloseWithError are called from one goroutine (fasthttp's, writing the
+// client response).
+type upBody struct {
+	u         *upstream
+	cc        pooledConn
+	br        *bufio.Reader
+	mode      bodyMode
+	remain    int64 // bytes left in the body (length) or the current chunk
+	needCRLF  bool  // a chunk's data ended: its CRLF is next
+	done      bool  // the body ended cleanly
+	closeConn bool  // the connection cannot be reused
+	active    bool
+}
+
+// roundTrip sends req to the server of u and reads the response head into
+// resp. On success a response with a body leaves body active (the caller
+// streams it and must call CloseWithError); a response without one has
+// already given the connection back.
+func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *upBody) error {
+	resp.Reset()
+	req.URI().DisablePathNormalizing = true
+	cc, err := u.pool.acquire(req.ConnectionClose())
+	if err != nil {
+		return err
+	}
+	conn := cc.Conn()
+	bw := u.hc.AcquireWriter(conn)
+	err = req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	u.hc.ReleaseWriter(bw)
+	if err != nil {
+		u.pool.discard(cc)
+		return err
+	}
+	br := u.hc.AcquireReader(conn)
+	resp.SkipBody = true // the head only (interim 1xx skipped); the body is read below
+	err = resp.ReadLimitBody(br, 0)
+	resp.SkipBody = false
+	if err != nil {
+		u.hc.ReleaseReader(br)
+		u.pool.discard(cc)
+		if err == io.EOF {
+			err = fasthttp.ErrConnectionClosed
+		}
+		return err
+	}
+	*body = upBody{u: u, cc: cc, br: br, active: true,
+		closeConn: req.ConnectionClose() || resp.ConnectionClose()}
+	st := resp.StatusCode()
+	switch cl := resp.Header.ContentLength(); {
+	case req.Header.IsHead() || st < 200 || st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified:
+		body.mode = bodyNone
+	case cl >= 0:
+		body.mode, body.remain = bodyLength, int64(cl)
+	case cl == -1:
+		body.mode = bodyChunked
+	default:
+		body.mode, body.closeConn = bodyEOF, true
+	}
+	if body.mode == bodyNone || (body.mode == bodyLength && body.remain == 0) {
+		body.done = true
+		_ = body.CloseWithError(nil)
+	}
+	return nil
+}
+
+// Read returns body bytes (chunk framing removed).
+func (b *upBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	if !b.active {
+		return 0, io.ErrClosedPipe
+	}
+	switch b.mode {
+	case bodyLength:
+		if int64(len(p)) > b.remain {
+			p = p[:b.remain]
+		}
+		n, err := b.br.Read(p)
+		b.remain -= int64(n)
+		if b.remain == 0 {
+			b.done = true
+			return n, nil
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, err
+	case bodyEOF:
+		n, err := b.br.Read(p)
+		if err == io.EOF {
+			b.done = true
+		}
+		return n, err
+	}
+	for b.remain == 0 {
+		if err := b.nextChunk(); err != nil {
+			return 0, err
+		}
+		if b.done {
+			return 0, io.EOF
+		}
+	}
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	n, err := b.br.Read(p)
+	b.remain -= int64(n)
+	if b.remain == 0 {
+		b.needCRLF = true
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return n, err
+}
+
+// nextChunk reads the CRLF after a chunk's data and the next chunk-size
+// line; at the last chunk it reads (and drops) the trailer section.
+func (b *upBody) nextChunk() error {
+	if b.needCRLF {
+		l, err := b.br.ReadSlice('\n')
+		if err != nil {
+			return unexpected(err)
+		}
+		if len(l) != 2 || l[0] != '\r' {
+			return errBadChunk
+		}
+		b.needCRLF = false
+	}
+	l, err := b.br.ReadSlice('\n')
+	if err != nil {
+		return unexpected(err)
+	}
+	n, ok := parseChunkSize(l[:len(l)-1])
+	if !ok {
+		return errBadChunk
+	}
+	if n > 0 {
+		b.remain = n
+		return nil
+	}
+	for total := 0; ; {
+		l, err := b.br.ReadSlice('\n')
+		if err != nil {
+			return unexpected(err)
+		}
+		if total += len(l); total > maxTrailerBytes {
+			return errBigTrailer
+		}
+		if len(l) == 2 && l[0] == '\r' {
+			b.done = true
+			return nil
+		}
+		if len(l) < 2 || l[len(l)-2] != '\r' {
+			return errBadChunk
+		}
+	}
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	if err == bufio.ErrBufferFull {
+		return errBadChunk
+	}
+	return err
+}
+
+// CloseWithError ends the body: the connection goes back to the pool when
+// the body was read to its end and may be reused, else it is closed.
+// Further calls do nothing.
+func (b *upBody) CloseWithError(err error) error {
+	if !b.active {
+		return nil
+	}
+	b.active = false
+	u := b.u
+	u.hc.ReleaseReader(b.br)
+	if err != nil || !b.done || b.closeConn {
+		u.pool.discard(b.cc)
+	} else {
+		u.pool.release(b.cc)
+	}
+	b.u, b.cc, b.br = nil, nil, nil
+	return nil
+}
