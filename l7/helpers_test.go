@@ -104,7 +104,8 @@ func newBackend(t testing.TB, name string, o BackendOptions, addrs ...string) *B
 		ss = append(ss, balance.NewServer(name, a, 1))
 	}
 	o.Name = name
-	b, err := NewBackend(o, balance.New(balance.Options{}, ss))
+	// As internal/app wires it: the balancer skips servers at the limit.
+	b, err := NewBackend(o, balance.New(balance.Options{MaxConnsPerServer: int64(o.MaxConnsPerServer)}, ss))
 	if err != nil {
 		t.Fatal(err)
 	}

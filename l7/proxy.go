@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluicelb/sluice/balance"
 	"github.com/valyala/fasthttp"
@@ -263,9 +264,20 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, cli
 	idem := isIdempotent(ctx.Method())
 	bal := be.bal.Load()
 	fail, connectRetries, otherRetries := FailNoServer, 0, 0
+	var queued time.Duration
 	for {
 		srv := bal.Pick(key, &ex.tried)
 		if srv == nil {
+			// Every usable server at max_connections_per_server: wait in a
+			// short queue (MaxConnWait) for one to free, then 503.
+			if fail == FailNoServer && queued < be.opts.MaxConnWait && be.allFull(bal) {
+				time.Sleep(queueStep)
+				queued += queueStep
+				continue
+			}
+			if queued > 0 && fail == FailNoServer {
+				fail = FailPoolFull // the queue timed out
+			}
 			break
 		}
 		ex.rec.Attempts++
@@ -302,6 +314,24 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, cli
 		}
 	}
 	ex.localError(ctx, fail)
+	return false
+}
+
+// queueStep is how often a request queued for a full backend looks again.
+const queueStep = 2 * time.Millisecond
+
+// allFull reports whether some server of bal would be picked but for its
+// connection limit (the slow path of a queued request only).
+func (b *Backend) allFull(bal *balance.Balancer) bool {
+	limit := int64(b.opts.MaxConnsPerServer)
+	if limit <= 0 {
+		return false
+	}
+	for _, s := range bal.Servers() {
+		if s.Healthy() && !s.Draining() && s.Enabled() && s.Active() >= limit {
+			return true
+		}
+	}
 	return false
 }
 
