@@ -72,15 +72,19 @@ func (m *merger) add(chunk []byte) {
 			f := strings.Fields(string(line))
 			if len(f) >= 4 && f[1] == "TYPE" {
 				cur = f[2]
-				m.get(cur).typ = f[3]
-			} else if len(f) >= 4 && f[1] == "HELP" && m.get(f[2]).help == "" {
-				m.get(f[2]).help = strings.TrimSpace(strings.SplitN(string(line), f[2], 2)[1])
+				m.get(lintName(cur)).typ = lintType(cur, f[3])
+			} else if len(f) >= 4 && f[1] == "HELP" && m.get(lintName(f[2])).help == "" {
+				m.get(lintName(f[2])).help = strings.TrimSpace(strings.SplitN(string(line), f[2], 2)[1])
 			}
 			continue
 		}
 		name := cur
 		if name == "" {
 			name = metricName(line)
+		}
+		if to, ok := lintRenames[name]; ok && bytes.HasPrefix(line, []byte(name)) {
+			line = append([]byte(to), line[len(name):]...)
+			name = to
 		}
 		fam := m.get(name)
 		fam.lines = append(fam.lines, line...)
@@ -109,6 +113,9 @@ func (m *merger) writeTo(w io.Writer) {
 		if len(f.lines) == 0 {
 			continue
 		}
+		if f.help == "" {
+			f.help = defaultHelp(name)
+		}
 		if f.help != "" {
 			out.WriteString("# HELP ")
 			out.WriteString(name)
@@ -136,4 +143,40 @@ func metricName(line []byte) string {
 		}
 	}
 	return string(line)
+}
+
+// lintRenames renames the VictoriaMetrics runtime series whose names fail
+// `promtool check metrics` (a counter must end in _total; nothing else may
+// end in _count). Sluice's own names are never renamed.
+var lintRenames = map[string]string{
+	"go_cgo_calls_count": "go_cgo_calls_total",
+	"go_gc_forced_count": "go_gc_forced_total",
+	"go_cpu_count":       "go_cpus",
+}
+
+func lintName(name string) string {
+	if to, ok := lintRenames[name]; ok {
+		return to
+	}
+	return name
+}
+
+// lintType types the process_io_*_total series, which only grow, as
+// counters (VictoriaMetrics exposes them as gauges).
+func lintType(name, typ string) string {
+	if typ == "gauge" && strings.HasPrefix(name, "process_") && strings.HasSuffix(name, "_total") {
+		return "counter"
+	}
+	return typ
+}
+
+// defaultHelp is the HELP text of a runtime family that has none.
+func defaultHelp(name string) string {
+	switch {
+	case strings.HasPrefix(name, "go_"):
+		return "Go runtime metric (runtime/metrics, via VictoriaMetrics/metrics)."
+	case strings.HasPrefix(name, "process_"):
+		return "Process metric (from /proc, via VictoriaMetrics/metrics)."
+	}
+	return ""
 }
