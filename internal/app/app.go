@@ -46,11 +46,11 @@ type Options struct {
 // App is a running Sluice: engine, frontends, backends, health checks,
 // metrics, access log and admin listener.
 type App struct {
-	opts   Options
-	log    *slog.Logger
-	reg    *metrics.Registry
-	eng    *engine.Engine
-	global *gate.Gate
+	opts    Options
+	log     *slog.Logger
+	reg     *metrics.Registry
+	eng     *engine.Engine
+	global  *gate.Gate
 	admin   *admin.Server
 	adminLn *net.TCPListener
 	sweep   *health.Sweeper

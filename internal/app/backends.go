@@ -40,10 +40,10 @@ type backendRT struct {
 	// draining are servers removed by a reload that still drain, by dial
 	// address: re-added before the drain ends, they come back as they were.
 	draining map[string]*balance.Server
-	l7      *l7.Backend
-	l7opts  l7.BackendOptions
-	rate    *ratelimit.Rule
-	checker *health.Checker
+	l7       *l7.Backend
+	l7opts   l7.BackendOptions
+	rate     *ratelimit.Rule
+	checker  *health.Checker
 }
 
 // l4Backend returns the l4 view of b with its current connect timeout.
