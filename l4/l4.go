@@ -13,6 +13,7 @@ import (
 	"github.com/sluicelb/sluice/balance"
 	"github.com/sluicelb/sluice/engine"
 	"github.com/sluicelb/sluice/internal/gate"
+	"github.com/sluicelb/sluice/internal/ratelimit"
 )
 
 // Refusal says why a client was turned away before a server was tried.
@@ -33,6 +34,10 @@ type Backend struct {
 	Balancer *balance.Balancer
 	// ConnectTimeout bounds one dial. Must be > 0.
 	ConnectTimeout time.Duration
+	// RateLimit, if not nil, limits new connections to the whole backend
+	// (contract §2a backends[].rate_limit), shared with every frontend that
+	// uses it; over it a client is refused with RefusedRateLimit. Not owned.
+	RateLimit *ratelimit.Rule
 }
 
 // Admit decides whether a client may connect; it returns 0 to admit or the
@@ -140,6 +145,13 @@ func (f *Frontend) accept(c *net.TCPConn) {
 		refuse(c)
 		st.Hooks.Refused(r, ip)
 		return
+	}
+	if rl := st.Backend.RateLimit; rl != nil {
+		if ok, _ := rl.Allow(0, ratelimit.Now()); !ok {
+			refuse(c)
+			st.Hooks.Refused(RefusedRateLimit, ip)
+			return
+		}
 	}
 	if !st.Global.TryAcquire() {
 		refuse(c)

@@ -27,7 +27,7 @@ func TestProtectionThroughBinary(t *testing.T) {
 			c.Close()
 		}
 	}()
-	admin, web, private, tcp := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	admin, web, private, tcp, capped := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg := fmt.Sprintf(`admin: {listen: %q}
 logging: {access_log: off}
 frontends:
@@ -47,12 +47,19 @@ frontends:
     listen: %q
     backend: db
     access: {deny: [127.0.0.0/8]}
+  - name: capped
+    mode: tcp
+    listen: %q
+    backend: capped
 backends:
   - name: web
     servers: [{address: %q}]
   - name: db
     servers: [{address: %q}]
-`, admin, web, private, tcp, be, echo.Addr().String())
+  - name: capped
+    rate_limit: {rate: 1/m, burst: 2}
+    servers: [{address: %q}]
+`, admin, web, private, tcp, capped, be, echo.Addr().String(), echo.Addr().String())
 	start(t, "run", "-c", writeFile(t, t.TempDir(), "c.yaml", cfg))
 	waitFor(t, "ready", 10*time.Second, func() bool { c, _, _ := get("http://" + admin + "/readyz"); return c == 200 })
 	client := http.Client{Timeout: 5 * time.Second}
@@ -101,5 +108,23 @@ backends:
 	})
 	if reached.Load() != 0 {
 		t.Fatalf("denied client reached the server %d times", reached.Load())
+	}
+	// The whole-backend rate limit of a tcp backend: burst 2, then refused.
+	for i := 1; i <= 3; i++ {
+		before := reached.Load()
+		c, err := net.DialTimeout("tcp", capped, 2*time.Second)
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, err = c.Read(make([]byte, 1)) // the server closes at once: EOF either way
+			c.Close()
+		}
+		if i <= 2 {
+			waitFor(t, "connection reaches the server", 3*time.Second, func() bool { return reached.Load() == before+1 })
+		} else {
+			time.Sleep(200 * time.Millisecond) // give a wrongly admitted connection time to arrive
+			if reached.Load() != before {
+				t.Fatalf("connection %d over the backend rate limit reached the server", i)
+			}
+		}
 	}
 }

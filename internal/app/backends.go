@@ -48,7 +48,7 @@ type backendRT struct {
 
 // l4Backend returns the l4 view of b with its current connect timeout.
 func (b *backendRT) l4Backend() *l4.Backend {
-	return &l4.Backend{Name: b.name, Balancer: b.bal, ConnectTimeout: b.cfg.Timeouts.Connect}
+	return &l4.Backend{Name: b.name, Balancer: b.bal, ConnectTimeout: b.cfg.Timeouts.Connect, RateLimit: b.rate}
 }
 
 // dialAddr is the address sluice dials for s: the first resolved address,
