@@ -241,7 +241,7 @@ func (a *App) apply(cfg *config.Config, reload bool) (string, error) {
 	}
 	// 4. Access log destination.
 	alog, oldLog := a.alog, (*accesslog.Logger)(nil)
-	if dest := cfg.Logging.AccessLog; alog == nil && dest != "off" || dest != a.alogDest {
+	if dest := cfg.Logging.AccessLog; dest != a.alogDest {
 		l, err := accesslog.New(accesslog.Options{Destination: dest, Writer: a.accessWriter(dest),
 			Dropped: a.reg.AccessLogDropped(), Logger: a.log})
 		if err != nil {
