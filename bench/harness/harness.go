@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,20 +26,23 @@ import (
 
 // Options configures Run. Zero values: Duration 10 s (Quick: 1 s), Warmup 1 s (Quick:
 // 300 ms), Reps 3 (Quick: 1), all scenarios, all peers, Out "bench-out", Sluice
-// "bin/sluice", Driver "auto", IdleConns 10000.
+// "bin/sluice", Driver "auto", IdleConns 10000 (Quick: 2000), IdleSessions 5000 (Quick:
+// 1000). Quick also halves each side of the latency scenario f, so that a quick run of all
+// four peers stays under a minute.
 type Options struct {
-	Quick     bool
-	Scenarios []string // IDs a..g
-	Peers     []string // sluice, haproxy, nginx, caddy
-	Duration  time.Duration
-	Warmup    time.Duration
-	Reps      int
-	Out       string
-	Sluice    string
-	Driver    string // "auto" (wrk when installed), "wrk" or "go"
-	IdleConns int
-	ProxyCPUs string    // taskset CPU list for the proxies ("" = no pinning)
-	Log       io.Writer // progress lines; nil = os.Stderr
+	Quick        bool
+	Scenarios    []string // IDs a..g
+	Peers        []string // sluice, haproxy, nginx, caddy
+	Duration     time.Duration
+	Warmup       time.Duration
+	Reps         int
+	Out          string
+	Sluice       string
+	Driver       string    // "auto" (wrk when installed), "wrk" or "go"
+	IdleConns    int       // idle HTTP client connections in scenario g
+	IdleSessions int       // idle TCP sessions in scenario g (each holds two descriptors in the proxy)
+	ProxyCPUs    string    // taskset CPU list for the proxies ("" = no pinning)
+	Log          io.Writer // progress lines; nil = os.Stderr
 }
 
 func (o *Options) defaults() error {
@@ -51,7 +55,7 @@ func (o *Options) defaults() error {
 	if o.Warmup <= 0 {
 		o.Warmup = time.Second
 		if o.Quick {
-			o.Warmup = 300 * time.Millisecond
+			o.Warmup = 200 * time.Millisecond
 		}
 	}
 	if o.Reps <= 0 {
@@ -68,6 +72,15 @@ func (o *Options) defaults() error {
 	}
 	if o.IdleConns <= 0 {
 		o.IdleConns = 10000
+		if o.Quick {
+			o.IdleConns = 2000
+		}
+	}
+	if o.IdleSessions <= 0 {
+		o.IdleSessions = 5000
+		if o.Quick {
+			o.IdleSessions = 1000
+		}
 	}
 	if o.Log == nil {
 		o.Log = os.Stderr
@@ -126,22 +139,29 @@ func Run(ctx context.Context, opts Options) (*report.Results, error) {
 			r.selected = append(r.selected, s)
 		}
 	}
-	r.res.Scenarios = r.selected
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, err
 	}
-	fdLimit := raiseNoFile(uint64(opts.IdleConns)*2 + 8192)
-	// HAProxy refuses to start unless the limit covers 2 fds per connection, so every
-	// peer gets the same idle-connection count that fits that rule.
-	if maxIdle := (int(min(fdLimit, 1<<20)) - 1000) / 2; opts.IdleConns > maxIdle {
-		if maxIdle < 100 {
-			return nil, fmt.Errorf("open-file limit %d is too low: raise `ulimit -n` to at least %d", fdLimit, 2*opts.IdleConns+1000)
+	fdLimit := int(min(raiseNoFile(uint64(max(opts.IdleConns, 2*opts.IdleSessions))+2000), 1<<20))
+	// This process holds one descriptor per idle HTTP connection and two per idle TCP
+	// session (the client side and the echo server's side); the proxies inherit the same
+	// limit. Leave 1500 for everything else.
+	if maxConns, maxSess := fdLimit-1500, (fdLimit-1500)/2; opts.IdleConns > maxConns || opts.IdleSessions > maxSess {
+		if maxSess < 100 {
+			return nil, fmt.Errorf("open-file limit %d is too low: raise `ulimit -n` to at least %d", fdLimit, max(opts.IdleConns, 2*opts.IdleSessions)+1500)
 		}
-		fmt.Fprintf(opts.Log, "sluice-bench: open-file limit %d allows %d idle connections per proxy (2 fds each); using %d instead of %d (raise `ulimit -Hn` to %d for the full count)\n",
-			fdLimit, maxIdle, maxIdle, opts.IdleConns, 2*opts.IdleConns+1000)
-		opts.IdleConns = maxIdle
-		r.opts.IdleConns = maxIdle
+		r.opts.IdleConns, r.opts.IdleSessions = min(opts.IdleConns, maxConns), min(opts.IdleSessions, maxSess)
+		fmt.Fprintf(opts.Log, "sluice-bench: open-file limit %d allows %d idle HTTP connections and %d idle TCP sessions; using those (raise `ulimit -Hn` to %d for %d and %d)\n",
+			fdLimit, r.opts.IdleConns, r.opts.IdleSessions, max(opts.IdleConns, 2*opts.IdleSessions)+1500, opts.IdleConns, opts.IdleSessions)
+		opts.IdleConns, opts.IdleSessions = r.opts.IdleConns, r.opts.IdleSessions
 	}
+	for i := range r.selected {
+		if r.selected[i].ID == "g" {
+			r.selected[i].Title = fmt.Sprintf("memory: %s idle HTTP conns, %s idle TCP sessions (fresh process each)",
+				report.FormatValue(float64(opts.IdleConns)), report.FormatValue(float64(opts.IdleSessions)))
+		}
+	}
+	r.res.Scenarios = r.selected
 	if opts.ProxyCPUs != "" {
 		r.taskset, _ = exec.LookPath("taskset")
 	}
@@ -151,7 +171,7 @@ func Run(ctx context.Context, opts Options) (*report.Results, error) {
 			return nil, errors.New("--driver wrk: wrk is not installed (" + peer.DepsHint + ")")
 		}
 	}
-	r.setup.FDLimit = int(min(fdLimit, 1<<20))
+	r.setup.FDLimit = fdLimit
 	if err := r.startBackends(); err != nil {
 		return nil, err
 	}
@@ -170,11 +190,17 @@ func Run(ctx context.Context, opts Options) (*report.Results, error) {
 			r.runPeer(ctx, pp, rep)
 		}
 	}
+	for _, pp := range peers {
+		if err := pp.p.Tidy(pp.dir); err != nil {
+			r.logf("tidy %s: %v", pp.dir, err)
+		}
+	}
 	r.res.Summarize()
+	r.res.Note = legend(opts)
 	if err := r.res.WriteJSON(filepath.Join(opts.Out, "results.json")); err != nil {
 		return nil, err
 	}
-	md := r.res.Markdown()
+	md := r.res.Markdown() + "\n" + r.res.Note + "\n"
 	if err := os.WriteFile(filepath.Join(opts.Out, "results.md"), []byte(md), 0o644); err != nil {
 		return nil, err
 	}
@@ -210,7 +236,7 @@ func (r *runner) startBackends() error {
 			return err
 		}
 	}
-	r.setup.MaxConns = r.opts.IdleConns + 200
+	r.setup.MaxConns = max(r.opts.IdleConns, r.opts.IdleSessions) + 200
 	return nil
 }
 
@@ -230,6 +256,7 @@ type prepared struct {
 	dir     string
 	cfg     string
 	version string
+	setup   peer.Setup // its listen addresses; copied into runner.setup while it runs
 }
 
 func (r *runner) preparePeers() ([]*prepared, error) {
@@ -250,7 +277,14 @@ func (r *runner) preparePeers() ([]*prepared, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
+		// Each peer listens on its own ports, so that TIME_WAIT entries left by one peer's
+		// new-connection scenario never meet the next peer's clients.
 		s := r.setup
+		for _, a := range []*string{&s.HTTPListen, &s.TCPListen, &s.AdminListen} {
+			if *a, err = peer.FreeAddr(); err != nil {
+				return nil, err
+			}
+		}
 		if !p.L4 {
 			s.TCPListen = ""
 		}
@@ -264,7 +298,7 @@ func (r *runner) preparePeers() ([]*prepared, error) {
 				continue
 			}
 		}
-		pp := &prepared{p: p, bin: bin, dir: dir, cfg: cfg}
+		pp := &prepared{p: p, bin: bin, dir: dir, cfg: cfg, setup: s}
 		if b, err := p.Version(bin).CombinedOutput(); err == nil {
 			pp.version = firstLine(string(b))
 		}
@@ -297,10 +331,11 @@ func (r *runner) meta(peers []*prepared) map[string]any {
 		pin = "proxy on CPU " + r.opts.ProxyCPUs + "; driver and backends on the others"
 	}
 	return map[string]any{
-		"date": time.Now().UTC().Format(time.RFC3339), "cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0),
+		"date": time.Now().UTC().Format(time.RFC3339), "cpus": onlineCPUs(), "harness_cpus": runtime.NumCPU(),
+		"gomaxprocs": runtime.GOMAXPROCS(0), "cpu_model": cpuModel(),
 		"go": runtime.Version(), "kernel": strings.TrimSpace(string(kernel)), "versions": versions,
 		"driver": driver, "pinning": pin, "duration": r.opts.Duration.String(), "warmup": r.opts.Warmup.String(),
-		"reps": r.opts.Reps, "idle_conns": r.opts.IdleConns, "quick": r.opts.Quick,
+		"reps": r.opts.Reps, "idle_conns": r.opts.IdleConns, "idle_sessions": r.opts.IdleSessions, "quick": r.opts.Quick,
 	}
 }
 
@@ -333,3 +368,44 @@ func raiseNoFile(want uint64) uint64 {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// legend is the line printed under the table: what the cells hold.
+func legend(o Options) string {
+	return fmt.Sprintf("Medians of %d run(s) of %v each (after %v warm-up); in parentheses each peer's median ÷ sluice's. "+
+		"Proxy CPU is the proxy's user+system time in the measurement window, pinned to one core.", o.Reps, o.Duration, o.Warmup)
+}
+
+// onlineCPUs counts the machine's online CPUs from /sys (runtime.NumCPU counts only those
+// this process may run on, one once pinned); it falls back to runtime.NumCPU.
+func onlineCPUs() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for _, part := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || b < a {
+			return runtime.NumCPU()
+		}
+		n += b - a + 1
+	}
+	return n
+}
+
+// cpuModel is the first "model name" in /proc/cpuinfo, or "".
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

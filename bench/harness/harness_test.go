@@ -2,7 +2,9 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,7 +28,7 @@ func TestOptionsValidation(t *testing.T) {
 	if err := o.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	if o.Duration != time.Second || o.Reps != 1 || len(o.Scenarios) != 7 || len(o.Peers) != 4 || o.IdleConns != 10000 {
+	if o.Duration != time.Second || o.Reps != 1 || len(o.Scenarios) != 7 || len(o.Peers) != 4 || o.IdleConns != 2000 || o.IdleSessions != 1000 || o.Warmup != 200*time.Millisecond {
 		t.Fatalf("quick defaults: %+v", o)
 	}
 }
@@ -46,4 +48,86 @@ func TestRunNoPeers(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "results.json")); err == nil {
 		t.Fatal("results.json written for an empty run")
 	}
+}
+
+// TestRunHAProxy runs three scenarios against haproxy (when installed) with short windows
+// and the Go driver, and checks every output file.
+func TestRunHAProxy(t *testing.T) {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		t.Skip("haproxy not installed (apt-get install -y haproxy): skipping the end-to-end run")
+	}
+	out := t.TempDir()
+	var log strings.Builder
+	res, err := Run(context.Background(), Options{Peers: []string{"haproxy"}, Scenarios: []string{"a", "d", "g"},
+		Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond, Reps: 1, Driver: "go",
+		IdleConns: 200, IdleSessions: 100, Out: out, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	for _, c := range []struct {
+		sc, m string
+		lo    float64
+	}{{"a", "rps", 100}, {"a", "cpu_us_per_req", 0}, {"d", "rps", 100}, {"g", "idle_rss_mib", 1},
+		{"g", "kib_per_conn", 0.01}, {"g", "kib_per_session", 0.01}} {
+		md, ok := res.Lookup("haproxy", c.sc, c.m)
+		if !ok || md.Value < c.lo {
+			t.Errorf("%s %s = %+v (found %v), want >= %v\n%s", c.sc, c.m, md, ok, c.lo, log.String())
+		}
+	}
+	if !strings.Contains(res.Markdown(), "| d) L4 64 B request/response, 64 conns | req/s |") {
+		t.Errorf("table:\n%s", res.Markdown())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Peers   []string `json:"peers"`
+		Medians []struct {
+			Peer string `json:"peer"`
+		} `json:"medians"`
+	}
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Peers) != 1 || len(back.Medians) < 6 {
+		t.Fatalf("results.json: %v %+v", err, back)
+	}
+	for _, f := range []string{"chart.svg", "results.md", "configs/haproxy/haproxy.cfg"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestRerender(t *testing.T) {
+	dir := t.TempDir()
+	in := `{"meta":{"reps":1,"duration":"1s"},"peers":["sluice","haproxy"],"note":"n",
+"scenarios":[{"id":"a","title":"old a","metrics":[{"key":"rps","label":"req/s"}]},{"id":"g","title":"memory: 7 conns","metrics":[]}],
+"samples":[{"peer":"sluice","scenario":"a","rep":1,"values":{"rps":100,"core_other_pct":5}},
+{"peer":"haproxy","scenario":"a","rep":1,"values":{"rps":150,"core_other_pct":7}},
+{"peer":"sluice","scenario":"g","rep":1,"values":{"kib_per_conn":3}}]}`
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Rerender(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md, ok := res.Lookup("haproxy", "a", "core_other_pct"); !ok || md.Value != 7 || md.Ratio != 1.4 {
+		t.Fatalf("core_other_pct: %+v %v", md, ok)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "results.md"))
+	for _, want := range []string{"| a) old a | req/s | 100 | 150 (1.50×) |", "| g) memory: 7 conns | idle RSS MiB | n/a | n/a |", "KiB per HTTP conn | 3.00 |", "\nn\n"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("results.md lacks %q:\n%s", want, md)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "chart.svg")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMachineInfo(t *testing.T) {
+	if n := onlineCPUs(); n < 1 {
+		t.Fatalf("onlineCPUs=%d", n)
+	}
+	_ = cpuModel() // "" is allowed (e.g. arm64 /proc/cpuinfo has no model name)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,10 +15,13 @@ import (
 	"github.com/sluicelb/sluice/bench/report"
 )
 
-// runPeer starts one peer, runs every selected scenario against it once and stops it.
-// Failures become samples with Err set, so one broken scenario does not end the run.
+// runPeer runs every selected scenario against one peer in one repetition: a to f on one
+// process, then the memory scenario g on fresh processes so that earlier load does not
+// shape the memory figures. Failures become samples with Err set, so one broken scenario
+// does not end the run.
 func (r *runner) runPeer(ctx context.Context, pp *prepared, rep int) {
 	name := pp.p.Name
+	r.setup = pp.setup
 	fail := func(ids []string, err error) {
 		r.logf("rep %d %s: %v", rep, name, err)
 		for _, id := range ids {
@@ -24,47 +29,86 @@ func (r *runner) runPeer(ctx context.Context, pp *prepared, rep int) {
 		}
 	}
 	var ids []string
+	memory := false
 	for _, sc := range r.selected {
-		if l4Scenario(sc.ID) && !pp.p.L4 {
-			continue // n/a
+		switch {
+		case sc.ID == "g":
+			memory = true
+		case l4Scenario(sc.ID) && !pp.p.L4:
+			// n/a
+		default:
+			ids = append(ids, sc.ID)
 		}
-		ids = append(ids, sc.ID)
 	}
+	if len(ids) > 0 {
+		proc, err := r.start(pp)
+		if err != nil {
+			fail(ids, err)
+		} else {
+			r.runScenarios(ctx, pp, proc, rep, ids)
+			r.stop(proc)
+		}
+	}
+	if memory && ctx.Err() == nil {
+		s := report.Sample{Peer: name, Scenario: "g", Rep: rep, Values: map[string]float64{}}
+		if err := r.memory(ctx, pp, &s); err != nil {
+			s.Err, s.Values = err.Error(), nil
+			r.logf("rep %d %s g: %v", rep, name, err)
+		} else {
+			r.logf("rep %d %-7s g: %s", rep, name, describe(s))
+		}
+		r.res.Samples = append(r.res.Samples, s)
+	}
+}
+
+// start starts a fresh process of pp, waits for its listeners and checks one request
+// goes through.
+func (r *runner) start(pp *prepared) (*peer.Process, error) {
 	proc, err := peer.Start(pp.p, pp.bin, pp.dir, pp.cfg, r.taskset, r.opts.ProxyCPUs)
 	if err != nil {
-		fail(ids, err)
-		return
+		return nil, err
 	}
-	defer func() {
-		if err := proc.Stop(); err != nil {
-			r.logf("%s: %v", name, err)
-		}
-	}()
 	addrs := []string{r.setup.HTTPListen}
 	if pp.p.L4 {
 		addrs = append(addrs, r.setup.TCPListen)
 	}
 	if err := proc.WaitReady(15*time.Second, addrs...); err != nil {
-		fail(ids, err)
-		return
+		r.stop(proc)
+		return nil, err
 	}
 	if err := r.sanity(); err != nil {
-		fail(ids, fmt.Errorf("%s does not proxy: %v; log %s:\n%s", name, err, proc.LogPath, proc.LogTail(10)))
-		return
+		r.stop(proc)
+		return nil, fmt.Errorf("%s does not proxy: %v; log %s:\n%s", pp.p.Name, err, proc.LogPath, proc.LogTail(10))
 	}
-	time.Sleep(200 * time.Millisecond)
-	idleRSS, _ := proc.RSS()
+	return proc, nil
+}
+
+// proxyCore is the single CPU the proxies are pinned to, or -1.
+func (r *runner) proxyCore() int {
+	if r.taskset == "" {
+		return -1
+	}
+	n, err := strconv.Atoi(r.opts.ProxyCPUs)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func (r *runner) stop(proc *peer.Process) {
+	if err := proc.Stop(); err != nil {
+		r.logf("%s: %v", proc.Peer.Name, err)
+	}
+}
+
+func (r *runner) runScenarios(ctx context.Context, pp *prepared, proc *peer.Process, rep int, ids []string) {
+	name := pp.p.Name
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
 		}
 		s := report.Sample{Peer: name, Scenario: id, Rep: rep, Values: map[string]float64{}}
-		var err error
-		if id == "g" {
-			err = r.memory(ctx, proc, idleRSS, &s)
-		} else {
-			err = r.scenario(ctx, id, &s)
-		}
+		err := r.scenario(ctx, id, proc, &s)
 		if err != nil {
 			s.Err, s.Values = err.Error(), nil
 			r.logf("rep %d %s %s: %v", rep, name, id, err)
@@ -77,6 +121,52 @@ func (r *runner) runPeer(ctx context.Context, pp *prepared, rep int) {
 			return
 		}
 	}
+}
+
+// cpuMeter records, between the two calls of its mark method (the driver's measurement
+// window), the proxy's CPU time, the wall time and, when the proxy is pinned to one CPU,
+// that CPU's busy time (so that other load on the proxy's core shows in results.json).
+type cpuMeter struct {
+	proc         *peer.Process
+	core         int // the proxy's CPU, or -1
+	cpu0, cpu1   time.Duration
+	core0, core1 time.Duration
+	t0, t1       time.Time
+	err          error
+}
+
+func (m *cpuMeter) mark(open bool) {
+	c, err := m.proc.CPUTime()
+	if err != nil && m.err == nil {
+		m.err = err
+	}
+	var core time.Duration
+	if m.core >= 0 {
+		core, _ = peer.CoreBusy(m.core)
+	}
+	if open {
+		m.cpu0, m.core0, m.t0 = c, core, time.Now()
+	} else {
+		m.cpu1, m.core1, m.t1 = c, core, time.Now()
+	}
+}
+
+// busy is the proxy's CPU time in the window and its share of the wall time.
+func (m *cpuMeter) busy() (time.Duration, float64, bool) {
+	if m.err != nil || m.t1.IsZero() || !m.t1.After(m.t0) {
+		return 0, 0, false
+	}
+	d := m.cpu1 - m.cpu0
+	return d, float64(d) / float64(m.t1.Sub(m.t0)) * 100, true
+}
+
+// otherPct is the share of the window the proxy's core spent on anything but the proxy.
+func (m *cpuMeter) otherPct() (float64, bool) {
+	if m.core < 0 || m.core1 == 0 || !m.t1.After(m.t0) {
+		return 0, false
+	}
+	other := (m.core1 - m.core0) - (m.cpu1 - m.cpu0)
+	return max(0, float64(other)/float64(m.t1.Sub(m.t0))*100), true
 }
 
 // sanity checks one GET through the proxy reaches a backend.
@@ -115,38 +205,52 @@ func (r *runner) runHTTP(ctx context.Context, o load.HTTPOptions) (load.Result, 
 	return load.RunWrk(ctx, r.wrk, threads, o)
 }
 
-func (r *runner) scenario(ctx context.Context, id string, s *report.Sample) error {
+func (r *runner) scenario(ctx context.Context, id string, proc *peer.Process, s *report.Sample) error {
+	if id == "f" {
+		return r.addedLatency(ctx, s)
+	}
+	m := &cpuMeter{proc: proc, core: r.proxyCore()}
 	var res load.Result
 	var err error
 	switch id {
-	case "a":
-		res, err = r.runHTTP(ctx, r.httpOpts("/size/1024", 64, false))
-	case "b":
-		res, err = r.runHTTP(ctx, r.httpOpts("/size/65536", 64, false))
-	case "c":
-		res, err = r.runHTTP(ctx, r.httpOpts("/size/1024", 64, true))
+	case "a", "b", "c":
+		path := map[string]string{"a": "/size/1024", "b": "/size/65536", "c": "/size/1024"}[id]
+		o := r.httpOpts(path, 64, id == "c")
+		o.Mark = m.mark
+		res, err = r.runHTTP(ctx, o)
 	case "d":
 		res, err = load.RunTCPRR(ctx, load.TCPOptions{Addr: r.setup.TCPListen, Conns: 64, Size: 64,
-			Duration: r.opts.Duration, Warmup: r.opts.Warmup})
+			Duration: r.opts.Duration, Warmup: r.opts.Warmup, Mark: m.mark})
 	case "e":
 		res, err = load.RunTCPBulk(ctx, load.TCPOptions{Addr: r.setup.TCPListen, Conns: 4, Size: 64 << 10,
-			Duration: r.opts.Duration, Warmup: r.opts.Warmup})
-	case "f":
-		return r.addedLatency(ctx, s)
+			Duration: r.opts.Duration, Warmup: r.opts.Warmup, Mark: m.mark})
 	}
 	if err != nil {
 		return err
 	}
 	s.Driver, s.Errors, s.Non2xx = res.Driver, res.Errors, res.Non2xx
+	if res.Requests == 0 && res.Bytes == 0 {
+		return fmt.Errorf("no request completed (%d errors)", res.Errors)
+	}
+	cpu, pct, cpuOK := m.busy()
 	if id == "e" {
 		s.Values["mbps"] = res.MBps()
+		if cpuOK && res.Bytes > 0 {
+			s.Values["cpu_us_per_mb"] = float64(cpu) / 1e3 / (float64(res.Bytes) / 1e6)
+		}
 	} else {
 		s.Values["rps"] = res.RPS()
 		s.Values["p50_ms"] = ms(res.P50)
 		s.Values["p99_ms"] = ms(res.P99)
+		if cpuOK && res.Requests > 0 {
+			s.Values["cpu_us_per_req"] = float64(cpu) / 1e3 / float64(res.Requests)
+		}
 	}
-	if res.Requests == 0 && res.Bytes == 0 {
-		return fmt.Errorf("no request completed (%d errors)", res.Errors)
+	if cpuOK {
+		s.Values["cpu_pct"] = pct
+	}
+	if other, ok := m.otherPct(); ok {
+		s.Values["core_other_pct"] = other // results.json only: noise on the proxy's core
 	}
 	return nil
 }
@@ -155,6 +259,9 @@ func (r *runner) scenario(ctx context.Context, id string, s *report.Sample) erro
 // proxy, back to back, and reports the proxy's latency and the difference.
 func (r *runner) addedLatency(ctx context.Context, s *report.Sample) error {
 	o := load.HTTPOptions{Path: "/", Conns: 1, Duration: r.opts.Duration, Warmup: r.opts.Warmup}
+	if r.opts.Quick {
+		o.Duration /= 2
+	}
 	o.Addr = r.setup.HTTPBackends[0]
 	direct, err := load.RunHTTP(ctx, o)
 	if err != nil {
@@ -176,39 +283,74 @@ func (r *runner) addedLatency(ctx context.Context, s *report.Sample) error {
 	return nil
 }
 
-// memory opens IdleConns keep-alive client connections (one request each), then reads
-// the proxy's RSS with them open.
-func (r *runner) memory(ctx context.Context, proc *peer.Process, idleRSS int64, s *report.Sample) error {
-	before, err := proc.RSS()
+// memory measures, on a fresh process, the idle RSS and the RSS with IdleConns
+// keep-alive HTTP client connections open (one request each); then, for L4 peers, on
+// another fresh process, the RSS with IdleSessions idle TCP sessions (4 bytes echoed each).
+func (r *runner) memory(ctx context.Context, pp *prepared, s *report.Sample) error {
+	proc, err := r.start(pp)
 	if err != nil {
 		return err
 	}
-	conns, err := load.OpenIdle(ctx, r.setup.HTTPListen, "/", r.opts.IdleConns)
+	idle, with, err := r.rssWith(ctx, proc, func() ([]net.Conn, error) {
+		return load.OpenIdle(ctx, r.setup.HTTPListen, "/", r.opts.IdleConns)
+	})
+	r.stop(proc)
 	if err != nil {
+		return fmt.Errorf("%d idle HTTP connections: %w", r.opts.IdleConns, err)
+	}
+	s.Values["idle_rss_mib"] = float64(idle) / 1024
+	s.Values["rss_conns_mib"] = float64(with) / 1024
+	s.Values["kib_per_conn"] = float64(with-idle) / float64(r.opts.IdleConns)
+	if !pp.p.L4 || ctx.Err() != nil {
+		return nil
+	}
+	if proc, err = r.start(pp); err != nil {
 		return err
+	}
+	idle, with, err = r.rssWith(ctx, proc, func() ([]net.Conn, error) {
+		return load.OpenIdleTCP(ctx, r.setup.TCPListen, r.opts.IdleSessions)
+	})
+	r.stop(proc)
+	if err != nil {
+		return fmt.Errorf("%d idle TCP sessions: %w", r.opts.IdleSessions, err)
+	}
+	s.Values["rss_sessions_mib"] = float64(with) / 1024
+	s.Values["kib_per_session"] = float64(with-idle) / float64(r.opts.IdleSessions)
+	return nil
+}
+
+// rssWith reads the proxy's settled RSS (KiB), opens connections with open, lets the
+// proxy settle and reads the RSS again (the largest of a few readings), then closes them.
+func (r *runner) rssWith(ctx context.Context, proc *peer.Process, open func() ([]net.Conn, error)) (idle, with int64, err error) {
+	time.Sleep(200 * time.Millisecond)
+	if idle, err = proc.RSS(); err != nil {
+		return 0, 0, err
+	}
+	conns, err := open()
+	if err != nil {
+		return 0, 0, err
 	}
 	defer load.CloseAll(conns)
-	// Let the proxy settle, then take the largest of a few readings.
-	var with int64
 	for range 5 {
 		time.Sleep(100 * time.Millisecond)
 		v, err := proc.RSS()
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		with = max(with, v)
 	}
-	s.Values["idle_rss_mib"] = float64(idleRSS) / 1024
-	s.Values["rss_conns_mib"] = float64(with) / 1024
-	s.Values["kib_per_conn"] = float64(with-before) / float64(r.opts.IdleConns)
-	return nil
+	if proc.Exited() {
+		return 0, 0, fmt.Errorf("%s exited; log %s:\n%s", proc.Peer.Name, proc.LogPath, proc.LogTail(10))
+	}
+	return idle, with, ctx.Err()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 func describe(s report.Sample) string {
 	var parts []string
-	for _, k := range []string{"rps", "mbps", "p50_ms", "p99_ms", "added_p50_us", "added_p99_us", "idle_rss_mib", "rss_conns_mib", "kib_per_conn"} {
+	for _, k := range []string{"rps", "mbps", "p50_ms", "p99_ms", "cpu_us_per_req", "cpu_us_per_mb", "cpu_pct",
+		"core_other_pct", "added_p50_us", "added_p99_us", "idle_rss_mib", "rss_conns_mib", "kib_per_conn", "rss_sessions_mib", "kib_per_session"} {
 		if v, ok := s.Values[k]; ok {
 			parts = append(parts, k+"="+report.FormatValue(v))
 		}

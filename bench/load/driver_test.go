@@ -134,3 +134,49 @@ func TestOpenIdle(t *testing.T) {
 		t.Fatal("want error for a closed port")
 	}
 }
+
+func TestOpenIdleTCP(t *testing.T) {
+	e, err := backend.StartTCPEcho("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	conns, err := OpenIdleTCP(context.Background(), e.Addr(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conns) != 100 || e.Active() != 100 || e.Bytes() != 400 {
+		t.Fatalf("conns=%d active=%d bytes=%d", len(conns), e.Active(), e.Bytes())
+	}
+	CloseAll(conns)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Active() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions still open after CloseAll", e.Active())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestMarkBracketsWindow checks Mark is called once open and once closed, around the
+// measured requests only.
+func TestMarkBracketsWindow(t *testing.T) {
+	e, err := backend.StartTCPEcho("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var marks []bool
+	var at []time.Time
+	r, err := RunTCPRR(context.Background(), TCPOptions{Addr: e.Addr(), Conns: 2, Duration: 200 * time.Millisecond,
+		Warmup: 100 * time.Millisecond, Mark: func(open bool) { marks = append(marks, open); at = append(at, time.Now()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(marks) != 2 || !marks[0] || marks[1] {
+		t.Fatalf("marks=%v", marks)
+	}
+	if d := at[1].Sub(at[0]); d < r.Elapsed || d > r.Elapsed+50*time.Millisecond {
+		t.Fatalf("marks %v apart, window %v", d, r.Elapsed)
+	}
+}

@@ -22,6 +22,10 @@ type HTTPOptions struct {
 	Warmup            time.Duration
 	NewConnPerRequest bool          // "Connection: close" and a fresh connection per request
 	Timeout           time.Duration // per request (dial included)
+	// Mark, when set, is called with true as the measurement window opens and with false
+	// as it closes (RunWrk: around the measured wrk process), from the calling goroutine.
+	// The harness reads the proxy's CPU time there.
+	Mark func(open bool)
 }
 
 // RunHTTP drives HTTP/1.1 GET requests at opts.Addr from opts.Conns closed-loop
@@ -115,7 +119,7 @@ func RunHTTP(ctx context.Context, opts HTTPOptions) (Result, error) {
 			}
 		}(&parts[i])
 	}
-	el := w.run(ctx, opts.Warmup, opts.Duration)
+	el := w.run(ctx, opts.Warmup, opts.Duration, opts.Mark)
 	wg.Wait()
 	res := Result{Elapsed: el, Driver: "go"}
 	h := NewHistogram()

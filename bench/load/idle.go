@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -16,6 +17,38 @@ import (
 // is closed.
 func OpenIdle(ctx context.Context, addr, path string, n int) ([]net.Conn, error) {
 	req := []byte("GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: sluice-bench\r\n\r\n")
+	return openIdle(ctx, addr, n, func(c net.Conn, br *bufio.Reader) error {
+		status, _, _, err := roundTrip(c, br, req)
+		if err == nil && status != 200 {
+			err = fmt.Errorf("status %d", status)
+		}
+		return err
+	})
+}
+
+// OpenIdleTCP opens n TCP sessions to addr, an echo server directly or through a proxy,
+// sends 4 bytes on each and reads them back (so the proxy has connected the session to a
+// backend), then leaves them open and idle. Ownership, concurrency and errors are as for
+// OpenIdle.
+func OpenIdleTCP(ctx context.Context, addr string, n int) ([]net.Conn, error) {
+	msg := []byte("idle")
+	return openIdle(ctx, addr, n, func(c net.Conn, br *bufio.Reader) error {
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		var got [4]byte
+		if _, err := io.ReadFull(br, got[:]); err != nil {
+			return err
+		}
+		if string(got[:]) != string(msg) {
+			return fmt.Errorf("echo answered %q, want %q", got[:], msg)
+		}
+		return nil
+	})
+}
+
+// openIdle dials n connections to addr from 64 goroutines and runs exchange once on each.
+func openIdle(ctx context.Context, addr string, n int, exchange func(net.Conn, *bufio.Reader) error) ([]net.Conn, error) {
 	conns := make([]net.Conn, n)
 	next := make(chan int, n)
 	for i := range n {
@@ -46,11 +79,7 @@ func OpenIdle(ctx context.Context, addr, path string, n int) ([]net.Conn, error)
 				if err == nil {
 					_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 					br.Reset(c)
-					var status int
-					status, _, _, err = roundTrip(c, br, req)
-					if err == nil && status != 200 {
-						err = fmt.Errorf("status %d", status)
-					}
+					err = exchange(c, br)
 					_ = c.SetDeadline(time.Time{})
 					if err != nil {
 						_ = c.Close()

@@ -18,7 +18,8 @@ type TCPOptions struct {
 	Size     int // RR: message size; bulk: write chunk size
 	Duration time.Duration
 	Warmup   time.Duration
-	Timeout  time.Duration // RR: per round trip; bulk: connect only
+	Timeout  time.Duration   // RR: per round trip; bulk: connect only
+	Mark     func(open bool) // as HTTPOptions.Mark
 }
 
 // RunTCPRR sends opts.Size-byte messages over opts.Conns persistent connections to an
@@ -90,7 +91,7 @@ func RunTCPRR(ctx context.Context, opts TCPOptions) (Result, error) {
 			}
 		}(&parts[i])
 	}
-	el := w.run(ctx, opts.Warmup, opts.Duration)
+	el := w.run(ctx, opts.Warmup, opts.Duration, opts.Mark)
 	wg.Wait()
 	res := Result{Elapsed: el, Driver: "go"}
 	h := NewHistogram()
@@ -163,7 +164,7 @@ func RunTCPBulk(ctx context.Context, opts TCPOptions) (Result, error) {
 			}
 		}(&parts[i])
 	}
-	el := w.run(ctx, opts.Warmup, opts.Duration)
+	el := w.run(ctx, opts.Warmup, opts.Duration, opts.Mark)
 	for _, c := range conns {
 		_ = c.Close() // unblocks the reader and writer
 	}

@@ -13,13 +13,17 @@ type window struct {
 }
 
 // run sleeps through warmup, opens the measurement window for d (or until ctx ends),
-// then sets stop. It returns the window's real length.
-func (w *window) run(ctx context.Context, warmup, d time.Duration) time.Duration {
+// then sets stop. It calls mark(true) just before the window opens and mark(false) just
+// after it closes, when mark is not nil. It returns the window's real length.
+func (w *window) run(ctx context.Context, warmup, d time.Duration, mark func(open bool)) time.Duration {
 	if warmup > 0 {
 		select {
 		case <-time.After(warmup):
 		case <-ctx.Done():
 		}
+	}
+	if mark != nil {
+		mark(true)
 	}
 	start := time.Now()
 	w.measuring.Store(true)
@@ -29,6 +33,9 @@ func (w *window) run(ctx context.Context, warmup, d time.Duration) time.Duration
 	}
 	el := time.Since(start)
 	w.stop.Store(true)
+	if mark != nil {
+		mark(false)
+	}
 	return el
 }
 

@@ -33,7 +33,7 @@ func RunWrk(ctx context.Context, path string, threads int, opts HTTPOptions) (Re
 	threads = min(max(threads, 1), opts.Conns)
 	if opts.Warmup > 0 {
 		w := opts
-		w.Warmup, w.Duration = 0, opts.Warmup
+		w.Warmup, w.Duration, w.Mark = 0, opts.Warmup, nil
 		if _, err := RunWrk(ctx, path, threads, w); err != nil {
 			return Result{}, err
 		}
@@ -53,7 +53,14 @@ func RunWrk(ctx context.Context, path string, threads int, opts HTTPOptions) (Re
 	cmd := exec.CommandContext(ctx, path, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	if opts.Mark != nil {
+		opts.Mark(true)
+	}
+	err := cmd.Run()
+	if opts.Mark != nil {
+		opts.Mark(false)
+	}
+	if err != nil {
 		return Result{}, fmt.Errorf("load: wrk %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}
 	res, err := ParseWrk(out.String())

@@ -27,7 +27,7 @@ func Sluice(path string) *Peer {
 
 func sluiceConfig(dir string, s Setup) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, `# sluice-bench: equivalent of haproxy.cfg, nginx.conf and Caddyfile in this directory.
+	fmt.Fprintf(&b, `# sluice-bench: equivalent of ../haproxy/haproxy.cfg, ../nginx/nginx.conf and ../caddy/Caddyfile.
 admin:
   listen: %s
 logging:
@@ -79,11 +79,13 @@ func HAProxy() *Peer {
 
 func haproxyConfig(dir string, s Setup) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, `# sluice-bench: equivalent of sluice.yaml in this directory.
+	fmt.Fprintf(&b, `# sluice-bench: equivalent of ../sluice/sluice.yaml.
 global
     nbthread 1
-    ulimit-n %d
     maxconn %d
+    # Every peer gets the same open-file limit; HAProxy wants 2 per connection and would
+    # refuse to start below that, but idle HTTP clients hold one each.
+    no strict-limits
 
 defaults
     mode http
@@ -102,7 +104,7 @@ frontend web
 
 backend web
     balance roundrobin
-`, s.fdLimit(), min(s.MaxConns, (s.fdLimit()-100)/2), s.HTTPListen, s.MaxConns)
+`, s.MaxConns, s.HTTPListen, s.MaxConns)
 	for i, a := range s.HTTPBackends {
 		fmt.Fprintf(&b, "    server web%d %s\n", i+1, a)
 	}
@@ -120,6 +122,7 @@ backend web
 func Nginx() *Peer {
 	return &Peer{
 		Name: "nginx", Binary: "nginx", L4: true, Install: DepsHint,
+		Scratch:  []string{"tmp", "logs", "nginx.pid"},
 		Generate: nginxConfig,
 		Command: func(bin, dir, cfg string) *exec.Cmd {
 			return exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", cfg)
@@ -141,7 +144,7 @@ func nginxConfig(dir string, s Setup) (string, error) {
 		}
 	}
 	var b strings.Builder
-	b.WriteString("# sluice-bench: equivalent of sluice.yaml in this directory.\n")
+	b.WriteString("# sluice-bench: equivalent of ../sluice/sluice.yaml.\n")
 	if s.TCPListen != "" {
 		if _, err := os.Stat(nginxStreamModule); err == nil {
 			fmt.Fprintf(&b, "load_module %s;\n", nginxStreamModule)
@@ -209,6 +212,7 @@ func Caddy() *Peer {
 	}
 	return &Peer{
 		Name: "caddy", Binary: "caddy", L4: false, Install: DepsHint,
+		Scratch:  []string{".step", "config", "data", ".local", ".config"},
 		Generate: caddyConfig,
 		Command: func(bin, dir, cfg string) *exec.Cmd {
 			return env(exec.Command(bin, "run", "--config", cfg, "--adapter", "caddyfile"), dir)
@@ -226,7 +230,7 @@ func caddyConfig(dir string, s Setup) (string, error) {
 		return "", fmt.Errorf("caddy: listen address %q has no port", s.HTTPListen)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `# sluice-bench: equivalent of sluice.yaml in this directory (HTTP only: no L4 in standard Caddy).
+	fmt.Fprintf(&b, `# sluice-bench: equivalent of ../sluice/sluice.yaml (HTTP only: no L4 in standard Caddy).
 {
 	admin off
 	auto_https off

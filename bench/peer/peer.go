@@ -35,6 +35,27 @@ type Peer struct {
 	Command  func(bin, dir, cfg string) *exec.Cmd
 	Validate func(bin, dir, cfg string) *exec.Cmd // nil: no validator
 	Version  func(bin string) *exec.Cmd
+	Scratch  []string // runtime files and directories it leaves in its config dir (see Tidy)
+}
+
+// Tidy removes p's runtime leftovers (Scratch) and empty files from dir, so that dir
+// holds only the config and the logs that say something.
+func (p *Peer) Tidy(dir string) error {
+	for _, s := range p.Scratch {
+		if err := os.RemoveAll(filepath.Join(dir, s)); err != nil {
+			return err
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	return nil
 }
 
 // All returns the known peers in their fixed run order, sluice first.

@@ -2,6 +2,8 @@ package peer
 
 import (
 	"bytes"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +91,27 @@ func TestStartStopRSS(t *testing.T) {
 	if err != nil || rss <= 0 {
 		t.Fatalf("RSS=%d err=%v", rss, err)
 	}
+	// Burn some proxy CPU, then check CPUTime sees it (10 ms ticks).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cpu, err := pr.CPUTime()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cpu > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("CPUTime stayed 0 under load")
+		}
+		for range 200 {
+			if c, err := net.Dial("tcp", s.HTTPListen); err == nil {
+				_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+				_, _ = io.Copy(io.Discard, c)
+				_ = c.Close()
+			}
+		}
+	}
 	if err := pr.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,4 +123,54 @@ func freeAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return a
+}
+
+func TestProcCPUParses(t *testing.T) {
+	d, err := TreeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d < 0 || d%clockTick != 0 {
+		t.Fatalf("TreeCPU(self)=%v", d)
+	}
+	if _, err := TreeCPU(1 << 30); err == nil {
+		t.Fatal("no error for a missing pid")
+	}
+}
+
+func TestCoreBusy(t *testing.T) {
+	d, err := CoreBusy(0)
+	if err != nil || d <= 0 {
+		t.Fatalf("CoreBusy(0)=%v err=%v", d, err)
+	}
+	if _, err := CoreBusy(1 << 20); err == nil {
+		t.Fatal("no error for a missing CPU")
+	}
+}
+
+func TestTidy(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"Caddyfile", "caddy.log", "empty.log", "config/caddy/autosave.json", ".step/certs/x"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		data := "x"
+		if f == "empty.log" {
+			data = ""
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Caddy().Tidy(dir); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, ",") != "Caddyfile,caddy.log" {
+		t.Fatalf("left %v", got)
+	}
 }

@@ -41,7 +41,8 @@ func Start(p *Peer, bin, dir, cfg, taskset, cpus string) (*Process, error) {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a harness killed outright (SIGKILL, a closed pipe) takes the proxy along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("start %s: %w", p.Name, err)
@@ -177,4 +178,78 @@ func (p *Process) Exited() bool {
 	default:
 		return false
 	}
+}
+
+// clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// CPUTime returns the user plus system CPU time used so far by the process and its
+// descendants (all threads), read from /proc/PID/stat; resolution 10 ms.
+func (p *Process) CPUTime() (time.Duration, error) { return TreeCPU(p.Pid()) }
+
+// TreeCPU sums utime+stime over pid and its live descendants.
+func TreeCPU(pid int) (time.Duration, error) {
+	total, err := procCPU(pid)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range children(pid) {
+		if t, err := TreeCPU(c); err == nil {
+			total += t
+		}
+	}
+	return total, nil
+}
+
+// procCPU reads utime and stime (fields 14 and 15) of one process.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: skip past it.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime %q %q", pid, f[11], f[12])
+	}
+	return time.Duration(u+s) * clockTick, nil
+}
+
+// CoreBusy returns the time CPU cpu has spent busy since boot (user, nice, system, irq,
+// softirq and steal from /proc/stat; idle and iowait excluded); resolution 10 ms.
+func CoreBusy(cpu int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	prefix := "cpu" + strconv.Itoa(cpu) + " "
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest) // user nice system idle iowait irq softirq steal ...
+		if len(f) < 8 {
+			return 0, fmt.Errorf("/proc/stat: short %q line", strings.TrimSpace(prefix))
+		}
+		var busy int64
+		for _, i := range []int{0, 1, 2, 5, 6, 7} {
+			v, err := strconv.ParseInt(f[i], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/stat: %q: %w", line, err)
+			}
+			busy += v
+		}
+		return time.Duration(busy) * clockTick, nil
+	}
+	return 0, fmt.Errorf("/proc/stat: no cpu%d line", cpu)
 }

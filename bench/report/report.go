@@ -17,7 +17,7 @@ type Metric struct {
 	Key          string `json:"key"`   // "rps", "p50_ms", "p99_ms", "mbps", ...
 	Label        string `json:"label"` // "req/s"
 	HigherBetter bool   `json:"higher_better"`
-	Chart        int    `json:"chart"` // chart row: 0 none, 1 throughput, 2 latency
+	Chart        int    `json:"chart"` // chart row: 0 none, 1 throughput, 2 latency, 3 CPU cost
 }
 
 // Scenario describes one scenario and the metrics it reports, in table order.
@@ -59,6 +59,7 @@ type Results struct {
 	Scenarios []Scenario     `json:"scenarios"`
 	Samples   []Sample       `json:"samples"`
 	Medians   []Median       `json:"medians"`
+	Note      string         `json:"note,omitempty"` // printed under the table: what the cells hold
 }
 
 // Summarize fills r.Medians from r.Samples.

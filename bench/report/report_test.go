@@ -121,3 +121,17 @@ func TestFormatValue(t *testing.T) {
 		}
 	}
 }
+
+func TestSVGCPURow(t *testing.T) {
+	r := sample()
+	if strings.Contains(r.SVG("t"), "Proxy CPU cost") {
+		t.Fatal("CPU row drawn without a CPU metric")
+	}
+	r.Scenarios[0].Metrics = append(r.Scenarios[0].Metrics, Metric{Key: "cpu", Label: "µs/req", Chart: 3})
+	r.Samples = append(r.Samples, Sample{Peer: "sluice", Scenario: "a", Rep: 1, Values: map[string]float64{"cpu": 21.5}})
+	r.Summarize()
+	svg := r.SVG("t")
+	if !strings.Contains(svg, "Proxy CPU cost (lower is better)") || !strings.Contains(svg, ">21.5</text>") {
+		t.Fatalf("no CPU row:\n%s", svg)
+	}
+}

@@ -12,17 +12,18 @@ import (
 var palette = []string{"#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"}
 
 // SVG draws the medians as small multiples: row 1 holds the throughput metrics
-// (Metric.Chart == 1), row 2 the latency metrics (Chart == 2); each panel is one scenario
+// (Metric.Chart == 1), row 2 the latency metrics (Chart == 2), row 3 the proxy's CPU cost
+// (Chart == 3); each panel is one scenario
 // metric with a bar per peer, its own scale starting at zero, and the value over each bar.
 func (r *Results) SVG(title string) string {
 	type panel struct {
 		sc Scenario
 		m  Metric
 	}
-	var rows [2][]panel
+	var rows [3][]panel
 	for _, sc := range r.Scenarios {
 		for _, m := range sc.Metrics {
-			if m.Chart == 1 || m.Chart == 2 {
+			if m.Chart >= 1 && m.Chart <= len(rows) {
 				if r.hasAny(sc.ID, m.Key) {
 					rows[m.Chart-1] = append(rows[m.Chart-1], panel{sc, m})
 				}
@@ -37,7 +38,7 @@ func (r *Results) SVG(title string) string {
 		plotTop    = 44 // inside panel: title lines
 		plotBottom = 22
 	)
-	cols := max(len(rows[0]), len(rows[1]), 1)
+	cols := max(len(rows[0]), len(rows[1]), len(rows[2]), 1)
 	width := gap + cols*(pw+gap)
 	height := top
 	for _, row := range rows {
@@ -61,7 +62,7 @@ func (r *Results) SVG(title string) string {
 	fmt.Fprintf(&b, `<text x="%d" y="51" font-size="12" fill="#555">medians; each panel has its own scale</text>
 `, x+10)
 	y := top
-	rowNames := [2]string{"Throughput (higher is better)", "Latency p99 (lower is better)"}
+	rowNames := [3]string{"Throughput (higher is better)", "Latency p99 (lower is better)", "Proxy CPU cost (lower is better)"}
 	for ri, row := range rows {
 		if len(row) == 0 {
 			continue

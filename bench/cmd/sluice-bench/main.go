@@ -3,6 +3,7 @@
 //
 //	sluice-bench backends --http 127.0.0.1:9001,127.0.0.1:9002 --tcp 127.0.0.1:9101
 //	sluice-bench run [--quick] [--scenario a,b] [--peers sluice,haproxy] [--out DIR]
+//	sluice-bench report DIR
 package main
 
 import (
@@ -15,6 +16,7 @@ const usage = `usage: sluice-bench <command> [flags]
 commands:
   backends   start demo HTTP and TCP backends until SIGINT/SIGTERM
   run        benchmark sluice against haproxy, nginx and caddy
+  report DIR recompute the table, results.md and chart.svg from DIR/results.json
   help       show this text
 
 "sluice-bench <command> -h" shows the flags of a command.
@@ -31,6 +33,8 @@ func main() {
 		err = cmdBackends(os.Args[2:])
 	case "run":
 		err = cmdRun(os.Args[2:])
+	case "report":
+		err = cmdReport(os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

@@ -26,12 +26,13 @@ func cmdRun(args []string) error {
 	fs.StringVar(&scen, "scenario", "", "comma-separated scenarios to run (default all): a,b,c,d,e,f,g")
 	fs.StringVar(&peers, "peers", "", "comma-separated peers (default all installed): sluice,haproxy,nginx,caddy")
 	fs.DurationVar(&o.Duration, "duration", 0, "measured time per scenario (default 10s, --quick 1s)")
-	fs.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up per scenario (default 1s, --quick 300ms)")
+	fs.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up per scenario (default 1s, --quick 200ms)")
 	fs.IntVar(&o.Reps, "reps", 0, "repetitions, run alternately A B C A B C ... (default 3, --quick 1)")
 	fs.StringVar(&o.Out, "out", "bench-out", "directory for results.json, results.md, chart.svg and configs/")
 	fs.StringVar(&o.Sluice, "sluice", "bin/sluice", "path of the sluice binary")
 	fs.StringVar(&o.Driver, "driver", "auto", "HTTP load driver: auto (wrk when installed), wrk or go")
-	fs.IntVar(&o.IdleConns, "idle-conns", 10000, "idle client connections for the memory scenario (g)")
+	fs.IntVar(&o.IdleConns, "idle-conns", 0, "idle HTTP client connections for the memory scenario g (default 10000, --quick 2000)")
+	fs.IntVar(&o.IdleSessions, "idle-sessions", 0, "idle TCP sessions for the memory scenario g; each takes two descriptors (default 5000, --quick 1000)")
 	nopin := fs.Bool("no-pin", false, "do not pin the proxy to CPU 0 (and the harness to the other CPUs)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: sluice-bench run [flags]
@@ -59,15 +60,21 @@ results.md, chart.svg and the configs used into --out.
 	}
 	o.Scenarios, o.Peers = split(scen), split(peers)
 
-	if !*nopin && runtime.NumCPU() >= 2 {
-		if ts, err := exec.LookPath("taskset"); err == nil {
-			if os.Getenv(pinnedEnv) == "" {
-				return repin(ts)
-			}
-			o.ProxyCPUs = "0"
-		} else {
+	// The re-executed, pinned child finds the proxies' CPU in pinnedEnv (its own
+	// runtime.NumCPU counts only the CPUs it is pinned to).
+	switch cpus := os.Getenv(pinnedEnv); {
+	case *nopin:
+	case cpus != "":
+		o.ProxyCPUs = cpus
+	case runtime.NumCPU() < 2:
+		fmt.Fprintln(os.Stderr, "sluice-bench: one CPU: running without CPU pinning (the proxy shares the CPU with the load)")
+	default:
+		ts, err := exec.LookPath("taskset")
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "sluice-bench: taskset not found (util-linux): running without CPU pinning")
+			break
 		}
+		return repin(ts)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -76,6 +83,8 @@ results.md, chart.svg and the configs used into --out.
 		return err
 	}
 	fmt.Print(res.Markdown())
+	fmt.Println()
+	fmt.Println(res.Note)
 	for _, s := range res.Skipped {
 		fmt.Printf("\nskipped %s", s)
 	}
@@ -98,6 +107,20 @@ func repin(taskset string) error {
 		cpus = "1"
 	}
 	args := append([]string{taskset, "-c", cpus, self}, os.Args[1:]...)
-	env := append(os.Environ(), pinnedEnv+"=1")
+	env := append(os.Environ(), pinnedEnv+"=0")
 	return syscall.Exec(taskset, args, env)
+}
+
+func cmdReport(args []string) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return errors.New("usage: sluice-bench report DIR (a directory holding results.json)")
+	}
+	res, err := harness.Rerender(args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Print(res.Markdown())
+	fmt.Println()
+	fmt.Println(res.Note)
+	return nil
 }
