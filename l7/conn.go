@@ -79,7 +79,7 @@ const (
 )
 
 const (
-	initialBuf   = 4 << 10
+	initialBuf   = 1 << 10
 	maxChunkLine = 4 << 10
 )
 
