@@ -102,9 +102,9 @@ func (o *Options) defaults() error {
 			return fmt.Errorf("--scenario %q: want some of a,b,c,d,e,f,g", id)
 		}
 	}
-	known := []string{"sluice", "haproxy", "nginx", "caddy"}
+	known := []string{"sluice", "sluice-rl", "haproxy", "nginx", "caddy"}
 	if len(o.Peers) == 0 {
-		o.Peers = known
+		o.Peers = []string{"sluice", "haproxy", "nginx", "caddy"} // sluice-rl on request
 	}
 	for _, p := range o.Peers {
 		if !slices.Contains(known, p) {

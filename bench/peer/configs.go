@@ -25,7 +25,28 @@ func Sluice(path string) *Peer {
 	}
 }
 
-func sluiceConfig(dir string, s Setup) (string, error) {
+// SluiceRateLimited is sluice with three rate-limit rules on the HTTP
+// frontend (per client IP; per IP on a path prefix and method; the whole
+// frontend), with rates so high that nothing is refused: beside "sluice" in
+// one run it shows what evaluating the rules costs per request (issue 9).
+// Opt-in: --peers sluice,sluice-rl.
+func SluiceRateLimited(path string) *Peer {
+	p := Sluice(path)
+	p.Name = "sluice-rl"
+	p.Generate = func(dir string, s Setup) (string, error) {
+		return sluiceYAML(dir, s, `    rate_limits:
+      - {name: per-ip, key: client_ip, rate: 100000000/s, burst: 1000000}
+      - {name: api-post, key: client_ip, rate: 100000000/s, burst: 1000000, match: {path_prefix: /api/, methods: [POST]}}
+      - {name: frontend, key: frontend, rate: 100000000/s, burst: 1000000}
+`)
+	}
+	return p
+}
+
+func sluiceConfig(dir string, s Setup) (string, error) { return sluiceYAML(dir, s, "") }
+
+// sluiceYAML writes sluice's config; extra is appended to the web frontend.
+func sluiceYAML(dir string, s Setup, extra string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# sluice-bench: equivalent of ../haproxy/haproxy.cfg, ../nginx/nginx.conf and ../caddy/Caddyfile.
 admin:
@@ -43,7 +64,7 @@ frontends:
     listen: %s
     max_connections: %d
     backend: web
-`, s.AdminListen, 2*s.MaxConns, s.HTTPListen, s.MaxConns)
+%s`, s.AdminListen, 2*s.MaxConns, s.HTTPListen, s.MaxConns, extra)
 	if s.TCPListen != "" {
 		fmt.Fprintf(&b, `  - name: echo
     mode: tcp

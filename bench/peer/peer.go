@@ -59,9 +59,10 @@ func (p *Peer) Tidy(dir string) error {
 }
 
 // All returns the known peers in their fixed run order, sluice first.
-// sluicePath is the sluice binary to benchmark.
+// sluicePath is the sluice binary to benchmark. sluice-rl (sluice with
+// rate-limit rules) runs only when --peers names it.
 func All(sluicePath string) []*Peer {
-	return []*Peer{Sluice(sluicePath), HAProxy(), Nginx(), Caddy()}
+	return []*Peer{Sluice(sluicePath), SluiceRateLimited(sluicePath), HAProxy(), Nginx(), Caddy()}
 }
 
 // Lookup returns the peer's binary path, or an error that says how to install it.
