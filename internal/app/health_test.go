@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"fmt"
 	"io"
@@ -167,17 +168,11 @@ func (h *hlApp) mentions(server string) bool {
 // hlPorts reserves n distinct free loopback ports (released on return).
 func hlPorts(t *testing.T, n int) []int {
 	t.Helper()
-	ports := make([]int, n)
-	lns := make([]net.Listener, n)
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	ports := make([]int, 0, n)
+	for len(ports) < n {
+		if p := freePort(t); !slices.Contains(ports, p) {
+			ports = append(ports, p)
 		}
-		lns[i], ports[i] = ln, ln.Addr().(*net.TCPAddr).Port
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
 	}
 	return ports
 }
