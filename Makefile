@@ -3,6 +3,7 @@
 #   make test        go vet + every test under the race detector (what .ci/run calls)
 #   make build       bin/sluice (static, CGO_ENABLED=0) and bin/sluice-bench
 #   make bench       the side-by-side benchmark harness (ARGS='--quick --out DIR' passes flags)
+#   make bench-quick the same with --quick (under a minute)
 #   make bench-deps  install the peers and tools the harness and some tests use (Debian, as root)
 #   make lint        gofmt check and go vet
 #   make fuzz        run each fuzz target for FUZZTIME (default 20s)
@@ -18,7 +19,7 @@ ARGS     ?=
 DEMO_HTTP := 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003
 DEMO_TCP  := 127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103
 
-.PHONY: build run test bench bench-deps lint fuzz clean
+.PHONY: build run test bench bench-quick bench-deps lint fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/sluice ./cmd/sluice
@@ -41,6 +42,9 @@ test:
 
 bench: build
 	$(BIN)/sluice-bench run --sluice $(BIN)/sluice $(ARGS)
+
+bench-quick: build
+	$(BIN)/sluice-bench run --sluice $(BIN)/sluice --quick $(ARGS)
 
 bench-deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make bench-deps installs Debian packages: run it as root"; exit 1; fi
