@@ -59,6 +59,7 @@ type App struct {
 	cfg       *config.Config
 	backends  map[string]*backendRT
 	frontends map[string]*frontendRT
+	nextID    int // last backendRT.id handed out
 	alog      *accesslog.Logger
 	alogDest  string
 	bals      atomic.Pointer[[]*balance.Balancer]

@@ -33,6 +33,7 @@ func stateOf(s *balance.Server) *srvState {
 // Balancer is updated in place, so frontends holding it see new servers at
 // once.
 type backendRT struct {
+	id      int // small and unique in the process: indexes per-frontend tables
 	name    string
 	cfg     config.Backend
 	bal     *balance.Balancer
@@ -195,7 +196,8 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*back
 func (a *App) commitBackend(p *backendPlan) *backendRT {
 	b := p.old
 	if b == nil {
-		b = &backendRT{name: p.cfg.Name}
+		a.nextID++
+		b = &backendRT{id: a.nextID, name: p.cfg.Name}
 	}
 	for _, srv := range p.added {
 		st := &srvState{be: b}

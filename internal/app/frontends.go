@@ -61,13 +61,15 @@ func (a *App) tcpOptions(rt *frontendRT, backends map[string]*backendRT) l4.Opti
 func (a *App) httpOptions(rt *frontendRT, backends map[string]*backendRT) l7.Options {
 	f := &rt.cfg
 	obs := &httpObserver{name: f.Name, fe: rt.met, alog: a.alog, noSrv: rt.noSrv,
-		pairs:  make(map[*backendRT]*metrics.Pair),
 		byName: map[string]*metrics.Pair{"": a.reg.Pair(f.Name, "", metrics.ModeHTTP)}}
 	use := func(name string) *l7.Backend {
 		b := backends[name]
-		if obs.pairs[b] == nil {
+		if obs.byName[name] == nil {
 			p := a.reg.Pair(f.Name, name, metrics.ModeHTTP)
-			obs.pairs[b], obs.byName[name] = p, p
+			if b.id >= len(obs.pairs) {
+				obs.pairs = append(obs.pairs, make([]*metrics.Pair, b.id+1-len(obs.pairs))...)
+			}
+			obs.pairs[b.id], obs.byName[name] = p, p
 		}
 		return b.l7
 	}

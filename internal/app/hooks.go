@@ -99,10 +99,11 @@ func (h *tcpHooks) Ended(info *l4.SessionInfo) {
 // httpObserver implements l7.Observer for one http frontend. Its maps are
 // built with it and only read afterwards.
 type httpObserver struct {
-	name   string
-	fe     *metrics.Frontend
-	pairs  map[*backendRT]*metrics.Pair // by the server's backend (no string hashing)
-	byName map[string]*metrics.Pair     // when no server was reached ("" = no backend)
+	name  string
+	fe    *metrics.Frontend
+	pairs []*metrics.Pair // by the server's backendRT.id: an index, no hashing
+
+	byName map[string]*metrics.Pair // when no server was reached ("" = no backend)
 	alog   *accesslog.Logger
 	noSrv  *noServerLog
 }
@@ -110,8 +111,8 @@ type httpObserver struct {
 func (o *httpObserver) RequestDone(r *l7.Record) {
 	var p *metrics.Pair
 	if r.Server != nil {
-		if st := stateOf(r.Server); st != nil {
-			p = o.pairs[st.be]
+		if st := stateOf(r.Server); st != nil && st.be.id < len(o.pairs) {
+			p = o.pairs[st.be.id]
 		}
 	}
 	if p == nil {
