@@ -359,3 +359,30 @@ func TestWatchFollowsSymlinkSwap(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	p.wait(t, 10*time.Second)
 }
+
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	be := httpBackend(t, "a")
+	admin, listen := freeAddr(t), freeAddr(t)
+	cfg := strings.Replace(httpConfig(admin, listen, be), "shutdown_timeout: 5s", "shutdown_timeout: 30s", 1)
+	p := start(t, "run", "-c", writeFile(t, t.TempDir(), "c.yaml", cfg))
+	waitFor(t, "ready", 10*time.Second, func() bool { c, _, _ := get("http://" + admin + "/readyz"); return c == 200 })
+	go get("http://" + listen + "/slow?d=20s") // keeps the graceful stop waiting
+	waitFor(t, "request in flight", 5*time.Second, func() bool {
+		return metric(t, admin, `sluice_active_connections{frontend="web"}`) == "1"
+	})
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, "graceful stop begun", 5*time.Second, func() bool {
+		return strings.Contains(p.log(), "stopping gracefully")
+	})
+	begin := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Fatalf("second SIGTERM took %v to stop", d)
+	}
+	if !strings.Contains(p.log(), "second signal: stopping now") {
+		t.Fatalf("no log line for the second signal:\n%s", p.log())
+	}
+}
