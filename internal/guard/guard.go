@@ -60,7 +60,7 @@ type RuleOptions struct {
 	// Header is the header field name for KeyHeader; ignored otherwise.
 	Header string
 	// Rate is events (requests, or new tcp connections) per second; must be
-	// positive (see ratelimit.ParseRate).
+	// positive (config.Rate.PerSecond).
 	Rate float64
 	// Burst is the number of events admitted at once from a fresh state;
 	// < 1 means 1.

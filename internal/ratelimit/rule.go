@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -23,7 +24,7 @@ type Rule struct {
 type RuleOptions struct {
 	// Name labels the rule (sluice_ratelimited_total{rule}).
 	Name string
-	// Rate is events per second (see ParseRate); must be positive.
+	// Rate is events per second (config.Rate.PerSecond); must be positive.
 	Rate float64
 	// Burst is events admitted at once from a fresh state; < 1 means 1.
 	Burst int
@@ -95,3 +96,7 @@ var epoch = time.Now()
 // Now returns monotonic nanoseconds since process start, the clock Allow
 // expects in production. It is unaffected by wall-clock steps.
 func Now() int64 { return int64(time.Since(epoch)) }
+
+func wrapName(name string, err error) error {
+	return fmt.Errorf("rate limit %q: %w", name, err)
+}

@@ -66,7 +66,7 @@ func TestTableKeysIndependent(t *testing.T) {
 // TestTableRatesSimulated repeats the limiter rate cases through a table key.
 func TestTableRatesSimulated(t *testing.T) {
 	for _, c := range rateCases {
-		rate, _ := ParseRate(c.rate)
+		rate := perSec(c.rate)
 		tb := mustTable(t, rate, c.burst, 64)
 		iv := tb.p.interval
 		start, end := 1000*sec, 1000*sec+c.dur.Nanoseconds()
