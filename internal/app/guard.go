@@ -20,9 +20,11 @@ func buildGuard(f *config.Frontend, fe *metrics.Frontend) (*guard.Guard, error) 
 	o := guard.Options{Allow: f.Access.Allow, Deny: f.Access.Deny, Denied: fe.Denied()}
 	for i := range f.RateLimits {
 		r := &f.RateLimits[i]
-		key, header, err := guard.ParseKey(r.Key)
-		if err != nil {
-			return nil, fmt.Errorf("frontend %q: rate_limits %q: %w", f.Name, r.Name, err)
+		key, header := guard.KeyClientIP, "" // validated by internal/config
+		if r.Key == config.KeyFrontend {
+			key = guard.KeyFrontend
+		} else if name := r.HeaderKey(); name != "" {
+			key, header = guard.KeyHeader, name
 		}
 		ro := guard.RuleOptions{
 			Name: r.Name, Key: key, Header: header, Rate: r.Rate.PerSecond, Burst: r.Burst,

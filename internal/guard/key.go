@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 )
@@ -34,26 +33,6 @@ func (k Key) String() string {
 		return "header"
 	}
 	return "Key(" + strconv.Itoa(int(k)) + ")"
-}
-
-// ParseKey parses a contract key: "client_ip", "frontend" or "header:NAME"
-// (NAME a header field name, surrounding spaces trimmed). For KeyHeader it
-// also returns NAME; otherwise header is "".
-func ParseKey(s string) (k Key, header string, err error) {
-	switch s {
-	case "client_ip":
-		return KeyClientIP, "", nil
-	case "frontend":
-		return KeyFrontend, "", nil
-	}
-	if name, ok := strings.CutPrefix(s, "header:"); ok {
-		name = strings.TrimSpace(name)
-		if !isToken(name) {
-			return 0, "", errors.New(`key "header:NAME" needs a header field name, got "` + s + `"`)
-		}
-		return KeyHeader, name, nil
-	}
-	return 0, "", errors.New(`key must be client_ip, frontend or "header:NAME", got "` + s + `"`)
 }
 
 // isToken reports whether s is a non-empty RFC 9110 token (header field

@@ -327,29 +327,6 @@ func TestNewErrorsNameTheRule(t *testing.T) {
 	}
 }
 
-func TestParseKey(t *testing.T) {
-	for in, want := range map[string]struct {
-		k Key
-		h string
-	}{
-		"client_ip": {KeyClientIP, ""}, "frontend": {KeyFrontend, ""},
-		"header:X-Api-Key": {KeyHeader, "X-Api-Key"}, "header: X-Tier ": {KeyHeader, "X-Tier"},
-	} {
-		k, h, err := ParseKey(in)
-		if err != nil || k != want.k || h != want.h {
-			t.Errorf("ParseKey(%q) = %v,%q,%v", in, k, h, err)
-		}
-	}
-	for _, in := range []string{"", "ip", "header:", "header:a b", "Client_IP"} {
-		if _, _, err := ParseKey(in); err == nil {
-			t.Errorf("ParseKey(%q) succeeded", in)
-		}
-	}
-	if KeyClientIP.String() != "client_ip" || KeyFrontend.String() != "frontend" || KeyHeader.String() != "header" {
-		t.Error("Key names changed")
-	}
-}
-
 // TestEachKnownMethodMatchesOnlyItself covers the method bit set: a rule
 // listing one standard method applies to that method alone.
 func TestEachKnownMethodMatchesOnlyItself(t *testing.T) {
