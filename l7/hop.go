@@ -83,7 +83,9 @@ func stripHopRequest(h *fasthttp.RequestHeader, scratch []byte) []byte {
 	return scratch
 }
 
-// stripHopResponse is stripHopRequest for responses.
+// stripHopResponse is stripHopRequest for responses. (A generic version over
+// both header types costs 8 allocations per request: the calls through the
+// shape dictionary make h.All escape.)
 func stripHopResponse(h *fasthttp.ResponseHeader, scratch []byte) []byte {
 	scratch = scratch[:0]
 	for k, v := range h.All() {
