@@ -97,12 +97,7 @@ func configFlags(name string, args []string, stderr io.Writer, watch *bool) (str
 
 // load reads, validates and resolves path, printing every error.
 func load(path string, stderr io.Writer) *config.Config {
-	cfg, err := config.Load(path)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = cfg.Resolve(ctx)
-		cancel()
-	}
+	cfg, err := app.LoadConfig(path)
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {

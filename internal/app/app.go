@@ -149,12 +149,7 @@ func (a *App) abortStart() {
 // any error the running configuration stays and each problem is logged
 // (FILE:LINE:COL: message). It counts sluice_config_reloads_total.
 func (a *App) Reload(path string) error {
-	cfg, err := config.Load(path)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = cfg.Resolve(ctx)
-		cancel()
-	}
+	cfg, err := LoadConfig(path)
 	if err == nil {
 		var changes string
 		changes, err = a.Apply(cfg)
@@ -175,6 +170,22 @@ func (a *App) Reload(path string) error {
 	}
 	a.log.Warn("keeping the running configuration", "file", path)
 	return err
+}
+
+// LoadConfig reads, validates and resolves (DNS, bounded by 10 s) the
+// configuration file at path: what start-up and every reload run. A
+// validation failure is config.Errors, one FILE:LINE:COL error each.
+func LoadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cfg.Resolve(ctx); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // Apply makes cfg (loaded, validated and resolved) the running
