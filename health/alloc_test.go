@@ -15,8 +15,8 @@ func TestPassiveNoAllocs(t *testing.T) {
 	p, _ := newTestPassive(3, 1)
 	now := int64(0)
 	calls := map[string]func(){
-		"Failure+Success": func() { now++; p.Failure(now); p.Success(now) },
-		"Failure cycle":   func() { now++; p.Failure(now); p.Tick(now); p.Admit(now); p.Success(now) },
+		"Failure+Success": func() { now++; p.Failure(now); p.Success() },
+		"Failure cycle":   func() { now++; p.Failure(now); p.Tick(now); p.Admit(now); p.Success() },
 		"Admit":           func() { now++; p.Admit(now) },
 		"Tick":            func() { now++; p.Tick(now) },
 	}
@@ -35,7 +35,7 @@ func TestPassiveNoAllocsBalanceServer(t *testing.T) {
 	b := balance.New(balance.Options{}, []*balance.Server{s})
 	p := NewPassive(s, PassiveOptions{UnhealthyThreshold: 1 << 30, Cooldown: time.Second})
 	now := int64(0)
-	if n := testing.AllocsPerRun(1000, func() { now++; p.Failure(now); p.Success(now); p.Tick(now) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { now++; p.Failure(now); p.Success(); p.Tick(now) }); n != 0 {
 		t.Errorf("closed: allocs=%v, want 0", n)
 	}
 	p2 := NewPassive(s, PassiveOptions{UnhealthyThreshold: 1, Cooldown: time.Nanosecond})

@@ -17,7 +17,7 @@
 // reloads) and one [Sweeper] ticking them. The data path picks a server as
 // usual and, after each attempt, calls Passive.Failure(Now()) for a failure
 // that counts against the server (connect error, timeout, reset, 5xx) or
-// Passive.Success(Now()) otherwise. Nothing else is needed for the half-open
+// Passive.Success() otherwise. Nothing else is needed for the half-open
 // trial: the balancer admits it.
 //
 // Decisions are deterministic: the state machines take results and

@@ -7,7 +7,7 @@ func BenchmarkPassiveSuccess(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			p.Success(1)
+			p.Success()
 		}
 	})
 }
@@ -18,7 +18,7 @@ func BenchmarkPassiveFailureSuccess(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			p.Failure(1)
-			p.Success(1)
+			p.Success()
 		}
 	})
 }

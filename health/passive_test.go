@@ -36,7 +36,7 @@ func TestPassiveSuccessResetsCount(t *testing.T) {
 	for i := range 10 { // --+ repeated never reaches 3
 		p.Failure(int64(i))
 		p.Failure(int64(i))
-		p.Success(int64(i))
+		p.Success()
 	}
 	if !f.passive.Load() {
 		t.Fatal("ejected although no 3 consecutive failures")
@@ -52,7 +52,7 @@ func TestPassiveCooldownHalfOpenTrialSuccess(t *testing.T) {
 		t.Fatalf("events after ejection: %+v", ev)
 	}
 	// Late outcomes of requests in flight are ignored while open.
-	p.Success(2 * sec)
+	p.Success()
 	p.Failure(2 * sec)
 	p.Tick(11*sec - 1)
 	if f.passive.Load() || p.Up() {
@@ -71,7 +71,7 @@ func TestPassiveCooldownHalfOpenTrialSuccess(t *testing.T) {
 			t.Fatal("second Admit in half-open allowed")
 		}
 	}
-	p.Success(12 * sec)
+	p.Success()
 	if !p.Admit(12 * sec) {
 		t.Fatal("closed breaker refuses Admit")
 	}
@@ -110,7 +110,7 @@ func TestPassiveHalfOpenTrialFailureReejects(t *testing.T) {
 		t.Fatal("half-open before the second cooldown ended")
 	}
 	p.Tick(11 * sec)
-	p.Success(11 * sec) // without Admit: the first outcome decides
+	p.Success() // without Admit: the first outcome decides
 	p.Tick(11 * sec)
 	ev := f.Events()
 	if len(ev) != 2 || ev[0].up || !ev[1].up {
@@ -180,7 +180,7 @@ func TestPassiveConcurrent(t *testing.T) {
 					admitted.Add(1)
 				}
 				if (i+g)%10 == 0 {
-					p.Success(now)
+					p.Success()
 				} else {
 					p.Failure(now)
 				}
@@ -243,7 +243,7 @@ func TestSweeperEndsCooldown(t *testing.T) {
 	p.Failure(Now())
 	waitFor(t, time.Second, "ejection reported", func() bool { return len(f.Events()) == 1 })
 	waitFor(t, time.Second, "half-open after cooldown", func() bool { return f.passive.Load() })
-	p.Success(Now())
+	p.Success()
 	waitFor(t, time.Second, "return reported", func() bool { return len(f.Events()) == 2 })
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)

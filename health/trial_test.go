@@ -70,7 +70,7 @@ func (p *pool) attempt(key uint64, now int64, fail func(i int) bool) int {
 	if fail(i) {
 		p.ps[i].Failure(now)
 	} else {
-		p.ps[i].Success(now)
+		p.ps[i].Success()
 	}
 	s.Release()
 	return i
@@ -277,7 +277,7 @@ func TestActiveAndPassiveBothMustAgree(t *testing.T) {
 	if picked() != 1 {
 		t.Fatal("half-open with active up: exactly one trial")
 	}
-	p.ps[0].Success(sec)
+	p.ps[0].Success()
 	if !s.Healthy() || picked() != 10 {
 		t.Fatal("both up: served in turn")
 	}
@@ -314,7 +314,7 @@ func TestPassiveTrialConcurrent(t *testing.T) {
 				if j == 0 && now/int64(time.Millisecond)%2 == 0 { // flaps every 1ms of clock
 					p.ps[0].Failure(now)
 				} else {
-					p.ps[j].Success(now)
+					p.ps[j].Success()
 				}
 				s.Release()
 			}

@@ -77,7 +77,7 @@ func (h *tcpHooks) Connected(srv *balance.Server) {
 	if st := stateOf(srv); st != nil {
 		st.met.Request()
 		if ps := st.passive.Load(); ps != nil {
-			ps.Success(health.Now())
+			ps.Success()
 		}
 	}
 }
@@ -153,7 +153,7 @@ func (o *httpObserver) BackendAttempt(s *balance.Server, f l7.Failure) {
 			ps.Failure(health.Now())
 		}
 	} else if ps := st.passive.Load(); f == l7.FailNone && ps != nil {
-		ps.Success(health.Now())
+		ps.Success()
 	}
 }
 
