@@ -22,6 +22,7 @@ import (
 	"github.com/sluicelb/sluice/bench/load"
 	"github.com/sluicelb/sluice/bench/peer"
 	"github.com/sluicelb/sluice/bench/report"
+	"github.com/sluicelb/sluice/internal/freeport"
 )
 
 // Options configures Run. Zero values: Duration 10 s (Quick: 1 s), Warmup 1 s (Quick:
@@ -232,7 +233,7 @@ func (r *runner) startBackends() error {
 	}
 	var err error
 	for _, a := range []*string{&r.setup.HTTPListen, &r.setup.TCPListen, &r.setup.AdminListen} {
-		if *a, err = peer.FreeAddr(); err != nil {
+		if *a, err = freeport.Addr(); err != nil {
 			return err
 		}
 	}
@@ -281,7 +282,7 @@ func (r *runner) preparePeers() ([]*prepared, error) {
 		// new-connection scenario never meet the next peer's clients.
 		s := r.setup
 		for _, a := range []*string{&s.HTTPListen, &s.TCPListen, &s.AdminListen} {
-			if *a, err = peer.FreeAddr(); err != nil {
+			if *a, err = freeport.Addr(); err != nil {
 				return nil, err
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/bench/backend"
+	"github.com/sluicelb/sluice/internal/freeport"
 )
 
 var testSetup = Setup{
@@ -118,7 +119,7 @@ func TestStartStopRSS(t *testing.T) {
 }
 
 func freeAddr(t *testing.T) string {
-	a, err := FreeAddr()
+	a, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}

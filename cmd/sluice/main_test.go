@@ -4,17 +4,17 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicelb/sluice/internal/freeport"
 )
 
 var sluiceBin string
@@ -38,20 +38,11 @@ func TestMain(m *testing.M) {
 // freeAddr returns a loopback address with a port that was free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	// Outside the kernel's ephemeral range (32768-60999 by default): a port
-	// handed out by :0 can be taken as the source port of an outgoing
-	// connection of a parallel test before sluice binds it.
-	for i := 0; i < 1000; i++ {
-		port := 20000 + rand.IntN(12000)
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return "127.0.0.1:" + strconv.Itoa(port)
+	addr, err := freeport.Addr()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port in 20000-31999")
-	return ""
+	return addr
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/internal/config"
+	"github.com/sluicelb/sluice/internal/freeport"
 	"github.com/valyala/fasthttp"
 )
 
@@ -27,26 +27,19 @@ import (
 // obsFreeAddr returns a 127.0.0.1 address that was free a moment ago.
 func obsFreeAddr(t testing.TB) string {
 	t.Helper()
-	return "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr, err := freeport.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
 
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	// Outside the kernel's ephemeral range (32768-60999 by default): a port
-	// handed out by :0 can be taken as the source port of an outgoing
-	// connection of a parallel test before sluice binds it.
-	for i := 0; i < 1000; i++ {
-		port := 20000 + rand.IntN(12000)
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return port
-	}
-	t.Fatal("no free port in 20000-31999")
-	return 0
+	_, port, _ := net.SplitHostPort(obsFreeAddr(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // obsConfig parses and resolves yaml.
