@@ -56,16 +56,11 @@ func RunHTTP(ctx context.Context, opts HTTPOptions) (Result, error) {
 	reqb := []byte(req + "\r\n")
 
 	var w window
-	type part struct {
-		h                        *Histogram
-		reqs, errs, non2xx, byts int64
-	}
-	parts := make([]part, opts.Conns)
+	parts := newTallies(opts.Conns)
 	var wg sync.WaitGroup
 	for i := range parts {
-		parts[i].h = NewHistogram()
 		wg.Add(1)
-		go func(p *part) {
+		go func(p *tally) {
 			defer wg.Done()
 			var conn net.Conn
 			var br *bufio.Reader
@@ -121,18 +116,7 @@ func RunHTTP(ctx context.Context, opts HTTPOptions) (Result, error) {
 	}
 	el := w.run(ctx, opts.Warmup, opts.Duration, opts.Mark)
 	wg.Wait()
-	res := Result{Elapsed: el, Driver: "go"}
-	h := NewHistogram()
-	for i := range parts {
-		p := &parts[i]
-		h.Merge(p.h)
-		res.Requests += p.reqs
-		res.Errors += p.errs
-		res.Non2xx += p.non2xx
-		res.Bytes += p.byts
-	}
-	res.fromHist(h)
-	return res, nil
+	return sum(parts, el), nil
 }
 
 var errMalformed = errors.New("load: malformed HTTP response")

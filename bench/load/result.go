@@ -37,3 +37,34 @@ func (r *Result) fromHist(h *Histogram) {
 	r.P99 = h.QuantileDuration(0.99)
 	r.Max = time.Duration(h.Max())
 }
+
+// tally is what one connection of a request/response driver counted.
+type tally struct {
+	h                        *Histogram
+	reqs, errs, non2xx, byts int64
+}
+
+// newTallies returns n tallies, each with its own histogram.
+func newTallies(n int) []tally {
+	ts := make([]tally, n)
+	for i := range ts {
+		ts[i].h = NewHistogram()
+	}
+	return ts
+}
+
+// sum merges the tallies of a run whose measurement window lasted el.
+func sum(ts []tally, el time.Duration) Result {
+	res := Result{Elapsed: el, Driver: "go"}
+	h := NewHistogram()
+	for i := range ts {
+		t := &ts[i]
+		h.Merge(t.h)
+		res.Requests += t.reqs
+		res.Errors += t.errs
+		res.Non2xx += t.non2xx
+		res.Bytes += t.byts
+	}
+	res.fromHist(h)
+	return res
+}

@@ -37,16 +37,11 @@ func RunTCPRR(ctx context.Context, opts TCPOptions) (Result, error) {
 		return Result{}, err
 	}
 	var w window
-	type part struct {
-		h          *Histogram
-		reqs, errs int64
-	}
-	parts := make([]part, opts.Conns)
+	parts := newTallies(opts.Conns)
 	var wg sync.WaitGroup
 	for i := range parts {
-		parts[i].h = NewHistogram()
 		wg.Add(1)
-		go func(p *part) {
+		go func(p *tally) {
 			defer wg.Done()
 			msg := make([]byte, opts.Size)
 			for j := range msg {
@@ -93,15 +88,8 @@ func RunTCPRR(ctx context.Context, opts TCPOptions) (Result, error) {
 	}
 	el := w.run(ctx, opts.Warmup, opts.Duration, opts.Mark)
 	wg.Wait()
-	res := Result{Elapsed: el, Driver: "go"}
-	h := NewHistogram()
-	for i := range parts {
-		h.Merge(parts[i].h)
-		res.Requests += parts[i].reqs
-		res.Errors += parts[i].errs
-	}
+	res := sum(parts, el)
 	res.Bytes = res.Requests * int64(opts.Size)
-	res.fromHist(h)
 	return res, nil
 }
 
