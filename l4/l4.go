@@ -12,8 +12,8 @@ import (
 
 	"github.com/sluicelb/sluice/balance"
 	"github.com/sluicelb/sluice/engine"
-	"github.com/sluicelb/sluice/internal/gate"
-	"github.com/sluicelb/sluice/internal/ratelimit"
+	"github.com/sluicelb/sluice/gate"
+	"github.com/sluicelb/sluice/ratelimit"
 )
 
 // Refusal says why a client was turned away before a server was tried.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/sluicelb/sluice/balance"
 	"github.com/sluicelb/sluice/engine"
-	"github.com/sluicelb/sluice/internal/gate"
+	"github.com/sluicelb/sluice/gate"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

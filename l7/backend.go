@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/balance"
-	"github.com/sluicelb/sluice/internal/ratelimit"
+	"github.com/sluicelb/sluice/ratelimit"
 	"github.com/valyala/fasthttp"
 )
 

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sluicelb/sluice/internal/gate"
+	"github.com/sluicelb/sluice/gate"
 )
 
 // clientConn wraps every accepted client connection. It is the strict

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/sluicelb/sluice/internal/ratelimit"
+	"github.com/sluicelb/sluice/ratelimit"
 	"github.com/valyala/fasthttp"
 )
 

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/sluicelb/sluice/internal/gate"
+	"github.com/sluicelb/sluice/gate"
 )
 
 // Defaults applied by New for zero fields of Options.

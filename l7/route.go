@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/sluicelb/sluice/internal/gate"
+	"github.com/sluicelb/sluice/gate"
 )
 
 // compiledRoute is a Route prepared for allocation-free matching.

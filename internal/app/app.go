@@ -16,11 +16,11 @@ import (
 
 	"github.com/sluicelb/sluice/balance"
 	"github.com/sluicelb/sluice/engine"
+	"github.com/sluicelb/sluice/gate"
 	"github.com/sluicelb/sluice/health"
 	"github.com/sluicelb/sluice/internal/accesslog"
 	"github.com/sluicelb/sluice/internal/admin"
 	"github.com/sluicelb/sluice/internal/config"
-	"github.com/sluicelb/sluice/internal/gate"
 	"github.com/sluicelb/sluice/internal/guard"
 	"github.com/sluicelb/sluice/internal/metrics"
 )

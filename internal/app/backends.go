@@ -10,9 +10,9 @@ import (
 	"github.com/sluicelb/sluice/health"
 	"github.com/sluicelb/sluice/internal/config"
 	"github.com/sluicelb/sluice/internal/metrics"
-	"github.com/sluicelb/sluice/internal/ratelimit"
 	"github.com/sluicelb/sluice/l4"
 	"github.com/sluicelb/sluice/l7"
+	"github.com/sluicelb/sluice/ratelimit"
 )
 
 // srvState is what the data path finds in a server's balance.ExtMetrics

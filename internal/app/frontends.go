@@ -4,8 +4,8 @@ import (
 	"context"
 	"net"
 
+	"github.com/sluicelb/sluice/gate"
 	"github.com/sluicelb/sluice/internal/config"
-	"github.com/sluicelb/sluice/internal/gate"
 	"github.com/sluicelb/sluice/internal/guard"
 	"github.com/sluicelb/sluice/internal/metrics"
 	"github.com/sluicelb/sluice/l4"

@@ -41,7 +41,7 @@ import (
 	"net/netip"
 
 	"github.com/sluicelb/sluice/internal/acl"
-	"github.com/sluicelb/sluice/internal/ratelimit"
+	"github.com/sluicelb/sluice/ratelimit"
 	"github.com/valyala/fasthttp"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluicelb/sluice/internal/acl"
-	"github.com/sluicelb/sluice/internal/ratelimit"
+	"github.com/sluicelb/sluice/ratelimit"
 	"github.com/valyala/fasthttp"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicelb/sluice/internal/ratelimit"
+	"github.com/sluicelb/sluice/ratelimit"
 	"github.com/valyala/fasthttp"
 )
 
