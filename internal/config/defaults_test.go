@@ -21,6 +21,7 @@ func TestDefaults(t *testing.T) {
 	}
 	eq("admin.listen", c.Admin.Listen, "127.0.0.1:9900")
 	eq("admin.pprof", c.Admin.Pprof, false)
+	eq("admin.state_dir", c.Admin.StateDir, "")
 	eq("logging.level", c.Logging.Level, "info")
 	eq("logging.format", c.Logging.Format, "json")
 	eq("logging.access_log", c.Logging.AccessLog, "stdout")

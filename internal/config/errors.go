@@ -12,6 +12,8 @@ import (
 // 0 means the position is unknown (a Config built in code, or a file that
 // could not be read).
 type Error struct {
+	// File is the configuration file, or the flag or environment variable
+	// ("--admin-listen", "SLUICE_LOG_LEVEL") whose value is wrong.
 	File      string
 	Line, Col int
 	Msg       string
@@ -70,6 +72,8 @@ type meta struct {
 	at   Pos            // the mapping itself (its first key)
 	keys map[string]Pos // key (or "key[i]" for scalar list items) → value position
 	bad  bool           // the value was not a mapping (already reported); skip its checks
+	// over maps a key set by an Override to its source (flag or variable).
+	over map[string]string
 }
 
 // pos returns the position of key, or of the struct when key is absent.
@@ -93,5 +97,11 @@ type collector struct {
 }
 
 func (c *collector) add(p Pos, format string, args ...any) {
-	c.errs = append(c.errs, &Error{File: c.file, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
+	c.addFrom(c.file, p, format, args...)
+}
+
+// addFrom records an error about a value that came from file (or from a
+// flag or environment variable).
+func (c *collector) addFrom(file string, p Pos, format string, args ...any) {
+	c.errs = append(c.errs, &Error{File: file, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
 }

@@ -21,6 +21,11 @@ const MaxFileSize = 16 << 20
 // It does no DNS: call Resolve afterwards. On failure the error is Errors
 // (every problem, FILE:LINE:COL: message, sorted) and the Config is nil.
 func Load(path string) (*Config, error) {
+	return LoadWith(path, nil)
+}
+
+// readFile reads at most MaxFileSize+1 bytes of the file at path.
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, Errors{{File: path, Msg: fileErr(err)}}
@@ -30,7 +35,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, Errors{{File: path, Msg: fileErr(err)}}
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 func fileErr(err error) string {
@@ -45,10 +50,17 @@ func fileErr(err error) string {
 // references are expanded from the process environment. Parse does no DNS
 // and never panics, whatever data holds.
 func Parse(name string, data []byte) (*Config, error) {
-	return parse(name, data, os.LookupEnv)
+	return parseWith(name, data, lookupEnv, nil)
 }
 
+// lookupEnv is os.LookupEnv (a variable, so that nothing else is needed).
+var lookupEnv = os.LookupEnv
+
 func parse(name string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	return parseWith(name, data, lookup, nil)
+}
+
+func parseWith(name string, data []byte, lookup func(string) (string, bool), ovs []Override) (*Config, error) {
 	c := &collector{file: name}
 	if len(data) > MaxFileSize {
 		c.add(Pos{}, "file is larger than %d bytes", MaxFileSize)
@@ -72,6 +84,7 @@ func parse(name string, data []byte, lookup func(string) (string, bool)) (*Confi
 	d := &decoder{c: c, pm: pm, anchors: map[string]ast.Node{}}
 	d.decodeFile(file, cfg)
 	cfg.setDerived()
+	cfg.applyOverrides(ovs, c)
 
 	decodeErrs := c.errs
 	at := make(map[Pos]bool, len(decodeErrs))
@@ -84,8 +97,9 @@ func parse(name string, data []byte, lookup func(string) (string, bool)) (*Confi
 	}
 	all := decodeErrs
 	for _, e := range verrs {
-		// A value that failed to decode kept its default; don't report it twice.
-		if !at[Pos{e.Line, e.Col}] {
+		// A value that failed to decode kept its default; don't report it
+		// twice. (An error about an override names no file position.)
+		if e.File != name || !at[Pos{e.Line, e.Col}] {
 			all = append(all, e)
 		}
 	}

@@ -37,10 +37,16 @@ type Config struct {
 // Admin is the admin listener.
 type Admin struct {
 	// Listen is host:port of the admin server. Default 127.0.0.1:9900.
+	// SLUICE_ADMIN_LISTEN and --admin-listen override it.
 	Listen string `yaml:"listen"`
 	// Pprof mounts net/http/pprof under /debug/pprof/ on the admin
 	// listener. Default false. (Extension to the contract.)
 	Pprof bool `yaml:"pprof"`
+	// StateDir is where persistent state lives (API keys, alert state,
+	// audit log: contract §8). Default "" = nothing is persisted; when set
+	// it must be an absolute path. SLUICE_STATE_DIR and --state-dir
+	// override it.
+	StateDir string `yaml:"state_dir"`
 
 	m meta
 }
@@ -48,10 +54,13 @@ type Admin struct {
 // Logging configures logs.
 type Logging struct {
 	// Level is error | warn | info | debug | trace. Default info.
+	// SLUICE_LOG_LEVEL and --log-level override it.
 	Level string `yaml:"level"`
 	// Format of the process log: json | text. Default json.
+	// SLUICE_LOG_FORMAT and --log-format override it.
 	Format string `yaml:"format"`
 	// AccessLog is stdout | stderr | off | a file path. Default stdout.
+	// SLUICE_ACCESS_LOG and --access-log override it.
 	AccessLog string `yaml:"access_log"`
 
 	m meta

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +26,13 @@ type validator struct {
 }
 
 // at reports a problem with key of the struct described by m.
+// A value set by an Override is reported under its flag or variable, with
+// no file position.
 func (v *validator) at(m *meta, key, path, format string, args ...any) {
+	if src := m.over[key]; src != "" {
+		v.c.addFrom(src, Pos{}, "%s: %s", join(path, key), fmt.Sprintf(format, args...))
+		return
+	}
 	v.c.add(m.pos(key), "%s: %s", join(path, key), fmt.Sprintf(format, args...))
 }
 
@@ -43,6 +50,9 @@ func (v *validator) config(c *Config) {
 		return // the file is not a mapping; already reported
 	}
 	v.listenAddr(&c.Admin.m, "listen", "admin", c.Admin.Listen)
+	if d := c.Admin.StateDir; d != "" && !filepath.IsAbs(d) {
+		v.at(&c.Admin.m, "state_dir", "admin", "must be an absolute path (or empty: nothing persisted), got %q", d)
+	}
 	v.oneOf(&c.Logging.m, "level", "logging", c.Logging.Level, "error", "warn", "info", "debug", "trace")
 	v.oneOf(&c.Logging.m, "format", "logging", c.Logging.Format, "json", "text")
 	if c.Logging.AccessLog == "" {
@@ -74,7 +84,7 @@ func (v *validator) config(c *Config) {
 	frontends := map[string]int{}
 	listens := map[int][]listener{} // by port
 	if h, p, ok := splitListen(c.Admin.Listen); ok {
-		listens[p] = append(listens[p], listener{host: h, owner: "admin.listen"})
+		listens[p] = append(listens[p], listener{host: h, owner: describe(&c.Admin.m, "listen", "admin")})
 	}
 	for i := range c.Frontends {
 		f := &c.Frontends[i]
