@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -29,6 +29,9 @@ const usage = `usage:
   sluice run -c FILE [--watch]   run the proxy (FILE also from $SLUICE_CONFIG)
   sluice validate -c FILE        check a configuration
   sluice version                 print version, commit and Go version
+
+  sluice run --help lists the flags and SLUICE_* environment variables that
+  override the file (precedence: flag > environment > file).
 `
 
 func main() {
@@ -42,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "run":
-		return cmdRun(args[1:], stderr)
+		return cmdRun(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
@@ -70,34 +73,10 @@ func buildCommit() string {
 	return "unknown"
 }
 
-// configFlags parses -c/--config (and --watch for run); SLUICE_CONFIG is
-// the default.
-func configFlags(name string, args []string, stderr io.Writer, watch *bool) (string, bool) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := os.Getenv("SLUICE_CONFIG")
-	fs.StringVar(&path, "c", path, "configuration file")
-	fs.StringVar(&path, "config", path, "configuration file")
-	if watch != nil {
-		fs.BoolVar(watch, "watch", false, "reload when the file changes")
-	}
-	if err := fs.Parse(args); err != nil {
-		return "", false
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "sluice %s: unexpected argument %q\n", name, fs.Arg(0))
-		return "", false
-	}
-	if path == "" {
-		fmt.Fprintf(stderr, "sluice %s: no configuration file: use -c FILE or set SLUICE_CONFIG\n", name)
-		return "", false
-	}
-	return path, true
-}
-
-// load reads, validates and resolves path, printing every error.
-func load(path string, stderr io.Writer) *config.Config {
-	cfg, err := app.LoadConfig(path)
+// load reads, validates and resolves path with the overrides applied,
+// printing every error.
+func load(path string, ovs []config.Override, stderr io.Writer) *config.Config {
+	cfg, err := app.LoadConfig(path, ovs...)
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -113,24 +92,24 @@ func load(path string, stderr io.Writer) *config.Config {
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	path, ok := configFlags("validate", args, stderr, nil)
+	f, code, ok := parseFlags("validate", args, stdout, stderr)
 	if !ok {
-		return 1
+		return code
 	}
-	if load(path, stderr) == nil {
+	if load(f.path, f.overrides, stderr) == nil {
 		return 1
 	}
 	fmt.Fprintln(stdout, "configuration OK")
 	return 0
 }
 
-func cmdRun(args []string, stderr io.Writer) int {
-	var watch bool
-	path, ok := configFlags("run", args, stderr, &watch)
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	f, code, ok := parseFlags("run", args, stdout, stderr)
 	if !ok {
-		return 1
+		return code
 	}
-	cfg := load(path, stderr)
+	path, watch := f.path, f.watch
+	cfg := load(path, f.overrides, stderr)
 	if cfg == nil {
 		return 1
 	}
@@ -145,7 +124,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 2
 	}
 	nInherited := len(inh) // Start takes them out of the map
-	a, err := app.New(app.Options{Logger: log, Level: level, Inherited: inh})
+	a, err := app.New(app.Options{Logger: log, Level: level, Inherited: inh, Overrides: f.overrides})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice: %v\n", err)
 		return 2
@@ -159,8 +138,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log.Info("configuration loaded", "file", path, "version", version, "inherited_listeners", nInherited)
-	signalReady()
-	notifyReady()
+	log.Info("effective settings", settingsAttrs(f, cfg)...)
+	ready()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reloads := make(chan struct{}, 1)
@@ -181,31 +160,38 @@ func cmdRun(args []string, stderr io.Writer) int {
 			switch s {
 			case syscall.SIGHUP:
 				log.Info("SIGHUP: reloading", "file", path)
-				sdNotify("RELOADING=1")
+				notifyReloading()
 				_ = a.Reload(path)
 				sdNotify("READY=1")
 			case syscall.SIGUSR1:
 				a.ReopenLogs()
 			case syscall.SIGUSR2:
 				log.Info("SIGUSR2: binary upgrade", "executable", exe)
-				if err := upgrade(a, exe, os.Args[1:], log); err != nil {
+				pid, err := upgrade(a, exe, os.Args[1:], log)
+				if err != nil {
 					log.Error("binary upgrade failed: still serving", "error", err.Error())
 					continue
 				}
-				log.Info("binary upgrade: new process ready, stopping gracefully")
-				return shutdown(a, cfg.ShutdownTimeout, s, sigs, log)
+				// Hand the service over to the new process before stopping:
+				// systemd then supervises it, and ignores this one.
+				sdNotify("MAINPID=" + strconv.Itoa(pid))
+				log.Info("binary upgrade: new process ready, stopping gracefully", "pid", pid)
+				return shutdown(a, cfg.ShutdownTimeout, s, sigs, log, false)
 			default:
-				return shutdown(a, cfg.ShutdownTimeout, s, sigs, log)
+				return shutdown(a, cfg.ShutdownTimeout, s, sigs, log, true)
 			}
 		}
 	}
 }
 
 // shutdown stops gracefully within timeout; a second SIGTERM/SIGINT stops
-// at once.
-func shutdown(a *app.App, timeout time.Duration, s os.Signal, sigs chan os.Signal, log *slog.Logger) int {
+// at once. notify tells systemd that the service stops (STOPPING=1); not
+// after a binary upgrade, where the service goes on in the new process.
+func shutdown(a *app.App, timeout time.Duration, s os.Signal, sigs chan os.Signal, log *slog.Logger, notify bool) int {
 	log.Info("signal received: stopping gracefully", "signal", s.String(), "timeout", timeout.String())
-	sdNotify("STOPPING=1")
+	if notify {
+		sdNotify("STOPPING=1")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {

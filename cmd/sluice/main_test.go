@@ -90,11 +90,18 @@ func (p *proc) log() string {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with env added to the test's environment.
+func startEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	logf, err := os.CreateTemp(t.TempDir(), "sluice-log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &proc{cmd: exec.Command(sluiceBin, args...), done: make(chan struct{}), logf: logf}
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = logf
 	p.cmd.Stdout = logf
 	if err := p.cmd.Start(); err != nil {

@@ -54,28 +54,33 @@ func inherited() (map[string]*net.TCPListener, error) {
 	return out, nil
 }
 
-// signalReady tells the parent of a binary upgrade that this process serves.
-func signalReady() {
+// signalReady tells the parent of a binary upgrade that this process
+// serves, and reports whether this process is such a new process.
+func signalReady() bool {
 	fd := os.Getenv(envReadyFD)
 	os.Unsetenv(envReadyFD)
 	if fd == "" {
-		return
+		return false
 	}
 	n, err := strconv.Atoi(fd)
 	if err != nil {
-		return
+		return false
 	}
 	f := os.NewFile(uintptr(n), "ready")
 	_, _ = io.WriteString(f, "ready\n")
 	f.Close()
+	return true
 }
 
-// upgrade starts exe with args and the listeners of a, and waits until it is
-// ready. On success the caller stops gracefully.
-func upgrade(a *app.App, exe string, args []string, log *slog.Logger) error {
+// upgrade starts exe with args, the same environment and the listeners of
+// a, and waits until it is ready; it returns the new process's pid. On
+// success the caller stops gracefully. The flags and SLUICE_* variables
+// that override the configuration go to the new process unchanged, so it
+// runs with the same effective settings.
+func upgrade(a *app.App, exe string, args []string, log *slog.Logger) (int, error) {
 	addrs, files, err := a.ListenerFiles()
 	if err != nil {
-		return fmt.Errorf("duplicating listeners: %w", err)
+		return 0, fmt.Errorf("duplicating listeners: %w", err)
 	}
 	defer func() {
 		for _, f := range files {
@@ -84,7 +89,7 @@ func upgrade(a *app.App, exe string, args []string, log *slog.Logger) error {
 	}()
 	r, w, err := os.Pipe()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer r.Close()
 	cmd := exec.Command(exe, args...)
@@ -95,7 +100,7 @@ func upgrade(a *app.App, exe string, args []string, log *slog.Logger) error {
 		envReadyFD+"="+strconv.Itoa(3+len(files)))
 	if err := cmd.Start(); err != nil {
 		w.Close()
-		return fmt.Errorf("starting %s: %w", exe, err)
+		return 0, fmt.Errorf("starting %s: %w", exe, err)
 	}
 	w.Close()
 	log.Info("binary upgrade: new process started", "pid", cmd.Process.Pid, "executable", exe)
@@ -116,14 +121,14 @@ func upgrade(a *app.App, exe string, args []string, log *slog.Logger) error {
 	case err := <-ready:
 		if err == nil {
 			go func() { _ = cmd.Wait() }() // reaped if we outlive it
-			return nil
+			return cmd.Process.Pid, nil
 		}
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return err
+		return 0, err
 	case <-time.After(upgradeWait):
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return fmt.Errorf("the new process was not ready within %v", upgradeWait)
+		return 0, fmt.Errorf("the new process was not ready within %v", upgradeWait)
 	}
 }

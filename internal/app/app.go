@@ -41,6 +41,11 @@ type Options struct {
 	// configuration. Start uses them instead of binding and closes the ones
 	// the configuration does not name. The App owns them.
 	Inherited map[string]*net.TCPListener
+	// Overrides are the flag and environment values that replace keys of
+	// the configuration file (contract §9). Reload applies them again to
+	// the file it re-reads, so they hold across reloads; any other path
+	// that parses new configuration text must apply them too.
+	Overrides []config.Override
 }
 
 // App is a running Sluice: engine, frontends, backends, health checks,
@@ -145,11 +150,12 @@ func (a *App) abortStart() {
 	_ = a.sweep.Stop()
 }
 
-// Reload loads, validates and resolves the file at path and applies it. On
-// any error the running configuration stays and each problem is logged
-// (FILE:LINE:COL: message). It counts sluice_config_reloads_total.
+// Reload loads, validates and resolves the file at path, applies
+// Options.Overrides to it, and applies the result. On any error the running
+// configuration stays and each problem is logged (FILE:LINE:COL: message).
+// It counts sluice_config_reloads_total.
 func (a *App) Reload(path string) error {
-	cfg, err := LoadConfig(path)
+	cfg, err := LoadConfig(path, a.opts.Overrides...)
 	if err == nil {
 		var changes string
 		changes, err = a.Apply(cfg)
@@ -173,10 +179,12 @@ func (a *App) Reload(path string) error {
 }
 
 // LoadConfig reads, validates and resolves (DNS, bounded by 10 s) the
-// configuration file at path: what start-up and every reload run. A
-// validation failure is config.Errors, one FILE:LINE:COL error each.
-func LoadConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+// configuration file at path, with the overrides (flags, environment)
+// applied before validation: what start-up and every reload run. A
+// validation failure is config.Errors, one FILE:LINE:COL error each (an
+// error about an override names the flag or variable instead).
+func LoadConfig(path string, ovs ...config.Override) (*config.Config, error) {
+	cfg, err := config.LoadWith(path, ovs)
 	if err != nil {
 		return nil, err
 	}

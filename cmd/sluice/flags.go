@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/sluicelb/sluice/internal/config"
+)
+
+// envConfig names the configuration file when -c/--config is absent.
+const envConfig = "SLUICE_CONFIG"
+
+// cmdFlags is what `sluice run` and `sluice validate` were given.
+type cmdFlags struct {
+	path       string // the configuration file
+	pathSource string // "--config", "-c" or SLUICE_CONFIG
+	watch      bool
+	overrides  []config.Override
+}
+
+// parseFlags parses the flags of command name ("run" or "validate"). It
+// returns ok=false with the exit code when the command should stop here:
+// 0 after --help (printed to stdout), 1 after a flag error.
+func parseFlags(name string, args []string, stdout, stderr io.Writer) (f cmdFlags, code int, ok bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are printed below, help by usageOf
+	var cflag string
+	fs.StringVar(&cflag, "c", "", "")
+	fs.StringVar(&cflag, "config", "", "")
+	if name == "run" {
+		fs.BoolVar(&f.watch, "watch", false, "")
+	}
+	vals := make([]string, len(config.Settings))
+	for i, s := range config.Settings {
+		fs.StringVar(&vals[i], s.Flag, "", s.Help)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usageOf(name))
+			return f, 0, false
+		}
+		fmt.Fprintf(stderr, "sluice %s: %v\n(sluice %s --help lists the flags)\n", name, err, name)
+		return f, 1, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sluice %s: unexpected argument %q\n", name, fs.Arg(0))
+		return f, 1, false
+	}
+	given := map[string]string{}
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "c", "config":
+			f.pathSource = "-" + fl.Name
+			if fl.Name == "config" {
+				f.pathSource = "--config"
+			}
+		case "watch":
+		default:
+			given[fl.Name] = fl.Value.String()
+		}
+	})
+	f.path = cflag
+	if f.pathSource == "" {
+		f.path, f.pathSource = os.Getenv(envConfig), envConfig
+	}
+	if f.path == "" {
+		fmt.Fprintf(stderr, "sluice %s: no configuration file: use -c FILE or set %s\n", name, envConfig)
+		return f, 1, false
+	}
+	f.overrides = config.Overrides(given, os.LookupEnv)
+	return f, 0, true
+}
+
+// usageOf is the --help text of run or validate.
+func usageOf(name string) string {
+	var b strings.Builder
+	if name == "run" {
+		b.WriteString(`usage: sluice run [-c FILE] [--watch] [flags]
+
+Runs the proxy in the foreground: process log on stderr, access log where
+logging.access_log says.
+
+  -c, --config FILE      the configuration file (default: $SLUICE_CONFIG)
+      --watch            reload when FILE changes, also through a symlink swap
+                         (as a Kubernetes ConfigMap update does)
+`)
+	} else {
+		b.WriteString(`usage: sluice validate [-c FILE] [flags]
+
+Parses and validates FILE with the environment and flags below applied, as
+` + "`sluice run`" + ` would: prints "configuration OK" and exits 0, or prints every
+error as FILE:LINE:COL: message and exits 1.
+
+  -c, --config FILE      the configuration file (default: $SLUICE_CONFIG)
+`)
+	}
+	b.WriteString(`
+Settings that change per deployment replace the file's value:
+
+  flag                   environment variable   file key
+`)
+	for _, s := range config.Settings {
+		fmt.Fprintf(&b, "  --%-20s %-22s %s\n      %s\n", s.Flag+" "+s.Arg, s.Env, s.Key, s.Help)
+	}
+	b.WriteString(`
+Precedence: flag > environment > file > default. An empty environment
+variable counts as unset. An invalid value is an error naming the flag or
+variable (exit 1).
+`)
+	if name == "run" {
+		b.WriteString(`
+The overrides are applied again to the file on every reload (SIGHUP,
+--watch), and a binary upgrade (SIGUSR2) starts the new process with the
+same flags and environment. The start-up log line "effective settings" says
+where each value came from (a flag, a variable, the file or the default).
+
+Signals: SIGHUP reload; SIGTERM/SIGINT graceful stop (a second one: at once);
+SIGUSR2 binary upgrade; SIGUSR1 reopen a file access log.
+Exit codes: 0 clean stop, 1 bad configuration or flags, 2 failure at start.
+`)
+	}
+	return b.String()
+}
+
+// settingsAttrs is the start-up summary of the effective settings: for the
+// configuration file and each overridable key, its value and where it came
+// from (a flag, an environment variable, "file" or "default").
+func settingsAttrs(f cmdFlags, cfg *config.Config) []any {
+	attrs := []any{slog.Group("config", "value", f.path, "source", f.pathSource)}
+	for _, s := range config.Settings {
+		attrs = append(attrs, slog.Group(s.Key, "value", cfg.Value(s.Key), "source", cfg.Source(s.Key)))
+	}
+	return attrs
+}
