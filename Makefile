@@ -2,6 +2,8 @@
 #   make run         build, start three demo backends and sluice on configs/quickstart.yaml
 #   make test        go vet + every test under the race detector (what .ci/run calls)
 #   make build       bin/sluice (static, CGO_ENABLED=0) and bin/sluice-bench
+#   make image       the container image from bin/sluice without a Docker daemon:
+#                    bin/sluice-image (OCI layout) and bin/sluice-image.tar (docker load)
 #   make bench       the side-by-side benchmark harness (ARGS='--quick --out DIR' passes flags)
 #   make bench-quick the same with --quick (under a minute)
 #   make bench-deps  install the peers and tools the harness and some tests use (Debian, as root)
@@ -19,11 +21,17 @@ ARGS     ?=
 DEMO_HTTP := 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003
 DEMO_TCP  := 127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103
 
-.PHONY: build run test bench bench-quick bench-deps lint fuzz clean
+.PHONY: build image run test bench bench-quick bench-deps lint fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/sluice ./cmd/sluice
 	$(GO) build -trimpath -o $(BIN)/sluice-bench ./bench/cmd/sluice-bench
+
+# The Dockerfile's default target, built by tools/mkimage (go-containerregistry):
+# FROM scratch, bin/sluice, CA certificates, configs/container.yaml, user 65532.
+image: build
+	$(GO) run ./tools/mkimage -binary $(BIN)/sluice -config configs/container.yaml \
+	  -version $(VERSION) -revision $(COMMIT) -layout $(BIN)/sluice-image -tar $(BIN)/sluice-image.tar
 
 run: build
 	@$(BIN)/sluice-bench backends --http $(DEMO_HTTP) --tcp-line $(DEMO_TCP) & be=$$!; \
