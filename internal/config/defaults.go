@@ -32,6 +32,8 @@ const (
 	DefaultIdleTimeout     = 90 * time.Second
 	DefaultDrainTimeout    = 30 * time.Second
 	DefaultWeight          = 1
+	DefaultServerEnabled   = true
+	DefaultServerDrain     = false
 
 	DefaultHealthPath                = "/health"
 	DefaultHealthExpectStatus        = 200
@@ -127,7 +129,9 @@ func DefaultActiveHealth(typ string) ActiveHealth {
 
 func (a *ActiveHealth) setDefaults() { *a = DefaultActiveHealth(HealthTCP) }
 
-func (s *Server) setDefaults() { s.Weight = DefaultWeight }
+func (s *Server) setDefaults() {
+	s.Weight, s.Enabled, s.Drain = DefaultWeight, DefaultServerEnabled, DefaultServerDrain
+}
 
 // setDerived fills defaults that depend on other values or on the list
 // position: route and rate limit names, bursts. It also normalizes route

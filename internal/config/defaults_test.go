@@ -48,6 +48,8 @@ func TestDefaults(t *testing.T) {
 	eq("max_connections_per_server", b.MaxConnectionsPerServer, 0)
 	eq("drain_timeout", b.DrainTimeout, 30*time.Second)
 	eq("weight", b.Servers[0].Weight, 1)
+	eq("enabled", b.Servers[0].Enabled, true)
+	eq("drain", b.Servers[0].Drain, false)
 	eq("addrs", b.Servers[0].Addrs, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9001")})
 	eq("slow_start", b.SlowStart, time.Duration(0))
 	eq("hash_balance_factor", b.HashBalanceFactor, 0.0)

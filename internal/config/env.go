@@ -18,6 +18,13 @@ import (
 // It returns the expanded text and a posMap translating positions in it
 // back to the original text.
 func expandEnv(src []byte, lookup func(string) (string, bool), c *collector) ([]byte, *posMap) {
+	out, pm, _ := expand(src, lookup, c)
+	return out, pm
+}
+
+// expand is expandEnv that also returns each substitution in byte offsets.
+func expand(src []byte, lookup func(string) (string, bool), c *collector) ([]byte, *posMap, []Substitution) {
+	var bsubs []Substitution
 	pm := &posMap{}
 	comments := commentStarts(src)
 	out := make([]byte, 0, len(src))
@@ -69,17 +76,52 @@ func expandEnv(src []byte, lookup func(string) (string, bool), c *collector) ([]
 		vr := utf8.RuneCountInString(val)
 		sr := utf8.RuneCount(src[i : i+ref])
 		pm.subs = append(pm.subs, sub{exp: expRune, expLen: vr, orig: origRune, origLen: sr})
+		bsubs = append(bsubs, Substitution{Orig: i, OrigEnd: i + ref, Exp: len(out), ExpEnd: len(out) + len(val), Ref: string(src[i : i+ref])})
 		out = append(out, val...)
 		expRune += vr
 		advance(src[i : i+ref])
 		i += ref
 	}
 	if len(pm.subs) == 0 {
-		return out, nil
+		return out, nil, nil
 	}
 	pm.expLines = lineStarts(out)
 	pm.origLines = lineStarts(src)
-	return out, pm
+	return out, pm, bsubs
+}
+
+// Expansion is a configuration text after ${VAR} expansion together with
+// where each substitution sits in both texts, for tools that edit the
+// original text at positions found in the expanded one (internal/confedit).
+type Expansion struct {
+	// Text is the expanded text, what the YAML parser reads.
+	Text []byte
+	// Subs are the substitutions in order: ${VAR}, ${VAR:-default} and $$.
+	Subs []Substitution
+}
+
+// Substitution is one reference replaced by expansion, in byte offsets:
+// src[Orig:OrigEnd] (the reference as written) became Text[Exp:ExpEnd].
+type Substitution struct {
+	Orig, OrigEnd int
+	Exp, ExpEnd   int
+	// Ref is the reference as written: "${WEIGHT}", "${HOST:-localhost}", "$$".
+	Ref string
+}
+
+// IsVar reports whether s came from an environment variable (${...}),
+// not from the $$ escape.
+func (s Substitution) IsVar() bool { return len(s.Ref) > 1 && s.Ref[1] == '{' }
+
+// Expand expands ${VAR}, ${VAR:-default} and $$ in src exactly as Parse
+// does, with lookup as the environment (os.LookupEnv for Parse). The error
+// is Errors, one per bad or unset reference (positions are line:col of src,
+// file name empty); the Expansion is returned as well, with unset variables
+// expanded to "".
+func Expand(src []byte, lookup func(string) (string, bool)) (*Expansion, error) {
+	c := &collector{}
+	out, _, subs := expand(src, lookup, c)
+	return &Expansion{Text: out, Subs: subs}, c.errs.err()
 }
 
 // commentStarts maps a line number to the column of the '#' that starts a

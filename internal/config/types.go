@@ -265,7 +265,9 @@ type Backend struct {
 	// DrainTimeout: a removed server keeps its connections this long.
 	// Default 30s; 0 closes them at once.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
-	// Servers: 1..256 entries, unique addresses. Required.
+	// Servers: 0..256 entries, unique addresses. A backend with no servers
+	// is valid: http answers 503 and tcp refuses until one is added (by a
+	// reload or the admin API). Default none.
 	Servers []Server `yaml:"servers"`
 	// Health configures active and passive checks.
 	Health Health `yaml:"health"`
@@ -301,6 +303,14 @@ type Server struct {
 	Address string `yaml:"address"`
 	// Weight is 0..256, used by weighted_round_robin. Default 1.
 	Weight int `yaml:"weight"`
+	// Enabled: false takes the server out of rotation (no new connections;
+	// existing ones finish). Operator state, written by the admin API.
+	// Default true. (Extension.)
+	Enabled bool `yaml:"enabled"`
+	// Drain: true lets the server finish its connections but gives it no
+	// new ones. Operator state, written by the admin API. Default false.
+	// (Extension.)
+	Drain bool `yaml:"drain"`
 
 	// Addrs are the addresses to dial. Parse fills it for IP literals;
 	// Resolve fills it for host names (all addresses the resolver returned,

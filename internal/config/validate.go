@@ -318,10 +318,9 @@ func (v *validator) backend(b *Backend, path string) {
 }
 
 func (v *validator) servers(b *Backend, path string) {
-	switch n := len(b.Servers); {
-	case n == 0:
-		v.at(&b.m, "servers", path, "at least one server is required")
-	case n > MaxServersPerBackend:
+	// No servers is valid: the backend answers 503 (tcp: refuses) until
+	// one is added.
+	if n := len(b.Servers); n > MaxServersPerBackend {
 		v.at(&b.m, "servers", path, "%d servers is more than the limit of %d per backend", n, MaxServersPerBackend)
 	}
 	seen := map[string]int{}

@@ -103,8 +103,6 @@ backends:
       - {address: "db.example.com:5432", weight: 0}
       - {address: "[::ffff:10.0.0.1]:80", weight: 0}
 `, []string{
-			`4:14: backends[0].servers: at least one server is required`,
-			`5:5: backends[1].servers: at least one server is required`,
 			`9:7: backends[2].servers: weighted_round_robin needs at least one server with weight > 0`,
 			`9:42: backends[2].servers[0].weight: must be between 0 and 256, got -1`,
 			`10:42: backends[2].servers[1].weight: must be between 0 and 256, got 257`,
@@ -341,12 +339,16 @@ func TestValidateInCode(t *testing.T) {
 	b := DefaultBackend()
 	b.Name = "b"
 	c.Backends = append(c.Backends, b)
+	c.ShutdownTimeout = 0
 	err := c.Validate()
-	if err == nil || err.Error() != "code: backends[0].servers: at least one server is required" {
+	if err == nil || err.Error() != "code: shutdown_timeout: must be greater than 0, got 0s" {
 		t.Fatalf("got %v", err)
 	}
-	c.Backends[0].Servers = []Server{{Address: "127.0.0.1:2", Weight: 1}}
 	c.ShutdownTimeout = time.Second
+	if err := c.Validate(); err != nil { // a backend with no servers is valid
+		t.Fatal(err)
+	}
+	c.Backends[0].Servers = []Server{{Address: "127.0.0.1:2", Weight: 1}}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
