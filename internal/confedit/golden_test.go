@@ -60,11 +60,11 @@ func TestGoldenSequence(t *testing.T) {
 	// Only the changed values moved: every input line is still there, in
 	// order, except those the steps changed or removed.
 	changed := map[string]bool{
-		"        weight: 3                 # 0..256": true,
+		"        weight: 3                 # 0..256":                 true,
 		`      - {address: "10.0.0.2:80", weight: 1}   # flow style`: true,
-		"      drain: true":                 true,
-		"    - address: 10.0.1.3:8080":      true,
-		"    servers: []":                   true,
+		"      drain: true":            true,
+		"    - address: 10.0.1.3:8080": true,
+		"    servers: []":              true,
 	}
 	outLines := strings.Split(string(cur), "\n")
 	j := 0
