@@ -104,7 +104,7 @@ const (
 	ctxKey          // a mapping key (block or flow)
 )
 
-// scalar writes a non-collection value. quote, when '"' or '\”, keeps the
+// scalar writes a non-collection value. quote, a double or single quote, keeps the
 // quoting of the value it replaces (strings only).
 func (r *renderer) scalar(v *jv, ctx int, quote byte) string {
 	switch v.kind {
