@@ -153,7 +153,7 @@ func applyOne(src []byte, lookup func(string) (string, bool), e Edit) ([]byte, e
 	}
 	d, err := load(src, lookup)
 	if err != nil {
-		return nil, wrapShape("", asInvalid(err))
+		return nil, err
 	}
 	ed := &editor{d: d, r: renderer{st: d.learnStyle()}}
 	p, err := ed.plan(e, segs, val, def)
@@ -179,13 +179,6 @@ func applyOne(src []byte, lookup func(string) (string, bool), e Edit) ([]byte, e
 		return nil, &Error{Path: p.path, Err: ErrUnsupported, Msg: fmt.Sprintf("%s: the writer could not make this change without touching other values; nothing was changed", pathOr(p.path))}
 	}
 	return out, nil
-}
-
-func asInvalid(err error) error {
-	if errors.Is(err, ErrInvalid) {
-		return &Error{Err: ErrInvalid, Msg: err.Error()}
-	}
-	return err
 }
 
 // plan is one planned splice and the change it must make.

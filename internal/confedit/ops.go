@@ -43,7 +43,7 @@ func (e *editor) blockCol(off int) (int, error) {
 // line holding off.
 func (e *editor) insertAtLineEnd(off int, text string) *splice {
 	p := e.d.lineEnd(off)
-	if p == len(e.d.text) && (p == 0 || e.d.text[p-1] != '\n') {
+	if p == len(e.d.text) && p > 0 && e.d.text[p-1] != '\n' {
 		text = e.r.st.nl + text
 	}
 	return &splice{start: p, end: p, text: text}
@@ -467,8 +467,17 @@ func (e *editor) emptyParent(p *cursor, empty *jv) (*splice, error) {
 		return nil, &Error{Path: p.path, Err: ErrAlias, Msg: fmt.Sprintf("%s %s", pathOr(p.path), p.shared)}
 	}
 	sp, err := e.replaceValue(p)(empty)
-	if sp != nil {
-		sp.allowVar = true
+	if err != nil {
+		return nil, err
 	}
-	return sp, err
+	sp.allowVar = true
+	// A comment after the last entry went with it.
+	if d := e.d; d.lineOf(sp.start) != d.lineOf(sp.end) {
+		eol := d.lineEnd(sp.end)
+		rest := strings.TrimRight(string(d.text[sp.end:eol]), "\r\n")
+		if t := strings.TrimLeft(rest, " \t"); t == "" || t[0] == '#' {
+			sp.end += len(rest)
+		}
+	}
+	return sp, nil
 }

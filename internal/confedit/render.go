@@ -155,6 +155,10 @@ func formatNumber(s string) string {
 // parser must read it back as the same plain string (not a number, bool,
 // null, a key, a comment, an indicator...).
 func plainSafe(s string, ctx int) bool {
+	switch strings.ToLower(s) {
+	case "y", "n", "yes", "no", "on", "off": // booleans to YAML 1.1 readers
+		return false
+	}
 	if s == "" || len(s) > 1024 || strings.ContainsAny(s, "\n\r\t\"'\\#") || s != strings.TrimSpace(s) || !printable(s) {
 		return false
 	}

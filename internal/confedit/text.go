@@ -44,7 +44,7 @@ func load(src []byte, lookup func(string) (string, bool)) (*document, error) {
 	}
 	f, err := parseYAML(d.text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the configuration is not valid YAML: %v", ErrInvalid, err)
+		return nil, &Error{Err: ErrInvalid, Msg: fmt.Sprintf("the configuration is not valid YAML: %v", err)}
 	}
 	var docs []*ast.DocumentNode
 	for _, doc := range f.Docs {
@@ -53,7 +53,7 @@ func load(src []byte, lookup func(string) (string, bool)) (*document, error) {
 		}
 	}
 	if len(docs) > 1 {
-		return nil, fmt.Errorf("%w: more than one YAML document", ErrUnsupported)
+		return nil, &Error{Err: ErrUnsupported, Msg: "the configuration has more than one YAML document"}
 	}
 	if len(docs) == 1 {
 		d.root = docs[0].Body
