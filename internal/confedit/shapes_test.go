@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func set(path, value string) Edit    { return Edit{Op: OpSet, Path: path, Value: []byte(value)} }
+func set(path, value string) Edit     { return Edit{Op: OpSet, Path: path, Value: []byte(value)} }
 func appendE(path, value string) Edit { return Edit{Op: OpAppend, Path: path, Value: []byte(value)} }
 func remove(path string) Edit         { return Edit{Op: OpRemove, Path: path} }
 
