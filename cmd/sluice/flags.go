@@ -23,11 +23,23 @@ type cmdFlags struct {
 	overrides  []config.Override
 }
 
-// parseFlags parses the flags of command name ("run" or "validate"). It
-// returns ok=false with the exit code when the command should stop here:
-// 0 after --help (printed to stdout), 1 after a flag error.
-func parseFlags(name string, args []string, stdout, stderr io.Writer) (f cmdFlags, code int, ok bool) {
+// parseFlags parses the flags of command name ("run", "validate" or
+// "explain"); extra defines the command's own flags. It returns ok=false
+// with the exit code when the command should stop here: 0 after --help
+// (printed to stdout), 1 after a flag error.
+func parseFlags(name string, args []string, stdout, stderr io.Writer, extra ...func(*flag.FlagSet)) (f cmdFlags, code int, ok bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	own := map[string]bool{}
+	for _, def := range extra {
+		before := map[string]bool{}
+		fs.VisitAll(func(fl *flag.Flag) { before[fl.Name] = true })
+		def(fs)
+		fs.VisitAll(func(fl *flag.Flag) {
+			if !before[fl.Name] {
+				own[fl.Name] = true
+			}
+		})
+	}
 	fs.SetOutput(io.Discard) // errors are printed below, help by usageOf
 	var cflag string
 	fs.StringVar(&cflag, "c", "", "")
@@ -61,6 +73,9 @@ func parseFlags(name string, args []string, stdout, stderr io.Writer) (f cmdFlag
 			}
 		case "watch":
 		default:
+			if own[fl.Name] {
+				return
+			}
 			given[fl.Name] = fl.Value.String()
 		}
 	})
@@ -76,7 +91,7 @@ func parseFlags(name string, args []string, stdout, stderr io.Writer) (f cmdFlag
 	return f, 0, true
 }
 
-// usageOf is the --help text of run or validate.
+// usageOf is the --help text of run, validate or explain.
 func usageOf(name string) string {
 	var b strings.Builder
 	if name == "run" {
@@ -89,14 +104,39 @@ logging.access_log says.
       --watch            reload when FILE changes, also through a symlink swap
                          (as a Kubernetes ConfigMap update does)
 `)
+	} else if name == "explain" {
+		b.WriteString(`usage: sluice explain [-c FILE] --frontend F [--method M] [--host H] [--path P]
+                      [--client-ip IP] [--header 'Name: value']... [--json] [flags]
+
+Says, offline, which route, backend and server a request (or a tcp
+connection) to frontend F would get, and why: each route tried, the access
+lists, the rate limits, each server's standing and the server the algorithm
+would pick. Every server is taken as up (no health check runs); enabled and
+drain are as in the file. GET /api/v1/explain asks the running process.
+
+  -c, --config FILE      the configuration file (default: $SLUICE_CONFIG)
+      --frontend F       the frontend (required)
+      --method M         default GET
+      --host H           the Host header
+      --path P           default /
+      --client-ip IP     the client's address as the frontend sees the peer
+      --header 'N: v'    a request header, repeatable (X-Forwarded-For, a
+                         rate limit's key or match header)
+      --json             print the API's JSON form
+`)
 	} else {
-		b.WriteString(`usage: sluice validate [-c FILE] [flags]
+		b.WriteString(`usage: sluice validate [-c FILE] [--diff-against RUNNING] [flags]
 
 Parses and validates FILE with the environment and flags below applied, as
 ` + "`sluice run`" + ` would: prints "configuration OK" and exits 0, or prints every
 error as FILE:LINE:COL: message and exits 1.
 
   -c, --config FILE      the configuration file (default: $SLUICE_CONFIG)
+      --diff-against RUNNING
+                         after "configuration OK", list what a reload from
+                         RUNNING to FILE would change, in operator terms
+                         (servers, weights, routes, listeners...); binds
+                         nothing. Exit 1 when RUNNING is not valid either.
 `)
 	}
 	b.WriteString(`

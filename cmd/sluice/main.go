@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/internal/app"
+	"github.com/sluicelb/sluice/internal/confdiff"
 	"github.com/sluicelb/sluice/internal/config"
 )
 
@@ -27,7 +29,11 @@ var version, commit = "dev", ""
 
 const usage = `usage:
   sluice run -c FILE [--watch]   run the proxy (FILE also from $SLUICE_CONFIG)
-  sluice validate -c FILE        check a configuration
+  sluice validate -c FILE [--diff-against RUNNING]
+                                 check a configuration; with --diff-against, list
+                                 what a reload from RUNNING to FILE would change
+  sluice explain -c FILE --frontend F [--method M --host H --path P --client-ip IP --header 'Name: value']
+                                 which route, backend and server a request would get, and why
   sluice version                 print version, commit and Go version
 
   sluice run --help lists the flags and SLUICE_* environment variables that
@@ -48,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "explain":
+		return cmdExplain(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "sluice %s commit %s %s %s/%s\n", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
@@ -92,14 +100,34 @@ func load(path string, ovs []config.Override, stderr io.Writer) *config.Config {
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	f, code, ok := parseFlags("validate", args, stdout, stderr)
+	var running string
+	f, code, ok := parseFlags("validate", args, stdout, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&running, "diff-against", "", "")
+	})
 	if !ok {
 		return code
 	}
-	if load(f.path, f.overrides, stderr) == nil {
+	cfg := load(f.path, f.overrides, stderr)
+	if cfg == nil {
 		return 1
 	}
+	var old *config.Config
+	if running != "" {
+		if old = load(running, f.overrides, stderr); old == nil {
+			fmt.Fprintf(stderr, "sluice validate: %s (--diff-against) is not a valid configuration\n", running)
+			return 1
+		}
+	}
 	fmt.Fprintln(stdout, "configuration OK")
+	if old != nil {
+		lines := confdiff.Diff(old, cfg)
+		if len(lines) == 0 {
+			fmt.Fprintf(stdout, "no changes against %s\n", running)
+		}
+		for _, l := range lines {
+			fmt.Fprintln(stdout, l)
+		}
+	}
 	return 0
 }
 
