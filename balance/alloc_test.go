@@ -164,3 +164,16 @@ func BenchmarkBuild(b *testing.B) {
 		})
 	}
 }
+
+func TestPeekAllocs(t *testing.T) {
+	for _, c := range benchCases() {
+		ss := mkServers(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+		b := New(c.opts, ss)
+		degrade(ss)
+		keys := testKeys(64)
+		i := 0
+		if n := testing.AllocsPerRun(2000, func() { _ = b.Peek(keys[i%len(keys)], nil); i++ }); n != 0 {
+			t.Errorf("%s: %v allocs per Peek, want 0", c.name, n)
+		}
+	}
+}

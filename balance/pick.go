@@ -21,13 +21,13 @@ func (b *Balancer) Pick(key uint64, tried *Tried) *Server {
 		rej = *tried
 	}
 	var i int
-	switch st.algo {
+	switch st.algo { // as pick does, kept inline on the hot path
 	case IPHash:
-		i = st.pickHash(b, key, &rej)
+		i = st.pickHash(b, key, &rej, false)
 	case LeastConnections:
-		i = st.pickLeast(b, &rej)
+		i = st.pickLeast(b, &rej, false)
 	default:
-		i = st.pickTable(b, &rej)
+		i = st.pickTable(b, &rej, false)
 	}
 	if i < 0 {
 		return nil
@@ -42,15 +42,67 @@ func (b *Balancer) Pick(key uint64, tried *Tried) *Server {
 	return s
 }
 
+// Peek returns the server Pick(key, tried) would return now, without
+// picking it: the server's Active() does not move, the round-robin position
+// stays, a half-open server's trial stays available, tried is not changed.
+// nil when Pick would return nil. It is the same code as Pick (one owner of
+// the rule), so the answer is exact for the state it reads; a Pick by
+// another goroutine, or a state change, may of course come first.
+// Lock-free; it does not allocate.
+func (b *Balancer) Peek(key uint64, tried *Tried) *Server {
+	st := b.cur.Load()
+	if i := st.pick(b, key, tried, true); i >= 0 {
+		return st.servers[i]
+	}
+	return nil
+}
+
+// pick runs the algorithm and returns the index of the chosen server, or -1.
+// With peek set it only looks: nothing is acquired and no cursor advances.
+// (Pick has the same dispatch inline.)
+func (st *set) pick(b *Balancer, key uint64, tried *Tried, peek bool) int {
+	var rej Tried // servers ruled out for this call: tried + failed attempts
+	if tried != nil {
+		rej = *tried
+	}
+	switch st.algo {
+	case IPHash:
+		return st.pickHash(b, key, &rej, peek)
+	case LeastConnections:
+		return st.pickLeast(b, &rej, peek)
+	}
+	return st.pickTable(b, &rej, peek)
+}
+
+// cursor returns the shared round-robin position for this pick and moves it
+// on, or (peek) only reads it.
+func (b *Balancer) cursor(peek bool) uint64 {
+	if peek {
+		return b.rr.Load()
+	}
+	return b.rr.Add(1) - 1
+}
+
+// couldAcquire reports whether acquire(limit) would succeed now, changing
+// nothing (Peek). The pick loops call acquire when picking and this when
+// peeking, written out at each call so that Pick's code stays as it was.
+func (s *Server) couldAcquire(limit int64) bool {
+	switch st := s.state.Load(); st {
+	case 0, stHalfOpen:
+		return limit <= 0 || s.active.Load() < limit
+	}
+	return false
+}
+
 // pickTable walks the schedule from the shared cursor: the first entry whose
 // server can be acquired wins. Entries of ruled-out servers are passed over.
-func (st *set) pickTable(b *Balancer, rej *Tried) int {
+func (st *set) pickTable(b *Balancer, rej *Tried, peek bool) int {
 	n := uint64(len(st.table))
 	left := rej.countNotIn(&st.eligMask)
 	if n == 0 || left == 0 {
 		return -1
 	}
-	pos := (b.rr.Add(1) - 1) % n
+	pos := b.cursor(peek) % n
 	for range n {
 		c := &st.elig[st.table[pos]]
 		if pos++; pos == n {
@@ -59,7 +111,7 @@ func (st *set) pickTable(b *Balancer, rej *Tried) int {
 		if rej.has(c.slot) {
 			continue
 		}
-		if c.s.acquire(st.maxConns) {
+		if !peek && c.s.acquire(st.maxConns) || peek && c.s.couldAcquire(st.maxConns) {
 			return int(c.idx)
 		}
 		rej.add(c.slot)
@@ -75,13 +127,13 @@ func (st *set) pickTable(b *Balancer, rej *Tried) int {
 // slow-starts, so this is "least Active()"). The scan starts at the server the
 // schedule's cursor names and keeps the first minimum, so ties go round-robin
 // (weighted by slow start), as nginx's least_conn does.
-func (st *set) pickLeast(b *Balancer, rej *Tried) int {
+func (st *set) pickLeast(b *Balancer, rej *Tried, peek bool) int {
 	ne := len(st.elig)
 	left := rej.countNotIn(&st.eligMask)
 	if ne == 0 || left == 0 {
 		return -1
 	}
-	start := int(st.table[(b.rr.Add(1)-1)%uint64(len(st.table))])
+	start := int(st.table[b.cursor(peek)%uint64(len(st.table))])
 	for left > 0 {
 		var best *cand
 		var bestA int64
@@ -108,7 +160,7 @@ func (st *set) pickLeast(b *Balancer, rej *Tried) int {
 		if best == nil {
 			return -1
 		}
-		if best.s.acquire(st.maxConns) {
+		if !peek && best.s.acquire(st.maxConns) || peek && best.s.couldAcquire(st.maxConns) {
 			return int(best.idx)
 		}
 		rej.add(best.slot)
@@ -124,7 +176,7 @@ func (st *set) pickLeast(b *Balancer, rej *Tried) int {
 // come back with it. With bounded loads, a server whose Active()+1 would
 // exceed its cap is passed over too; if every candidate is over its cap (only
 // possible while totals are settling), the first one is used anyway.
-func (st *set) pickHash(b *Balancer, key uint64, rej *Tried) int {
+func (st *set) pickHash(b *Balancer, key uint64, rej *Tried, peek bool) int {
 	mg := st.mag
 	left := rej.countNotIn(&st.eligMask)
 	if mg == nil || left == 0 {
@@ -168,14 +220,14 @@ func (st *set) pickHash(b *Balancer, key uint64, rej *Tried) int {
 				limit = c
 			}
 		}
-		if s.acquire(limit) {
+		if !peek && s.acquire(limit) || peek && s.couldAcquire(limit) {
 			return int(i)
 		}
 		if left--; left == 0 {
 			break
 		}
 	}
-	if over >= 0 && st.servers[over].acquire(st.maxConns) {
+	if over >= 0 && (!peek && st.servers[over].acquire(st.maxConns) || peek && st.servers[over].couldAcquire(st.maxConns)) {
 		return over
 	}
 	return -1
