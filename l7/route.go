@@ -130,25 +130,41 @@ func validHostPattern(h string) bool {
 func (t *table) match(host, path, method []byte) *compiledRoute {
 	host = hostWithoutPort(host)
 	for i := range t.routes {
-		r := &t.routes[i]
-		if len(r.host) > 0 {
-			if r.wildcard {
-				if len(host) <= len(r.host) || !asciiEqualFoldBytes(host[len(host)-len(r.host):], r.host) {
-					continue
-				}
-			} else if !asciiEqualFoldBytes(host, r.host) {
-				continue
-			}
+		if r := &t.routes[i]; r.check(host, path, method) == condMatch {
+			return r
 		}
-		if len(r.prefix) > 0 && !hasPrefix(path, r.prefix) {
-			continue
-		}
-		if len(r.methods) > 0 && !methodIn(method, r.methods) {
-			continue
-		}
-		return r
 	}
 	return nil
+}
+
+// Route conditions, as check names the first one a request fails.
+const (
+	condMatch = iota // every condition holds
+	condHost
+	condPath
+	condMethod
+)
+
+// check returns the first condition of r that a request fails, or
+// condMatch; host has no port. It is the one rule of routing: match uses it
+// on the data path, explainRoutes to say why a route was passed over.
+func (r *compiledRoute) check(host, path, method []byte) int {
+	if len(r.host) > 0 {
+		if r.wildcard {
+			if len(host) <= len(r.host) || !asciiEqualFoldBytes(host[len(host)-len(r.host):], r.host) {
+				return condHost
+			}
+		} else if !asciiEqualFoldBytes(host, r.host) {
+			return condHost
+		}
+	}
+	if len(r.prefix) > 0 && !hasPrefix(path, r.prefix) {
+		return condPath
+	}
+	if len(r.methods) > 0 && !methodIn(method, r.methods) {
+		return condMethod
+	}
+	return condMatch
 }
 
 func methodIn(m []byte, list [][]byte) bool {

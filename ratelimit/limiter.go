@@ -107,6 +107,13 @@ func (l *Limiter) Allow(now int64) (ok bool, retryAfter time.Duration) {
 	}
 }
 
+// Peek reports what Allow(now) would answer, changing nothing (the admin
+// API's explain). Lock-free, allocation-free.
+func (l *Limiter) Peek(now int64) (ok bool, retryAfter time.Duration) {
+	_, ok, wait := l.p.step(l.tat.Load(), now)
+	return ok, time.Duration(wait)
+}
+
 // Interval returns the emission interval 1/rate.
 func (l *Limiter) Interval() time.Duration { return time.Duration(l.p.interval) }
 

@@ -69,6 +69,14 @@ func (r *Rule) Allow(keyHash uint64, now int64) (ok bool, retryAfter time.Durati
 	return r.one.Allow(now)
 }
 
+// Peek reports what Allow(keyHash, now) would answer, changing nothing.
+func (r *Rule) Peek(keyHash uint64, now int64) (ok bool, retryAfter time.Duration) {
+	if r.tab != nil {
+		return r.tab.Peek(keyHash, now)
+	}
+	return r.one.Peek(now)
+}
+
 // RetryAfterSeconds converts a wait into a Retry-After value: whole seconds,
 // rounded up, at least 1.
 func RetryAfterSeconds(d time.Duration) int64 {

@@ -164,6 +164,25 @@ func (t *Table) Allow(keyHash uint64, now int64) (ok bool, retryAfter time.Durat
 	}
 }
 
+// Peek reports what Allow(keyHash, now) would answer, changing nothing: a
+// key without state is fresh (admitted). Lock-free, allocation-free.
+func (t *Table) Peek(keyHash uint64, now int64) (ok bool, retryAfter time.Duration) {
+	k := keyHash
+	if k == 0 {
+		k = 1
+	}
+	b1, b2 := t.bucketsOf(k)
+	for _, b := range [2]*bucket{b1, b2} {
+		for i := 0; i < ways; i++ {
+			if b.keys[i].Load() == k {
+				_, ok, wait := t.p.step(b.tats[i].Load(), now)
+				return ok, time.Duration(wait)
+			}
+		}
+	}
+	return true, 0
+}
+
 // bucketsOf mixes the key with the seed (splitmix64 finalizer, a bijection)
 // and maps it onto two candidate buckets with multiply-shifts.
 func (t *Table) bucketsOf(k uint64) (*bucket, *bucket) {

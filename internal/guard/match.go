@@ -146,22 +146,37 @@ func (r *rule) matchMethod(m []byte) bool {
 // matchRequest reports whether every condition of r holds for req from
 // client. Cheapest conditions first; allocation-free.
 func (r *rule) matchRequest(req *fasthttp.Request, client netip.Addr) bool {
+	return r.mismatch(req, client) == condAll
+}
+
+// Conditions of a rule, as mismatch names the first that fails.
+const (
+	condAll = iota // every condition holds
+	condClientIP
+	condMethod
+	condPath
+	condHeader
+)
+
+// mismatch returns the first condition of r that req from client fails,
+// or condAll. It is matchRequest's one rule (explain reads it too).
+func (r *rule) mismatch(req *fasthttp.Request, client netip.Addr) int {
 	if r.ip != nil && !r.ip.Allowed(client) {
-		return false
+		return condClientIP
 	}
 	if r.hasMethods && !r.matchMethod(req.Header.Method()) {
-		return false
+		return condMethod
 	}
 	if r.prefix != nil && !bytes.HasPrefix(req.URI().Path(), r.prefix) {
-		return false
+		return condPath
 	}
 	if r.hdrName != nil {
 		v := req.Header.PeekBytes(r.hdrName)
 		if len(v) == 0 || len(r.hdrValue) > 0 && !bytes.Equal(v, r.hdrValue) {
-			return false
+			return condHeader
 		}
 	}
-	return true
+	return condAll
 }
 
 // requestKey returns the key hash of req for r; ok is false when the rule
