@@ -94,9 +94,16 @@ func (a *App) httpOptions(rt *frontendRT, backends map[string]*backendRT) l7.Opt
 	if f.Backend != "" {
 		o.Default = use(f.Backend)
 	}
+	o.Routes = l7Routes(f, use)
+	return o
+}
+
+// l7Routes translates f's routes, use giving each backend's l7 view.
+func l7Routes(f *config.Frontend, use func(name string) *l7.Backend) []l7.Route {
+	var out []l7.Route
 	for i := range f.Routes {
 		r := &f.Routes[i]
-		o.Routes = append(o.Routes, l7.Route{
+		out = append(out, l7.Route{
 			Name:            r.Name,
 			Host:            r.Match.Host,
 			PathPrefix:      r.Match.PathPrefix,
@@ -106,7 +113,7 @@ func (a *App) httpOptions(rt *frontendRT, backends map[string]*backendRT) l7.Opt
 			ResponseHeaders: headerOps(&r.ResponseHeaders),
 		})
 	}
-	return o
+	return out
 }
 
 func headerOps(h *config.HeaderRules) l7.HeaderOps {

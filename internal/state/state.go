@@ -335,6 +335,10 @@ type ExplainQuery struct {
 	Path     string `json:"path"`
 	ClientIP string `json:"client_ip"`
 	SNI      string `json:"sni,omitempty"` // tcp frontends with SNI routes
+	// Headers are request header fields (name → value) the request would
+	// carry: X-Forwarded-For (read when client_ip is a trusted proxy), a
+	// rate limit's key or match header. Optional.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // Explanation answers an ExplainQuery.
