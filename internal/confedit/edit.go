@@ -167,18 +167,26 @@ func applyOne(src []byte, lookup func(string) (string, bool), e Edit) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	// Verify: the new text holds the old value with exactly this change.
+	if err := verify(d, out, p, lookup); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// verify checks that out (the spliced text) holds the value of d with
+// exactly the change p: the safety net under every splice.
+func verify(d *document, out []byte, p plan, lookup func(string) (string, bool)) error {
 	d2, err := load(out, lookup)
 	if err != nil {
-		return nil, &Error{Path: p.path, Err: ErrUnsupported, Msg: fmt.Sprintf("%s: the writer produced a text that does not parse (%v); nothing was changed", pathOr(p.path), err)}
+		return &Error{Path: p.path, Err: ErrUnsupported, Msg: fmt.Sprintf("%s: the writer produced a text that does not parse (%v); nothing was changed", pathOr(p.path), err)}
 	}
 	old, err1 := d.value()
 	got, err2 := d2.value()
 	want, err3 := change(old, p.gpath, p.op, p.gval)
 	if err1 != nil || err2 != nil || err3 != nil || !equalG(want, got) {
-		return nil, &Error{Path: p.path, Err: ErrUnsupported, Msg: fmt.Sprintf("%s: the writer could not make this change without touching other values; nothing was changed", pathOr(p.path))}
+		return &Error{Path: p.path, Err: ErrUnsupported, Msg: fmt.Sprintf("%s: the writer could not make this change without touching other values; nothing was changed", pathOr(p.path))}
 	}
-	return out, nil
+	return nil
 }
 
 // plan is one planned splice and the change it must make.

@@ -106,6 +106,10 @@ func TestShapes(t *testing.T) {
 			"w: 0x2\n",
 			[]Edit{set("w", "2")},
 			"w: 0x2\n"},
+		{"a block list becomes a mapping, a mapping a list",
+			"a:\n  - 1\n  - 2\nb:\n  c: 1\n",
+			[]Edit{set("a", `{"x":1}`), set("b", `[1]`)},
+			"a:\n  x: 1\nb:\n  - 1\n"},
 		{"a scalar becomes a mapping and back",
 			"a: 1\nb:\n  c: 1\n",
 			[]Edit{set("a", `{"x":1}`), set("b", `"s"`)},
@@ -162,5 +166,28 @@ func TestShapeRefusals(t *testing.T) {
 				t.Errorf("got %v, %q\nwant %v: %s", err, out, c.is, c.msg)
 			}
 		})
+	}
+}
+
+// The verifier refuses a text that does not hold exactly the intended
+// change, whatever the splice was.
+func TestVerifyRefusesWrongSplices(t *testing.T) {
+	src := []byte("a: 1\nb: [1, 2]\n")
+	d, err := load(src, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plan{path: "a", gpath: []any{"a"}, op: OpSet, gval: int64(2)}
+	for _, out := range []string{
+		"a: 2\nb: [1, 2]\n",       // right
+		"a: 2\nb: [1, 3]\n",       // touched another value
+		"a: \"2\"\nb: [1, 2]\n",   // a string, not a number
+		"a: 2\nb: [1, 2\n",        // not YAML
+		"a: 2\nb: [1, 2]\nc: 0\n", // added a key
+	} {
+		err := verify(d, []byte(out), p, noEnv)
+		if (err == nil) != (out == "a: 2\nb: [1, 2]\n") || err != nil && !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%q: %v", out, err)
+		}
 	}
 }
