@@ -32,23 +32,24 @@ func (h headerFlags) Set(v string) error {
 func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	q := state.ExplainQuery{Headers: headerFlags{}}
 	var asJSON bool
-	path, ok := configFlags("explain", args, stderr, nil, func(fs *flag.FlagSet) {
-		fs.StringVar(&q.Frontend, "frontend", "", "frontend name (required)")
-		fs.StringVar(&q.Method, "method", "GET", "request method")
-		fs.StringVar(&q.Host, "host", "", "Host header")
-		fs.StringVar(&q.Path, "path", "/", "request path")
-		fs.StringVar(&q.ClientIP, "client-ip", "", "the client's address, as the frontend's peer")
-		fs.Var(headerFlags(q.Headers), "header", "a request header 'Name: value' (repeatable), e.g. X-Forwarded-For")
-		fs.BoolVar(&asJSON, "json", false, "print the explanation as JSON (the API's form)")
+	f, code, ok := parseFlags("explain", args, stdout, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&q.Frontend, "frontend", "", "")
+		fs.StringVar(&q.Method, "method", "GET", "")
+		fs.StringVar(&q.Host, "host", "", "")
+		fs.StringVar(&q.Path, "path", "/", "")
+		fs.StringVar(&q.ClientIP, "client-ip", "", "")
+		fs.Var(headerFlags(q.Headers), "header", "")
+		fs.BoolVar(&asJSON, "json", false, "")
 	})
 	if !ok {
-		return 1
+		return code
 	}
+	path := f.path
 	if q.Frontend == "" {
 		fmt.Fprintln(stderr, "sluice explain: --frontend is required")
 		return 1
 	}
-	cfg := load(path, stderr)
+	cfg := load(path, f.overrides, stderr)
 	if cfg == nil {
 		return 1
 	}
