@@ -230,9 +230,23 @@ func exchange(c net.Conn, br *bufio.Reader, method, req string) (int, string, er
 // The same for a tcp frontend: each connection is explained, then made;
 // the server that greets it is the one explain named.
 func TestExplainAgreesWithPickTCP(t *testing.T) {
-	greeter := func() string {
-		var addr string
-		addr = obsServe(t, func(c net.Conn) { _, _ = io.WriteString(c, addr+"\n") })
+	greeter := func() string { // a server that greets with its own address
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, addr+"\n")
+				c.Close()
+			}
+		}()
+		t.Cleanup(func() { ln.Close() })
 		return addr
 	}
 	live := []string{greeter(), greeter(), greeter()}
