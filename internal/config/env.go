@@ -114,13 +114,25 @@ type Substitution struct {
 func (s Substitution) IsVar() bool { return len(s.Ref) > 1 && s.Ref[1] == '{' }
 
 // Expand expands ${VAR}, ${VAR:-default} and $$ in src exactly as Parse
-// does, with lookup as the environment (os.LookupEnv for Parse). The error
+// does, with lookup as the environment (os.LookupEnv for Parse). A leading
+// byte-order mark is dropped, as Parse drops it, and listed as the first
+// Substitution (Ref "\ufeff", expanding to nothing). The error
 // is Errors, one per bad or unset reference (positions are line:col of src,
 // file name empty); the Expansion is returned as well, with unset variables
 // expanded to "".
 func Expand(src []byte, lookup func(string) (string, bool)) (*Expansion, error) {
 	c := &collector{}
-	out, _, subs := expand(src, lookup, c)
+	var subs []Substitution
+	shift := 0
+	if bytes.HasPrefix(src, utf8BOM) {
+		shift = len(utf8BOM)
+		subs = append(subs, Substitution{Orig: 0, OrigEnd: shift, Ref: string(utf8BOM)})
+	}
+	out, _, rest := expand(src[shift:], lookup, c)
+	for _, s := range rest {
+		s.Orig, s.OrigEnd = s.Orig+shift, s.OrigEnd+shift
+		subs = append(subs, s)
+	}
 	return &Expansion{Text: out, Subs: subs}, c.errs.err()
 }
 

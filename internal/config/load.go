@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,9 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 )
+
+// utf8BOM is the UTF-8 byte-order mark some editors put first.
+var utf8BOM = []byte("\ufeff")
 
 // MaxFileSize bounds a configuration file (16 MiB).
 const MaxFileSize = 16 << 20
@@ -71,7 +75,8 @@ func parseWith(name string, data []byte, lookup func(string) (string, bool), ovs
 	cfg.Raw = data
 	cfg.SHA256 = sha256.Sum256(data)
 
-	expanded, pm := expandEnv(data, lookup, c)
+	// A UTF-8 byte-order mark is ignored (contract §2).
+	expanded, pm := expandEnv(bytes.TrimPrefix(data, utf8BOM), lookup, c)
 	if len(c.errs) > 0 {
 		return nil, c.errs.err()
 	}

@@ -87,3 +87,17 @@ func TestExpandOffsets(t *testing.T) {
 		t.Errorf("unset: %v", err)
 	}
 }
+
+// A UTF-8 byte-order mark is ignored (contract §2); Expand drops it too and
+// says so.
+func TestByteOrderMark(t *testing.T) {
+	c := mustParse(t, "\ufeff"+minimal)
+	if c.Frontends[0].Name != "web" || string(c.Raw[:3]) != "\ufeff" {
+		t.Fatalf("%+v", c.Frontends)
+	}
+	e, err := Expand([]byte("\ufeffa: ${PORT}\n"), lookup)
+	if err != nil || string(e.Text) != "a: 8080\n" || len(e.Subs) != 2 ||
+		e.Subs[0].Ref != "\ufeff" || e.Subs[0].IsVar() || e.Subs[1].Orig != 6 || e.Subs[1].OrigEnd != 13 || e.Subs[1].Exp != 3 {
+		t.Fatalf("%q %+v %v", e.Text, e.Subs, err)
+	}
+}
