@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,7 +181,9 @@ func TestHalfCloseClientFirst(t *testing.T) {
 	}
 }
 
-// The backend sends a lot and closes at once; a slow client must still get every byte.
+// The backend sends a lot and closes at once; a client that reads nothing
+// until the proxy holds bytes it could not write (the session moved to
+// splice, with the rest of the loop's read in pend) must still get every byte.
 func TestNoBytesLostOnBackendClose(t *testing.T) {
 	const size = 64 << 20
 	r := newRig(t, startBackend(t, func(c *net.TCPConn) {
@@ -191,25 +195,30 @@ func TestNoBytesLostOnBackendClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	time.Sleep(0) // no sleeping to hope: the reader below is slow on purpose
+	waitUntil(t, 5*time.Second, "the session moves to splice", func() bool { return r.pipes() == 1 })
 	h := xxhash.New()
-	buf := make([]byte, 32<<10)
-	var n int64
-	for {
-		k, err := c.Read(buf)
-		h.Write(buf[:k])
-		n += int64(k)
-		if err != nil {
-			break
-		}
-		if n%(4<<20) < 32<<10 {
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, err := io.Copy(h, c)
 	want := xxhash.New()
 	_, _ = io.CopyN(want, &pattern{}, size)
-	if n != size || h.Sum64() != want.Sum64() {
-		t.Fatalf("got %d bytes, want %d (checksum match %v)", n, size, h.Sum64() == want.Sum64())
+	if err != nil || n != size || h.Sum64() != want.Sum64() {
+		t.Fatalf("got %d bytes (%v), want %d (checksum match %v)", n, err, size, h.Sum64() == want.Sum64())
+	}
+	_ = c.Close() // the other direction ends too
+	if s := r.waitEnd(5 * time.Second); s.Close != BackendClosed || s.BytesOut != size {
+		t.Fatalf("session %+v", s)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after d.
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -238,26 +247,58 @@ func TestIdleTimeoutClosesSession(t *testing.T) {
 	}
 }
 
+// TestBackendRefusesMidSessionResetReachesClient: a backend that resets the
+// connection mid-session makes the client's connection reset too (not a clean
+// end of stream, which a client would take for a complete answer), both on
+// the event loop and after the hand-off to splice.
 func TestBackendRefusesMidSessionResetReachesClient(t *testing.T) {
-	r := newRig(t, startBackend(t, func(c *net.TCPConn) {
-		buf := make([]byte, 10)
-		_, _ = c.Read(buf)
-		_ = c.SetLinger(0) // RST
-	}), 10*time.Second)
-	c, err := net.Dial("tcp", r.addr())
-	if err != nil {
-		t.Fatal(err)
+	for _, mode := range []string{"loop", "pipe"} {
+		t.Run(mode, func(t *testing.T) {
+			reset := make(chan struct{})
+			r := newRig(t, startBackend(t, func(c *net.TCPConn) {
+				defer close(reset)
+				buf := make([]byte, 5)
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				if mode == "pipe" {
+					// More than the client reads: the proxy cannot write it
+					// all and hands the session to splice; the write stops
+					// when every buffer on the way is full.
+					_ = c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+					_, _ = io.CopyN(c, &pattern{}, 64<<20)
+				}
+				_ = c.SetLinger(0) // the deferred Close sends RST
+			}), 10*time.Second)
+			c, err := net.Dial("tcp", r.addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			<-reset
+			if mode == "pipe" && r.pipes() != 1 {
+				t.Fatalf("%d sessions in splice mode, want 1", r.pipes())
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = io.Copy(io.Discard, c)
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("client read ended with %v, want connection reset by peer", err)
+			}
+			if s := r.waitEnd(5 * time.Second); s.Close != BackendError {
+				t.Fatalf("close = %v (%v), want backend_error", s.Close, s.Err)
+			}
+		})
 	}
-	defer c.Close()
-	_, _ = c.Write([]byte("hello"))
-	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.ReadAll(c); err != nil && isTimeout(err) {
-		t.Fatalf("client not closed after backend reset: %v", err)
-	}
-	s := r.waitEnd(3 * time.Second)
-	if s.Close != BackendError && s.Close != BackendClosed {
-		t.Fatalf("close = %v", s.Close)
-	}
+}
+
+// pipes returns the number of sessions in splice mode.
+func (r *rig) pipes() int {
+	r.e.pipeMu.Lock()
+	defer r.e.pipeMu.Unlock()
+	return len(r.e.pipes)
 }
 
 func isTimeout(err error) bool {
@@ -308,19 +349,22 @@ func slowDrain(c net.Conn, want int64) (int64, uint64, error) {
 	return n, h.Sum64(), nil
 }
 
-func rssKiB(t *testing.T) int64 {
+// rssKiB returns the resident set size of this process.
+func rssKiB() (int64, error) {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		t.Skip("no /proc/self/status")
+		return 0, err
 	}
 	for _, l := range bytes.Split(b, []byte("\n")) {
 		if bytes.HasPrefix(l, []byte("VmRSS:")) {
 			f := strings.Fields(string(l))
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			return v
+			if len(f) < 2 {
+				break
+			}
+			return strconv.ParseInt(f[1], 10, 64)
 		}
 	}
-	return 0
+	return 0, errors.New("no VmRSS line in /proc/self/status")
 }
 
 // A fast sender and a slow reader, both directions, 1 GiB each: every byte
@@ -347,22 +391,38 @@ func TestBackpressureOneGiBEachWay(t *testing.T) {
 	})
 	r := newRig(t, be, 30*time.Second)
 	runtime.GC()
-	base := rssKiB(t)
-	var peak atomic.Int64
+	base, err := rssKiB()
+	if err != nil {
+		t.Skipf("cannot measure RSS: %v", err)
+	}
+	var peak, samples atomic.Int64
 	stop := make(chan struct{})
-	go func() {
+	sampled := make(chan error, 1)
+	go func() { // samples RSS; reports its first error (never calls t.Skip or t.Fatal)
 		for {
 			select {
 			case <-stop:
+				sampled <- nil
 				return
 			case <-time.After(20 * time.Millisecond):
-				if v := rssKiB(t) - base; v > peak.Load() {
+				v, err := rssKiB()
+				if err != nil {
+					sampled <- err
+					return
+				}
+				samples.Add(1)
+				if v -= base; v > peak.Load() {
 					peak.Store(v)
 				}
 			}
 		}
 	}()
-	defer close(stop)
+	defer func() {
+		close(stop)
+		if err := <-sampled; err != nil {
+			t.Errorf("RSS sampling failed: %v", err)
+		}
+	}()
 
 	// upload
 	c, err := net.Dial("tcp", r.addr())
@@ -389,7 +449,10 @@ func TestBackpressureOneGiBEachWay(t *testing.T) {
 	if n != size || sum != want.Sum64() {
 		t.Fatalf("download: got %d bytes (%v), checksum ok %v", n, err, sum == want.Sum64())
 	}
-	t.Logf("RSS growth peak %d KiB while moving 2 GiB", peak.Load())
+	t.Logf("RSS growth peak %d KiB while moving 2 GiB (%d samples)", peak.Load(), samples.Load())
+	if samples.Load() == 0 {
+		t.Fatal("RSS was never sampled")
+	}
 	if p := peak.Load(); p > 64<<10 {
 		t.Fatalf("RSS grew by %d KiB: proxy buffered without bound", p)
 	}

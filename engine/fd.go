@@ -46,6 +46,12 @@ func dupFD(fd int) (int, error) {
 // shutdownWrite passes a FIN on: the peer sees end of stream, and can still send.
 func shutdownWrite(fd int) { _ = unix.Shutdown(fd, unix.SHUT_WR) }
 
+// resetOnClose sets SO_LINGER to zero on fd, so that closing it sends a reset
+// (RST) instead of a FIN and drops unsent bytes.
+func resetOnClose(fd int) {
+	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+}
+
 // fdConn turns a socket descriptor the caller owns into a *net.TCPConn on Go's
 // poller. fd is closed in every case; the connection holds its own duplicate.
 func fdConn(fd int) (*net.TCPConn, error) {

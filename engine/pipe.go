@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,6 +16,7 @@ const pipeChunk = 256 << 10
 
 // pipeState is a session's state once it has left the event loop.
 type pipeState struct {
+	mu      sync.Mutex // guards conns while runPipe sets them up (pipeAbort may run meanwhile)
 	conns   [2]*net.TCPConn
 	done    atomic.Int32 // directions finished
 	aborted atomic.Bool
@@ -36,6 +38,7 @@ func (e *Engine) startPipe(s *Session) {
 func (s *Session) runPipe() {
 	p := &s.pipe
 	p.lastAct.Store(time.Now().UnixNano())
+	p.mu.Lock()
 	for i := range s.side {
 		sd := &s.side[i]
 		c, err := fdConn(sd.fd)
@@ -49,7 +52,8 @@ func (s *Session) runPipe() {
 		}
 		p.conns[i] = c
 	}
-	if p.aborted.Load() {
+	p.mu.Unlock()
+	if p.aborted.Load() { // here, or by pipeAbort before the conns were set
 		s.pipeClose()
 		s.pipeEnd()
 		return
@@ -160,17 +164,27 @@ func (s *Session) countPipe(i, n int) {
 
 // pipeAbort ends a pipe-mode session at once: closing both connections makes
 // both goroutines return.
+// When one side failed, the other is reset (see finish).
 func (s *Session) pipeAbort(reason CloseReason, err error) {
 	if s.pipe.aborted.CompareAndSwap(false, true) {
 		s.pipe.reason.Store(uint32(reason))
 		if err != nil {
 			s.pipe.err.Store(&errBox{err})
 		}
+		if i := resetSide(reason); i >= 0 {
+			s.pipe.mu.Lock()
+			if c := s.pipe.conns[i]; c != nil {
+				_ = c.SetLinger(0)
+			}
+			s.pipe.mu.Unlock()
+		}
 		s.pipeClose()
 	}
 }
 
 func (s *Session) pipeClose() {
+	s.pipe.mu.Lock()
+	defer s.pipe.mu.Unlock()
 	for _, c := range s.pipe.conns {
 		if c != nil {
 			_ = c.Close()

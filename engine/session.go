@@ -256,15 +256,21 @@ func (s *Session) abort(cur gnet.Conn, reason CloseReason, err error) gnet.Actio
 	return s.finish(cur)
 }
 
-// finish closes whatever the session still holds and reports its end.
+// finish closes whatever the session still holds and reports its end. When
+// one side failed (reset, broken pipe), the other is reset too: a clean end
+// of stream would tell it the exchange was complete.
 func (s *Session) finish(cur gnet.Conn) gnet.Action {
 	act := gnet.None
 	s.state = stDone
 	if s.l != nil {
 		s.l.remove(s)
 	}
+	rst := resetSide(s.Close)
 	for i := range s.side {
 		sd := &s.side[i]
+		if i == rst && sd.fd >= 0 {
+			resetOnClose(sd.fd)
+		}
 		if c := sd.c; c != nil {
 			sd.c = nil
 			if c == cur {
@@ -295,6 +301,18 @@ func (s *Session) countIn(i, n int) {
 func (s *Session) end() {
 	s.e.active.Add(-1)
 	s.opts.OnEnd(s)
+}
+
+// resetSide is the side to close with a reset when a session ends for
+// reason: the peer of a side that failed; -1 for an orderly end.
+func resetSide(reason CloseReason) int {
+	switch reason {
+	case ClientError:
+		return backend
+	case BackendError:
+		return client
+	}
+	return -1
 }
 
 func errReason(i int) CloseReason {
