@@ -31,6 +31,11 @@ type Balancer struct {
 	dirty   atomic.Bool // a state change is waiting for a rebuild
 	ramping atomic.Bool // some server is in slow start: Tick must rebuild
 
+	// waiters counts goroutines between Wait and Unwait; while it is 0,
+	// Release and rebuilds skip the wake-up (one atomic load).
+	waiters atomic.Int32
+	freed   atomic.Pointer[chan struct{}] // closed (and replaced) at each wake-up
+
 	mu       sync.Mutex // guards everything below
 	opts     Options
 	servers  []*Server // configured, in caller order; replaced (never mutated) by Update
@@ -60,6 +65,8 @@ type member struct {
 // given to New do not slow-start.
 func New(opts Options, servers []*Server) *Balancer {
 	b := &Balancer{members: make(map[*Server]*member, len(servers)), retired: make(map[*Server]uint8)}
+	ch := make(chan struct{})
+	b.freed.Store(&ch)
 	b.mu.Lock()
 	b.setLocked(opts, servers, false)
 	b.rebuildLocked()
@@ -227,4 +234,37 @@ func (b *Balancer) rebuildLocked() {
 	st := b.buildLocked()
 	b.cur.Store(st)
 	b.ramping.Store(st.ramping)
+	b.wake() // a server may have become pickable
+}
+
+// Wait registers the caller as waiting for a server to become pickable (a
+// connection released, or a state change or Update that rebuilt the Set) and
+// returns a channel that is closed when that happens. Call Wait, then Pick
+// again, and only if that fails wait on the channel: a release between the
+// failed Pick and Wait cannot be missed. Every Wait must be paired with
+// Unwait. It is how a request queues for a full backend
+// (max_connections_per_server) without polling; a wake-up may be spurious
+// (another waiter took the slot), so the caller picks again.
+func (b *Balancer) Wait() <-chan struct{} {
+	b.waiters.Add(1)
+	return *b.freed.Load()
+}
+
+// Unwait ends a Wait.
+func (b *Balancer) Unwait() { b.waiters.Add(-1) }
+
+// Waiters returns how many callers are between Wait and Unwait (a queue
+// length, for tests and stats).
+func (b *Balancer) Waiters() int { return int(b.waiters.Load()) }
+
+// wake closes the current freed channel if anyone waits. It allocates the
+// next channel only then, so Release stays allocation-free without waiters.
+func (b *Balancer) wake() {
+	if b.waiters.Load() == 0 {
+		return
+	}
+	ch := make(chan struct{})
+	if old := b.freed.Swap(&ch); old != nil {
+		close(*old)
+	}
 }

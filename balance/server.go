@@ -225,6 +225,7 @@ func (s *Server) Release() {
 	}
 	if b := s.owner.Load(); b != nil {
 		b.total.Add(-1)
+		b.wake()
 	}
 }
 

@@ -1,6 +1,9 @@
 package balance
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestServerState(t *testing.T) {
 	s := NewServer("web", "127.0.0.1:9000", 300)
@@ -88,4 +91,40 @@ func TestMaxConnsAvailable(t *testing.T) {
 	ss[0].Release()
 	ss[0].Release()
 	assertZero(t, b, ss)
+}
+
+// TestWaitWokenByRelease: a caller that waits for a full server is woken by
+// the Release that frees a slot (and by nothing before it), and Waiters
+// counts it while it waits.
+func TestWaitWokenByRelease(t *testing.T) {
+	s := NewServer("b", "a:1", 1)
+	b := New(Options{MaxConnsPerServer: 1}, []*Server{s})
+	if b.Pick(0, nil) != s {
+		t.Fatal("first pick failed")
+	}
+	freed := b.Wait()
+	if b.Waiters() != 1 {
+		t.Fatalf("waiters %d, want 1", b.Waiters())
+	}
+	if b.Pick(0, nil) != nil {
+		t.Fatal("picked a full server")
+	}
+	select {
+	case <-freed:
+		t.Fatal("woken before any release")
+	default:
+	}
+	s.Release()
+	select {
+	case <-freed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not woken by Release")
+	}
+	b.Unwait()
+	if b.Waiters() != 0 {
+		t.Fatalf("waiters %d after Unwait", b.Waiters())
+	}
+	if b.Pick(0, nil) != s {
+		t.Fatal("no pick after the release")
+	}
 }

@@ -271,20 +271,16 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, cli
 	idem := isIdempotent(ctx.Method())
 	bal := be.bal.Load()
 	fail, connectRetries, otherRetries := FailNoServer, 0, 0
-	var queued time.Duration
 	for {
 		srv := bal.Pick(key, &ex.tried)
-		if srv == nil {
+		if srv == nil && fail == FailNoServer && be.allFull(bal) {
 			// Every usable server at max_connections_per_server: wait in a
 			// short queue (MaxConnWait) for one to free, then 503.
-			if fail == FailNoServer && queued < be.opts.MaxConnWait && be.allFull(bal) {
-				time.Sleep(queueStep)
-				queued += queueStep
-				continue
+			if srv = be.queue(bal, key, &ex.tried); srv == nil {
+				fail = FailPoolFull
 			}
-			if queued > 0 && fail == FailNoServer {
-				fail = FailPoolFull // the queue timed out
-			}
+		}
+		if srv == nil {
 			break
 		}
 		ex.rec.Attempts++
@@ -324,8 +320,28 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, cli
 	return false
 }
 
-// queueStep is how often a request queued for a full backend looks again.
-const queueStep = 2 * time.Millisecond
+// queue waits up to MaxConnWait for a server of bal to free a connection
+// slot and returns it picked (nil when the wait timed out). It sleeps on the
+// balancer's release event, never polls.
+func (b *Backend) queue(bal *balance.Balancer, key uint64, tried *balance.Tried) *balance.Server {
+	t := time.NewTimer(b.opts.MaxConnWait)
+	defer t.Stop()
+	for {
+		freed := bal.Wait()
+		srv := bal.Pick(key, tried) // a slot freed before Wait is not missed
+		if srv != nil {
+			bal.Unwait()
+			return srv
+		}
+		select {
+		case <-freed:
+			bal.Unwait()
+		case <-t.C:
+			bal.Unwait()
+			return nil
+		}
+	}
+}
 
 // allFull reports whether some server of bal would be picked but for its
 // connection limit (the slow path of a queued request only).

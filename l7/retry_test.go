@@ -155,7 +155,7 @@ func TestPoolQueue(t *testing.T) {
 		}
 		got <- resp.StatusCode
 	}()
-	time.Sleep(100 * time.Millisecond) // the request is now waiting in the queue
+	waitFor(t, 5*time.Second, "the request waiting in the queue", func() bool { return bk.Balancer().Waiters() == 1 })
 	release <- struct{}{}
 	if st := <-slowDone; st != 200 {
 		t.Fatalf("slow request: %d", st)
