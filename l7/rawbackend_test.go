@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // rawBackend is a minimal HTTP/1.1 server that records raw request heads and
@@ -18,6 +19,7 @@ type rawBackend struct {
 	addr     string
 	mu       sync.Mutex
 	heads    []string
+	peers    []string     // remote address of each accepted connection, in accept order
 	accepted atomic.Int64 // connections accepted
 	bytes    atomic.Int64 // bytes read from all connections
 }
@@ -48,6 +50,9 @@ func startRawBackend(t testing.TB, response string) *rawBackend {
 			if err != nil {
 				return
 			}
+			b.mu.Lock()
+			b.peers = append(b.peers, c.RemoteAddr().String())
+			b.mu.Unlock()
 			b.accepted.Add(1)
 			go b.serve(rawCountConn{c, &b.bytes}, response)
 		}
@@ -117,6 +122,33 @@ func (b *rawBackend) serve(c net.Conn, response string) {
 			return
 		}
 	}
+}
+
+// connsBefore opens a connection of its own to the backend and returns how
+// many connections the backend accepted before it. The listen queue is
+// first in, first out: a connection the proxy made before the call (say, a
+// request it should not have forwarded) is counted, with no sleeping.
+func (b *rawBackend) connsBefore(t testing.TB) int {
+	t.Helper()
+	c, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	me := c.LocalAddr().String()
+	n := -1
+	waitFor(t, 5*time.Second, "the barrier connection accepted", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for i, p := range b.peers {
+			if p == me {
+				n = i
+				return true
+			}
+		}
+		return false
+	})
+	return n
 }
 
 func (b *rawBackend) lastHead(t testing.TB) string {
