@@ -94,6 +94,13 @@ type ActiveOptions struct {
 	OnTransition func(t Target, up bool, reason string)
 }
 
+// Validate reports what NewChecker and Checker.SetOptions would refuse in
+// o, without starting anything (a reload checks before it commits).
+func (o ActiveOptions) Validate() error {
+	_, err := o.normalized()
+	return err
+}
+
 // normalized validates o and returns a copy with defaults filled in.
 func (o ActiveOptions) normalized() (*ActiveOptions, error) {
 	var errs []error

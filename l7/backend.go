@@ -88,13 +88,22 @@ type upstream struct {
 }
 
 // NewBackend builds a Backend over bal and attaches a HostClient to each of
-// its servers.
+// its servers that has none yet. A server that already carries the pool of
+// another Backend (a reload that changed the options) keeps it until Update:
+// building a Backend never changes what running requests use.
 func NewBackend(opts BackendOptions, bal *balance.Balancer) (*Backend, error) {
 	if bal == nil {
 		return nil, fmt.Errorf("backend %q: nil balancer", opts.Name)
 	}
 	b := &Backend{opts: opts.withDefaults()}
-	b.Update(bal)
+	b.mu.Lock()
+	for _, s := range bal.Servers() {
+		if _, ok := s.Ext(balance.ExtL7).(*upstream); !ok {
+			b.attach(s)
+		}
+	}
+	b.bal.Store(bal)
+	b.mu.Unlock()
 	return b, nil
 }
 

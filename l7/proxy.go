@@ -108,19 +108,39 @@ func New(opts Options) (*Proxy, error) {
 // MaxHeaderBytes may not grow past the value given to New; Frontend and
 // MaxConns are fixed at New.
 func (p *Proxy) Update(opts Options) error {
+	u, err := p.Prepare(opts)
+	if err != nil {
+		return err
+	}
+	u.Commit()
+	return nil
+}
+
+// Prepared is an Update validated and compiled by Prepare; Commit applies it.
+type Prepared struct {
+	p *Proxy
+	t *table
+}
+
+// Prepare does everything Update does that can fail, without changing the
+// running proxy, so that a caller applying several changes at once (a
+// reload) can check them all before it commits any.
+func (p *Proxy) Prepare(opts Options) (*Prepared, error) {
 	o := opts.withDefaults()
 	if o.Limits.MaxHeaderBytes > p.maxHead {
-		return fmt.Errorf("frontend %q: limits.max_header_bytes %d is larger than at start (%d); restart to grow it",
+		return nil, fmt.Errorf("frontend %q: limits.max_header_bytes %d is larger than at start (%d); restart to grow it",
 			p.frontend, o.Limits.MaxHeaderBytes, p.maxHead)
 	}
 	o.Frontend = p.frontend
 	t, err := compileTable(&o)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p.table.Store(t)
-	return nil
+	return &Prepared{p: p, t: t}, nil
 }
+
+// Commit swaps the prepared routing table in (atomically; it cannot fail).
+func (u *Prepared) Commit() { u.p.table.Store(u.t) }
 
 // ListenAndServe listens on addr (tcp) and serves until Shutdown.
 func (p *Proxy) ListenAndServe(addr string) error {

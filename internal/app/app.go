@@ -21,7 +21,6 @@ import (
 	"github.com/sluicelb/sluice/internal/accesslog"
 	"github.com/sluicelb/sluice/internal/admin"
 	"github.com/sluicelb/sluice/internal/config"
-	"github.com/sluicelb/sluice/internal/guard"
 	"github.com/sluicelb/sluice/internal/metrics"
 )
 
@@ -74,6 +73,11 @@ type App struct {
 	stopping chan struct{}
 	drains   sync.WaitGroup
 	bg       sync.WaitGroup
+
+	// failStep, set by tests only, is called at each fallible step of a
+	// plan (plan.go) with the step and the frontend, backend or destination
+	// concerned; an error makes that step fail.
+	failStep func(step, name string) error
 }
 
 // New returns an App that is not running yet; Start runs cfg.
@@ -210,150 +214,14 @@ func (a *App) apply(cfg *config.Config, reload bool) (string, error) {
 	if a.stopped {
 		return "", errors.New("shutting down")
 	}
-	var ch changeLog
 	if a.cfg != nil && cfg.Admin.Listen != a.cfg.Admin.Listen {
 		a.log.Warn("admin.listen changed: it takes effect at the next restart", "listen", a.cfg.Admin.Listen, "new", cfg.Admin.Listen)
 	}
-	// 1. Plan backends (nothing live is touched).
-	plans := make([]*backendPlan, 0, len(cfg.Backends))
-	for i := range cfg.Backends {
-		p, err := a.planBackend(&cfg.Backends[i], a.backends[cfg.Backends[i].Name], reload)
-		if err != nil {
-			return "", err
-		}
-		plans = append(plans, p)
-	}
-	// 2. Bind the listeners of new or moved frontends.
-	var fresh []*frontendRT
-	fail := func(err error) (string, error) {
-		for _, rt := range fresh {
-			_ = rt.ln.Close()
-		}
+	pl, err := a.plan(cfg, reload)
+	if err != nil {
 		return "", err
 	}
-	for i := range cfg.Frontends {
-		f := &cfg.Frontends[i]
-		if keeps(a.frontends[f.Name], f) {
-			continue
-		}
-		ln, err := a.listen(fmt.Sprintf("frontend %q", f.Name), f.Listen)
-		if err != nil {
-			return fail(err)
-		}
-		fresh = append(fresh, &frontendRT{cfg: *f, ln: ln})
-	}
-	// 3. Access lists and rate limits; unchanged rules keep their state.
-	guards := make(map[string]*guard.Guard, len(cfg.Frontends))
-	gkeys := make(map[string]string, len(cfg.Frontends))
-	for i := range cfg.Frontends {
-		f := &cfg.Frontends[i]
-		key := guardKey(f)
-		gkeys[f.Name] = key
-		if old := a.frontends[f.Name]; old != nil && old.gkey == key {
-			guards[f.Name] = old.guard
-			continue
-		}
-		g, err := buildGuard(f, a.reg.Frontend(f.Name))
-		if err != nil {
-			return fail(err)
-		}
-		guards[f.Name] = g
-	}
-	// 4. Access log destination.
-	alog, oldLog := a.alog, (*accesslog.Logger)(nil)
-	if dest := cfg.Logging.AccessLog; dest != a.alogDest {
-		l, err := accesslog.New(accesslog.Options{Destination: dest, Writer: a.accessWriter(dest),
-			Dropped: a.reg.AccessLogDropped(), Logger: a.log})
-		if err != nil {
-			return fail(fmt.Errorf("logging.access_log: %w", err))
-		}
-		alog, oldLog = l, a.alog
-	}
-	// From here on nothing fails: commit.
-	a.alog, a.alogDest = alog, cfg.Logging.AccessLog
-	if a.opts.Level != nil {
-		a.opts.Level.Set(ParseLevel(cfg.Logging.Level))
-	}
-	a.global.SetMax(int64(cfg.MaxConnections))
-	next := make(map[string]*backendRT, len(plans))
-	var passives []*health.Passive
-	bals := make([]*balance.Balancer, 0, len(plans))
-	for _, p := range plans {
-		ch.backend(p)
-		b := a.commitBackend(p)
-		next[b.name] = b
-		bals = append(bals, b.bal)
-		for _, s := range p.servers {
-			if ps := stateOf(s).passive.Load(); ps != nil {
-				passives = append(passives, ps)
-			}
-		}
-	}
-	a.sweep.Set(passives)
-	a.bals.Store(&bals)
-	nextFE := make(map[string]*frontendRT, len(cfg.Frontends))
-	freshBy := map[string]*frontendRT{}
-	for _, rt := range fresh {
-		freshBy[rt.cfg.Name] = rt
-	}
-	var retired []*frontendRT
-	for i := range cfg.Frontends {
-		f := &cfg.Frontends[i]
-		old := a.frontends[f.Name]
-		if rt := freshBy[f.Name]; rt != nil {
-			rt.guard, rt.gkey = guards[f.Name], gkeys[f.Name]
-			if old != nil {
-				rt.met, rt.noSrv = old.met, old.noSrv
-				retired = append(retired, old)
-				ch.add("frontend %s moved to %s", f.Name, f.Listen)
-			} else {
-				rt.met, rt.noSrv = a.reg.Frontend(f.Name), &noServerLog{log: a.log}
-				ch.add("frontend %s added on %s", f.Name, f.Listen)
-			}
-			if err := a.startFrontend(rt, next); err != nil {
-				a.log.Error("frontend not started", "frontend", f.Name, "error", err.Error())
-				continue
-			}
-			nextFE[f.Name] = rt
-			continue
-		}
-		old.cfg = *f
-		old.guard, old.gkey = guards[f.Name], gkeys[f.Name]
-		if err := a.updateFrontend(old, next); err != nil {
-			a.log.Error("frontend not updated", "frontend", f.Name, "error", err.Error())
-		}
-		nextFE[f.Name] = old
-	}
-	for name, old := range a.frontends {
-		if nextFE[name] == nil {
-			retired = append(retired, old)
-			ch.add("frontend %s removed", name)
-		}
-	}
-	for name, b := range a.backends {
-		if next[name] == nil {
-			a.retireBackend(b)
-			ch.add("backend %s removed", name)
-		}
-	}
-	a.backends, a.frontends, a.cfg = next, nextFE, cfg
-	// Old frontends stop accepting and drain in the background.
-	for _, rt := range retired {
-		a.drains.Add(1)
-		go func(rt *frontendRT) {
-			defer a.drains.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			defer cancel()
-			rt.stop(ctx)
-			if nextFE[rt.cfg.Name] == nil {
-				a.reg.RemoveFrontend(rt.cfg.Name)
-			}
-		}(rt)
-	}
-	if oldLog != nil {
-		go func() { time.Sleep(cfg.ShutdownTimeout); _ = oldLog.Close() }()
-	}
-	return ch.String(), nil
+	return a.commit(pl), nil
 }
 
 // accessWriter returns the test writer for stdout/stderr destinations.

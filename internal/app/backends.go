@@ -47,9 +47,9 @@ type backendRT struct {
 	checker  *health.Checker
 }
 
-// l4Backend returns the l4 view of b with its current connect timeout.
-func (b *backendRT) l4Backend() *l4.Backend {
-	return &l4.Backend{Name: b.name, Balancer: b.bal, ConnectTimeout: b.cfg.Timeouts.Connect, RateLimit: b.rate}
+// l4Backend returns the l4 view of the backend as p plans it.
+func (p *backendPlan) l4Backend() *l4.Backend {
+	return &l4.Backend{Name: p.cfg.Name, Balancer: p.bal, ConnectTimeout: p.cfg.Timeouts.Connect, RateLimit: p.rate}
 }
 
 // dialAddr is the address sluice dials for s: the first resolved address,
@@ -124,6 +124,10 @@ func l7Options(c *config.Backend, rule *ratelimit.Rule) l7.BackendOptions {
 type backendPlan struct {
 	cfg      config.Backend
 	old      *backendRT // nil for a new backend
+	rt       *backendRT // old, or the new backend (not yet running)
+	bal      *balance.Balancer
+	l7       *l7.Backend // what the frontends of the plan route to
+	l7opts   l7.BackendOptions
 	opts     balance.Options
 	servers  []*balance.Server
 	added    []*balance.Server
@@ -138,7 +142,10 @@ type backendPlan struct {
 }
 
 // planBackend prepares c, reusing servers of old (may be nil) by address.
-// It fails only on options the config package should have rejected.
+// It fails only on options the config package should have rejected. A new
+// backend gets its balancer and l7 backend here (nothing routes to them
+// before commit); a running one keeps its balancer, and a new l7 backend
+// when its options changed, which commit switches to.
 func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*backendPlan, error) {
 	p := &backendPlan{cfg: *c, old: old, byAddr: make(map[string]*balance.Server, len(c.Servers))}
 	var err error
@@ -151,6 +158,11 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*back
 	// Servers added by a reload are probed before they get traffic.
 	if p.active, p.hasCheck, err = activeOptions(c, a.log, reload); err != nil {
 		return nil, fmt.Errorf("backend %q: %w", c.Name, err)
+	}
+	if p.hasCheck {
+		if err := p.active.Validate(); err != nil {
+			return nil, fmt.Errorf("backend %q: health.active: %w", c.Name, err)
+		}
 	}
 	p.passive, p.hasPass = passiveOptions(c, a.log)
 	for i := range c.Servers {
@@ -188,17 +200,26 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*back
 			return nil, fmt.Errorf("backend %q: rate_limit: %w", c.Name, err)
 		}
 	}
+	if old != nil {
+		p.rt, p.bal = old, old.bal
+	} else {
+		a.nextID++ // an id lost to an abandoned plan is harmless
+		p.rt = &backendRT{id: a.nextID, name: c.Name}
+		p.bal = balance.New(p.opts, p.servers) // all its servers are new: nothing live changes
+	}
+	p.l7opts = l7Options(c, p.rate)
+	if old != nil && old.l7 != nil && old.l7opts == p.l7opts {
+		p.l7 = old.l7
+	} else if p.l7, err = l7.NewBackend(p.l7opts, p.bal); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
 // commit makes the plan live and returns the running backend. Nothing here
 // can fail: every fallible step happened in planBackend.
 func (a *App) commitBackend(p *backendPlan) *backendRT {
-	b := p.old
-	if b == nil {
-		a.nextID++
-		b = &backendRT{id: a.nextID, name: p.cfg.Name}
-	}
+	b := p.rt
 	for _, srv := range p.added {
 		st := &srvState{be: b}
 		st.met = a.reg.Server(p.cfg.Name, srv.Addr(), srv.Healthy, srv.Active)
@@ -236,7 +257,7 @@ func (a *App) commitBackend(p *backendPlan) *backendRT {
 			s.SetActiveUp(!p.active.StartDown)
 		}
 		ck, err := health.NewChecker(p.active, targets)
-		if err != nil { // options were validated by the config package
+		if err != nil { // options were validated by planBackend
 			a.log.Error("health checks not started", "backend", b.name, "error", err.Error())
 		}
 		b.checker = ck
@@ -250,7 +271,7 @@ func (a *App) commitBackend(p *backendPlan) *backendRT {
 		b.checker.Update(targets)
 	}
 	if b.bal == nil {
-		b.bal = balance.New(p.opts, p.servers)
+		b.bal = p.bal // built by planBackend
 	} else {
 		b.bal.Update(p.opts, p.servers)
 	}
@@ -263,13 +284,8 @@ func (a *App) commitBackend(p *backendPlan) *backendRT {
 		delete(b.draining, addr)
 	}
 	b.rate = p.rate
-	opts := l7Options(&p.cfg, p.rate)
-	if b.l7 == nil || opts != b.l7opts {
-		b.l7, _ = l7.NewBackend(opts, b.bal) // fails only on a nil balancer
-		b.l7opts = opts
-	} else {
-		b.l7.Update(b.bal)
-	}
+	b.l7, b.l7opts = p.l7, p.l7opts
+	b.l7.Update(b.bal) // servers switch to its pools (new options, new servers)
 	for _, srv := range p.removed {
 		b.draining[srv.Addr()] = srv
 		a.drain(b, srv, p.cfg.DrainTimeout)

@@ -39,37 +39,38 @@ func keeps(old *frontendRT, f *config.Frontend) bool {
 	return true
 }
 
-// tcpOptions builds the l4 options of f over the running backends.
-func (a *App) tcpOptions(rt *frontendRT, backends map[string]*backendRT) l4.Options {
+// tcpOptions builds the l4 options of rt's frontend over the backends of
+// the plan pl.
+func (a *App) tcpOptions(rt *frontendRT, pl *plan) l4.Options {
 	f := &rt.cfg
-	be := backends[f.Backend]
 	return l4.Options{
 		Name:        f.Name,
 		Engine:      a.eng,
-		Backend:     be.l4Backend(),
+		Backend:     pl.byName[f.Backend].l4Backend(),
 		IdleTimeout: f.Timeouts.ClientIdle,
 		Conns:       rt.conns,
 		Global:      a.global,
 		Admit:       tcpAdmit(rt.guard),
 		Hooks: &tcpHooks{name: f.Name, backend: f.Backend, fe: rt.met,
-			pair: a.reg.Pair(f.Name, f.Backend, metrics.ModeTCP), alog: a.alog, noSrv: rt.noSrv},
+			pair: pl.pair(f.Name, f.Backend, metrics.ModeTCP), alog: pl.alog, noSrv: rt.noSrv},
 		Log: a.log,
 	}
 }
 
-// httpOptions builds the l7 options of f over the running backends.
-func (a *App) httpOptions(rt *frontendRT, backends map[string]*backendRT) l7.Options {
+// httpOptions builds the l7 options of rt's frontend over the backends of
+// the plan pl.
+func (a *App) httpOptions(rt *frontendRT, pl *plan) l7.Options {
 	f := &rt.cfg
-	obs := &httpObserver{name: f.Name, fe: rt.met, alog: a.alog, noSrv: rt.noSrv,
-		byName: map[string]*metrics.Pair{"": a.reg.Pair(f.Name, "", metrics.ModeHTTP)}}
+	obs := &httpObserver{name: f.Name, fe: rt.met, alog: pl.alog, noSrv: rt.noSrv,
+		byName: map[string]*metrics.Pair{"": pl.pair(f.Name, "", metrics.ModeHTTP)}}
 	use := func(name string) *l7.Backend {
-		b := backends[name]
+		b := pl.byName[name]
 		if obs.byName[name] == nil {
-			p := a.reg.Pair(f.Name, name, metrics.ModeHTTP)
-			if b.id >= len(obs.pairs) {
-				obs.pairs = append(obs.pairs, make([]*metrics.Pair, b.id+1-len(obs.pairs))...)
+			p := pl.pair(f.Name, name, metrics.ModeHTTP)
+			if id := b.rt.id; id >= len(obs.pairs) {
+				obs.pairs = append(obs.pairs, make([]*metrics.Pair, id+1-len(obs.pairs))...)
 			}
-			obs.pairs[b.id], obs.byName[name] = p, p
+			obs.pairs[b.rt.id], obs.byName[name] = p, p
 		}
 		return b.l7
 	}
@@ -124,42 +125,25 @@ func headerOps(h *config.HeaderRules) l7.HeaderOps {
 	return ops
 }
 
-// startFrontend builds and starts a new frontend on its bound listener.
-func (a *App) startFrontend(rt *frontendRT, backends map[string]*backendRT) error {
-	if !rt.cfg.IsHTTP() {
-		rt.conns = gate.New(int64(rt.cfg.MaxConnections))
-		rt.tcp = l4.New(a.tcpOptions(rt, backends))
+// startFrontend starts a frontend the plan built on its bound listener.
+func (a *App) startFrontend(rt *frontendRT) {
+	if rt.tcp != nil {
 		rt.tcp.Start(rt.ln)
-		return nil
+		return
 	}
-	p, err := l7.New(a.httpOptions(rt, backends))
-	if err != nil {
-		_ = rt.ln.Close()
-		return err
-	}
+	p := rt.http
 	rt.met.BindActive(func() int64 { return p.Stats().ActiveConns })
-	rt.http, rt.done = p, make(chan struct{})
+	rt.done = make(chan struct{})
 	go func() {
 		defer close(rt.done)
 		if err := p.Serve(rt.ln); err != nil {
 			a.log.Error("http listener stopped", "frontend", rt.cfg.Name, "listen", rt.cfg.Listen, "error", err.Error())
 		}
 	}()
-	return nil
 }
 
-// updateFrontend applies cfg to a running frontend kept by keeps.
-func (a *App) updateFrontend(rt *frontendRT, backends map[string]*backendRT) error {
-	if !rt.cfg.IsHTTP() {
-		rt.conns.SetMax(int64(rt.cfg.MaxConnections))
-		rt.tcp.Update(a.tcpOptions(rt, backends))
-		return nil
-	}
-	return rt.http.Update(a.httpOptions(rt, backends))
-}
-
-// stopAccepting closes the frontend's listener; connections in flight go on.
-// For http it starts the graceful shutdown that Shutdown (or ctx) completes.
+// stop closes the frontend's listener and drains it: connections in flight
+// go on until they end or ctx is done (see l7.Proxy.Shutdown, l4.Close).
 func (rt *frontendRT) stop(ctx context.Context) {
 	if rt.tcp != nil {
 		rt.tcp.Close()

@@ -91,6 +91,20 @@ func (r *Registry) Frontend(name string) *Frontend {
 	return f
 }
 
+// HasFrontend reports whether the series of frontend name exist.
+func (r *Registry) HasFrontend(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.frontends[name] != nil
+}
+
+// HasPair reports whether the series labelled {frontend, backend} exist.
+func (r *Registry) HasPair(frontend, backend string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pairs[pairKey{frontend, backend}] != nil
+}
+
 // RemoveFrontend unregisters the series of frontend name and of every Pair
 // of that frontend. Handles still held keep working but are no longer
 // exposed. It reports whether the frontend existed.
