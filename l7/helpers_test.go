@@ -126,6 +126,9 @@ func startProxy(t testing.TB, o Options) (*Proxy, string) {
 	done := make(chan error, 1)
 	go func() { done <- p.Serve(ln) }()
 	t.Cleanup(func() {
+		// A draining proxy keeps idle keep-alive connections open until its
+		// deadline (see Shutdown): let the shared client close its own.
+		testClient.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = p.Shutdown(ctx)

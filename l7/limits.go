@@ -123,10 +123,16 @@ func (l *listener) release(c *clientConn) {
 	if c.global != nil {
 		c.global.Release()
 	}
-	l.active.Add(-1)
 	l.mu.Lock()
 	delete(l.conns, c)
 	l.mu.Unlock()
+	l.active.Add(-1)
+	if l.p.draining.Load() {
+		select { // wake Shutdown's count
+		case l.p.drained <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Close stops accepting (also ends an accept back-off).

@@ -45,9 +45,14 @@ type Proxy struct {
 	srv      *fasthttp.Server
 	refused  atomic.Int64
 	tunnels  tunnelSet
+	// draining is set by Shutdown: every response from then on carries
+	// Connection: close, and a connection closing wakes drained.
+	draining atomic.Bool
+	drained  chan struct{} // capacity 1: "a connection closed while draining"
 
-	mu  sync.Mutex
-	lns []*listener
+	mu   sync.Mutex
+	lns  []*listener
+	shut bool // Shutdown was called: Serve accepts nothing more
 }
 
 // Stats are live counters of a Proxy.
@@ -65,7 +70,8 @@ func New(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{frontend: o.Frontend, log: o.Logger, maxConns: o.MaxConns, maxHead: o.Limits.MaxHeaderBytes}
+	p := &Proxy{frontend: o.Frontend, log: o.Logger, maxConns: o.MaxConns, maxHead: o.Limits.MaxHeaderBytes,
+		drained: make(chan struct{}, 1)}
 	p.table.Store(t)
 	p.tunnels.m = make(map[*tunnel]struct{})
 	concurrency := o.MaxConns + maxRefusers
@@ -92,7 +98,8 @@ func New(opts Options) (*Proxy, error) {
 		NoDefaultDate:                true,
 		NoDefaultContentType:         true,
 		SecureErrorLogMessage:        true,
-		CloseOnShutdown:              true,
+		// Shutdown is sluice's own (fasthttp's closes keep-alive
+		// connections between two requests: see Proxy.Shutdown).
 		// Idle keep-alive connections give their read and write buffers back
 		// to the pools (~70 KiB each otherwise).
 		ReduceMemoryUsage:             true,
@@ -157,6 +164,11 @@ func (p *Proxy) ListenAndServe(addr string) error {
 func (p *Proxy) Serve(ln net.Listener) error {
 	l := newListener(ln, p)
 	p.mu.Lock()
+	if p.shut {
+		p.mu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
 	p.lns = append(p.lns, l)
 	p.mu.Unlock()
 	err := p.srv.Serve(l)
@@ -166,25 +178,59 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting, lets in-flight requests and tunnels finish,
-// closes idle keep-alive connections, and returns when all connections are
-// closed, or at ctx's deadline, when it closes whatever is left and returns
-// ctx.Err().
+// Shutdown drains the proxy (graceful stop, binary upgrade, a frontend a
+// reload retired). It stops accepting at once: on a listening socket shared
+// with a new process, that process takes every new connection. Requests in
+// flight and tunnels go on; every response from now on carries Connection:
+// close, and its connection is closed once the response is written, so a
+// keep-alive client learns from its next answer to open a new connection.
+// A connection is never closed under a request or with request bytes
+// unread: one that stays idle is closed only at the end of the drain —
+// ctx's deadline, or its own client_idle timeout — because closing an idle
+// keep-alive connection races with the request its client may be sending
+// at that moment (fasthttp's own Shutdown does that every 100 ms, which cost
+// requests during upgrades).
+//
+// Shutdown returns nil when every connection has closed, or, at ctx's
+// deadline, closes whatever is left and returns ctx.Err().
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	err := p.srv.ShutdownWithContext(ctx)
+	p.draining.Store(true)
+	p.mu.Lock()
+	p.shut = true
+	lns := append([]*listener(nil), p.lns...)
+	p.mu.Unlock()
+	for _, l := range lns {
+		_ = l.Close() // fasthttp's Serve returns; its connections are served on
+	}
+	err := p.waitDrained(ctx, lns)
 	if err == nil {
 		err = p.tunnels.wait(ctx)
 	}
 	if err != nil {
 		p.tunnels.closeAll()
-		p.mu.Lock()
-		lns := append([]*listener(nil), p.lns...)
-		p.mu.Unlock()
 		for _, l := range lns {
 			l.closeAll()
 		}
 	}
 	return err
+}
+
+// waitDrained waits until no client connection of lns is open, or ctx ends.
+func (p *Proxy) waitDrained(ctx context.Context, lns []*listener) error {
+	for {
+		open := int64(0)
+		for _, l := range lns {
+			open += l.active.Load()
+		}
+		if open == 0 {
+			return nil
+		}
+		select {
+		case <-p.drained: // a connection closed: count again
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Stats returns live counters.
@@ -264,7 +310,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	resp := &ctx.Response
 	ex.resp.Header.CopyTo(&resp.Header)
 	ex.scratch = stripHopResponse(&resp.Header, ex.scratch)
-	if clientClose {
+	if clientClose || p.draining.Load() {
 		resp.SetConnectionClose()
 	}
 	if r != nil {
@@ -391,6 +437,9 @@ func (ex *exchange) localError(ctx *fasthttp.RequestCtx, f Failure) {
 		resp.SetConnectionClose()
 	case FailRateLimited:
 		ex.setRetryAfter(&resp.Header)
+	}
+	if ex.p.draining.Load() {
+		resp.SetConnectionClose()
 	}
 	ex.rec.Status, ex.rec.Failure = st, f
 	ex.rec.BytesOut = int64(len(resp.Body()))

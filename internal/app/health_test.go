@@ -371,9 +371,13 @@ func hlTCPOnce(addr string) (string, error) {
 	return s.ask("ping")
 }
 
-func hlHTTPClient() *http.Client {
-	return &http.Client{Timeout: 3 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}}
+// hlHTTPClient returns a keep-alive client whose idle connections are
+// closed when the test ends, before the App (started earlier) shuts down:
+// a draining App keeps idle connections open until its deadline.
+func hlHTTPClient(t *testing.T) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Timeout: 3 * time.Second, Transport: tr}
 }
 
 // hlGet returns the status and body of GET url.
@@ -488,7 +492,7 @@ func TestHealthActiveHTTP(t *testing.T) {
 	h := hlStart(t, hlActiveYAML(p[0], p[1], "http", "http", addrs, ""))
 	url := "http://" + hlAddr(p[1]) + "/x"
 	dead := addrs[2]
-	cl := hlHTTPClient()
+	cl := hlHTTPClient(t)
 	hlActiveScenario(t, h, "be", dead, func() { bs[2].kill() }, func() { bs[2].start(t) },
 		func() (string, error) {
 			st, body, err := hlGet(cl, url)
@@ -721,7 +725,7 @@ func TestHealthPassiveHTTP(t *testing.T) {
 	hlStartHTTP(t, "a", hlAddr(p[2]))
 	bAddr := hlAddr(p[3])
 	h := hlStart(t, hlPassiveYAML(p, "http"))
-	cl, url, sB := hlHTTPClient(), "http://"+hlAddr(p[1])+"/x", h.srv("be", bAddr)
+	cl, url, sB := hlHTTPClient(t), "http://"+hlAddr(p[1])+"/x", h.srv("be", bAddr)
 	clientFail, served := 0, map[string]int{}
 	get := func() {
 		st, body, err := hlGet(cl, url)
@@ -777,7 +781,7 @@ func TestHealthPassiveHTTP5xx(t *testing.T) {
 	b := hlStartHTTP(t, "b", hlAddr(p[3]))
 	b.status.Store(500)
 	h := hlStart(t, hlPassiveYAML(p, "http"))
-	cl, url, sB := hlHTTPClient(), "http://"+hlAddr(p[1])+"/x", h.srv("be", b.addr)
+	cl, url, sB := hlHTTPClient(t), "http://"+hlAddr(p[1])+"/x", h.srv("be", b.addr)
 	client5xx, clientErr := 0, 0
 	get := func() {
 		st, _, err := hlGet(cl, url)
@@ -866,7 +870,7 @@ backends:
       active: {type: tcp, interval: 100ms, timeout: 80ms, healthy_threshold: 2, unhealthy_threshold: 3}
       passive: {unhealthy_threshold: 0}
 `, p[0], p[1], p[2], hs[0].addr, hs[1].addr, e.addr))
-	cl, url, db := hlHTTPClient(), "http://"+hlAddr(p[1])+"/x", hlAddr(p[2])
+	cl, url, db := hlHTTPClient(t), "http://"+hlAddr(p[1])+"/x", hlAddr(p[2])
 	servers := []*balance.Server{h.srv("web", hs[0].addr), h.srv("web", hs[1].addr), h.srv("db", e.addr)}
 	all := func(up bool) func() bool {
 		return func() bool {
@@ -1076,7 +1080,7 @@ func TestHealthSlowStart(t *testing.T) {
 	c.start(t)
 	hlWait(t, 2*time.Second, "c back", func() bool { return sC.Healthy() })
 	tBack := time.Now()
-	cl, url := hlHTTPClient(), "http://"+hlAddr(p[1])+"/x"
+	cl, url := hlHTTPClient(t), "http://"+hlAddr(p[1])+"/x"
 	stop := hlLoad(4, func() (string, error) {
 		st, body, err := hlGet(cl, url)
 		if err == nil && st != 200 {
