@@ -5,6 +5,7 @@ package l7
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestProxyRequestAllocs: a proxied keep-alive request allocates nothing in
@@ -23,11 +24,15 @@ func TestProxyRequestAllocs(t *testing.T) {
 	post := newBenchClient(addr)
 	post.req.Header.SetMethod("POST")
 	post.req.SetBodyString(strings.Repeat("b", 4096))
+	defer func(d time.Duration) { staleCheckAfter = d }(staleCheckAfter)
 	for _, tc := range []struct {
-		name string
-		c    *benchClient
-		max  float64
-	}{{"GET", get, 0}, {"POST", post, 1}} {
+		name  string
+		c     *benchClient
+		max   float64
+		check time.Duration // staleCheckAfter
+	}{{"GET", get, 0, staleCheckAfter}, {"POST", post, 1, staleCheckAfter},
+		{"GET, every pooled connection peeked at", get, 0, 0}} {
+		staleCheckAfter = tc.check
 		for i := 0; i < 2000; i++ {
 			tc.c.do(t)
 		}

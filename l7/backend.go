@@ -5,7 +5,9 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/sluicelb/sluice/balance"
 	"github.com/sluicelb/sluice/ratelimit"
@@ -16,7 +18,7 @@ import (
 const (
 	DefaultConnectTimeout  = 2 * time.Second
 	DefaultResponseTimeout = 30 * time.Second
-	DefaultIdleTimeout     = 90 * time.Second
+	DefaultIdleTimeout     = time.Second
 	DefaultMaxConnWait     = 100 * time.Millisecond
 	unlimitedConns         = 1 << 20
 )
@@ -32,7 +34,12 @@ type BackendOptions struct {
 	// for each request body write). 504 when it expires before the head.
 	// Default 30s.
 	ResponseTimeout time.Duration
-	// IdleTimeout closes pooled keep-alive connections idle this long. Default 90s.
+	// IdleTimeout closes pooled keep-alive connections idle this long.
+	// Default 1s: below the keep-alive timeout of common servers (Gunicorn
+	// 2s, Node.js and Apache 5s), so sluice closes an idle connection before
+	// the server does. A connection the server closed anyway is noticed
+	// before reuse (upConn.alive), and a request it breaks is retried
+	// (FailStale).
 	IdleTimeout time.Duration
 	// MaxConnsPerServer bounds connections per server; 0 = unlimited.
 	// (balance.Options.MaxConnsPerServer should carry the same value so
@@ -180,28 +187,101 @@ func newHostClient(addr string, o BackendOptions) *fasthttp.HostClient {
 		// ReadTimeout/WriteTimeout stay 0: fasthttp would apply them to the
 		// whole (streamed) response; upConn applies ResponseTimeout per wait.
 		Dial: func(a string) (net.Conn, error) {
-			c, err := d.Dial("tcp", a)
+			c, err := dialUp(d, a, rt)
 			if err != nil {
-				return nil, &dialError{err}
+				return nil, err
 			}
-			return &upConn{Conn: c, timeout: rt}, nil
+			return c, nil
 		},
 	}
 }
 
-// upConn bounds every read and write on a server connection by the
-// response timeout (an inactivity timeout, so long streams work).
+// dialUp dials a server connection. The error of a failed dial is a
+// *dialError (nothing was sent: classify says FailConnect).
+func dialUp(d *net.Dialer, addr string, timeout time.Duration) (*upConn, error) {
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, &dialError{err}
+	}
+	uc := &upConn{Conn: c, timeout: timeout}
+	if tc, ok := c.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			uc.rc = rc
+			uc.peek = uc.peekFD // built once: alive allocates nothing
+		}
+	}
+	return uc, nil
+}
+
+// upConn is a server connection. It bounds every read and write by the
+// response timeout (an inactivity timeout, so long streams work), counts
+// the bytes of the current exchange (so a failure can tell "nothing
+// answered" apart) and the requests it carried, and can tell whether the
+// server closed it while it sat in the pool (alive). Used by one request at
+// a time.
 type upConn struct {
 	net.Conn
 	timeout time.Duration
+	uses    int       // requests begun on it; > 0 means a reused pooled connection
+	rx, tx  int64     // bytes read and written in the current exchange
+	last    time.Time // start of the last read or write: when it went idle, give or take
+	rc      syscall.RawConn
+	peek    func(fd uintptr)
+	peeked  int8 // what peek found
+	pbuf    [1]byte
 }
 
 func (c *upConn) Read(p []byte) (int, error) {
-	_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Read(p)
+	c.last = time.Now()
+	_ = c.Conn.SetReadDeadline(c.last.Add(c.timeout))
+	n, err := c.Conn.Read(p)
+	c.rx += int64(n)
+	return n, err
 }
 
 func (c *upConn) Write(p []byte) (int, error) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Write(p)
+	c.last = time.Now()
+	_ = c.Conn.SetWriteDeadline(c.last.Add(c.timeout))
+	n, err := c.Conn.Write(p)
+	c.tx += int64(n)
+	return n, err
+}
+
+// What a peek at an idle pooled connection found.
+const (
+	peekFailed int8 = iota // the socket reported an error (reset)
+	peekEmpty              // nothing to read: the connection is open and quiet
+	peekEOF                // the server closed it (FIN)
+	peekData               // bytes nobody asked for: the connection is out of step
+)
+
+// alive reports whether an idle pooled connection can carry a request: a
+// non-blocking MSG_PEEK finds nothing to read. The server's FIN (EOF), a
+// reset, or stray bytes all mean it cannot. It is one recvfrom system call
+// and allocates nothing; the Go runtime's poller and deadlines are not
+// involved (RawConn.Control).
+func (c *upConn) alive() bool {
+	if c.rc == nil {
+		return true // not a TCP connection: nothing to look at
+	}
+	c.peeked = peekFailed
+	if err := c.rc.Control(c.peek); err != nil {
+		return false
+	}
+	return c.peeked == peekEmpty
+}
+
+func (c *upConn) peekFD(fd uintptr) {
+	n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.pbuf[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	switch {
+	case errno == syscall.EAGAIN:
+		c.peeked = peekEmpty
+	case errno != 0:
+		c.peeked = peekFailed
+	case n == 0:
+		c.peeked = peekEOF
+	default:
+		c.peeked = peekData
+	}
 }

@@ -35,6 +35,8 @@ const (
 	FailUpgrade               // a tunnel upgrade the backend refused or that broke during setup
 	FailDenied                // Guard.AllowConn refused the client connection (access list): 403
 	FailRateLimited           // Guard.AllowRequest or the backend's RateLimit refused the request: 429
+	FailStale                 // a reused pooled connection the server had closed broke before any response byte, after request bytes were written
+	FailStaleUnsent           // the same, before a single request byte was written
 	numFailures
 )
 
@@ -45,6 +47,11 @@ const (
 	retryNever      retryPolicy = iota
 	retryAlways                 // nothing was sent to the server
 	retryIdempotent             // only idempotent methods without a body, at most once
+	// retryFresh and retryFreshUnsent: once more on the SAME server, on a
+	// connection dialed for it. A request with a body never: its body was
+	// streamed from the client and cannot be sent again.
+	retryFresh       // idempotent methods without a body
+	retryFreshUnsent // any method without a body: the server got nothing
 )
 
 type failureInfo struct {
@@ -72,6 +79,10 @@ var failures = [numFailures]failureInfo{
 	FailUpgrade:       {fasthttp.StatusBadGateway, "upgrade", true, retryNever},
 	FailDenied:        {fasthttp.StatusForbidden, "denied", false, retryNever},
 	FailRateLimited:   {fasthttp.StatusTooManyRequests, "rate_limited", false, retryNever},
+	// Servers close idle keep-alive connections (Node.js 5s, Gunicorn 2s):
+	// not the server's fault, and not the client's to pay for.
+	FailStale:       {fasthttp.StatusBadGateway, "stale", false, retryFresh},
+	FailStaleUnsent: {fasthttp.StatusBadGateway, "stale_unsent", false, retryFreshUnsent},
 }
 
 // Status is the HTTP status the client sees for f (0: the server's own).
@@ -92,19 +103,30 @@ func (f Failure) String() string {
 // Client-caused failures never count.
 func (f Failure) CountsAgainstServer() bool { return failures[f].counts }
 
-// RetrySafe reports whether a request that failed with f may be sent to
-// another server: always when nothing was sent (connect, pool_full); for a
-// reset only if the method is idempotent and the request has no body. The
-// caller also guarantees no response byte reached the client yet, and that a
-// non-connect retry happens at most once.
+// RetrySafe reports whether a request that failed with f may be sent
+// again: always when nothing was sent (connect, pool_full); for a reset only
+// if the method is idempotent and the request has no body; for a stale
+// pooled connection, on a fresh connection to the same server (RetryFresh),
+// if the request has no body and either nothing was written or the method
+// is idempotent. The caller also guarantees no response byte reached the
+// client yet, and that a non-connect retry happens at most once.
 func (f Failure) RetrySafe(idempotent, hasBody bool) bool {
 	switch failures[f].retry {
 	case retryAlways:
 		return true
-	case retryIdempotent:
+	case retryIdempotent, retryFresh:
 		return idempotent && !hasBody
+	case retryFreshUnsent:
+		return !hasBody
 	}
 	return false
+}
+
+// RetryFresh reports whether f is retried on a new connection to the same
+// server rather than on another server.
+func (f Failure) RetryFresh() bool {
+	r := failures[f].retry
+	return r == retryFresh || r == retryFreshUnsent
 }
 
 // dialError marks an error of the backend dial, so that classify can tell
@@ -137,6 +159,13 @@ func classify(err error, cc *clientConn) Failure {
 	var de *dialError
 	if errors.As(err, &de) {
 		return FailConnect
+	}
+	var se *staleError
+	if errors.As(err, &se) {
+		if se.unsent {
+			return FailStaleUnsent
+		}
+		return FailStale
 	}
 	if errors.Is(err, fasthttp.ErrNoFreeConns) {
 		return FailPoolFull

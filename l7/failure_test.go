@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -189,5 +190,26 @@ func TestFailureTable(t *testing.T) {
 	}
 	if FailConnect.Status() != 502 || FailTimeout.Status() != 504 || FailReset.Status() != 502 || FailNoServer.Status() != 503 {
 		t.Fatal("statuses")
+	}
+	// A stale pooled connection: on a fresh connection to the same server,
+	// never counted against it; with nothing written any method without a
+	// body, else only idempotent ones; a body never.
+	for _, c := range []struct {
+		f                 Failure
+		idem, body, retry bool
+	}{
+		{FailStale, true, false, true}, {FailStale, false, false, false}, {FailStale, true, true, false},
+		{FailStaleUnsent, true, false, true}, {FailStaleUnsent, false, false, true}, {FailStaleUnsent, false, true, false},
+	} {
+		if got := c.f.RetrySafe(c.idem, c.body); got != c.retry || !c.f.RetryFresh() || c.f.CountsAgainstServer() || c.f.Status() != 502 {
+			t.Errorf("%v idempotent=%v body=%v: retry %v fresh %v counts %v status %d", c.f, c.idem, c.body,
+				got, c.f.RetryFresh(), c.f.CountsAgainstServer(), c.f.Status())
+		}
+	}
+	if FailReset.RetryFresh() || FailConnect.RetryFresh() {
+		t.Error("only stale connections are retried on the same server")
+	}
+	if classify(&staleError{err: io.EOF, unsent: true}, nil) != FailStaleUnsent || classify(&staleError{err: io.EOF}, nil) != FailStale {
+		t.Error("classify of stale errors")
 	}
 }

@@ -356,8 +356,14 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, cli
 			// HTTP/1.0 without Host: name the server, as a backend needs one.
 			ctx.Request.URI().SetHost(srv.Addr())
 		}
-		err := u.roundTrip(&ctx.Request, &ex.resp, &ex.up)
+		err := u.roundTrip(&ctx.Request, &ex.resp, &ex.up, false)
 		f := classify(err, ex.cc)
+		if f.RetryFresh() && f.RetrySafe(idem, hasBody) {
+			// The server had closed the pooled connection: once more, on a
+			// new connection to the same server (nothing to report).
+			err = u.roundTrip(&ctx.Request, &ex.resp, &ex.up, true)
+			f = classify(err, ex.cc)
+		}
 		if err == nil && ex.resp.StatusCode() >= 500 {
 			f = FailStatus5xx
 		}
@@ -371,8 +377,8 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, cli
 		}
 		srv.Release()
 		fail = f
-		if !f.RetrySafe(idem, hasBody) {
-			break
+		if f.RetryFresh() || !f.RetrySafe(idem, hasBody) {
+			break // a stale connection that may not be retried is answered 502
 		}
 		if failures[f].retry == retryAlways {
 			if connectRetries++; connectRetries > maxConnectRetries {

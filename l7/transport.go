@@ -85,16 +85,92 @@ type upBody struct {
 	active    bool
 }
 
+// staleCheckAfter: a pooled connection idle at least this long is looked
+// at (upConn.alive, one system call) before it is reused. One reused sooner
+// is the server's to close only in the same instant; the retry of a stale
+// connection (forward) covers that race.
+var staleCheckAfter = time.Millisecond
+
+// staleError is the failure of an exchange on a reused pooled connection
+// that the server broke (EOF, reset) before any byte of a response: the
+// server had closed the idle connection, which says nothing about its
+// health (classify: FailStale, FailStaleUnsent).
+type staleError struct {
+	err    error
+	unsent bool // not one byte of the request was written
+}
+
+func (e *staleError) Error() string {
+	return "pooled connection closed by the server: " + e.err.Error()
+}
+func (e *staleError) Unwrap() error { return e.err }
+
+// freshConn is a connection dialed outside the pool for one request, the
+// retry of a request whose pooled connection turned out stale: it is never
+// itself stale, and it is closed after the request.
+type freshConn struct{ c *upConn }
+
+func (f *freshConn) Conn() net.Conn { return f.c }
+
+// acquire takes a connection from the pool, skipping (and closing) pooled
+// ones the server has closed meanwhile, or dials one outside it (fresh).
+func (u *upstream) acquire(connectionClose, fresh bool) (pooledConn, *upConn, error) {
+	if fresh {
+		c, err := u.hc.Dial(u.hc.Addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		uc := c.(*upConn)
+		return &freshConn{uc}, uc, nil
+	}
+	for {
+		cc, err := u.pool.acquire(connectionClose)
+		if err != nil {
+			return nil, nil, err
+		}
+		uc, ok := cc.Conn().(*upConn)
+		if !ok || uc.uses == 0 || time.Since(uc.last) < staleCheckAfter || uc.alive() {
+			return cc, uc, nil
+		}
+		u.pool.discard(cc) // closed (or out of step) while it sat in the pool
+	}
+}
+
+// release gives a connection back for reuse; discard closes it.
+func (u *upstream) release(cc pooledConn) {
+	if f, ok := cc.(*freshConn); ok {
+		_ = f.c.Close()
+		return
+	}
+	u.pool.release(cc)
+}
+
+func (u *upstream) discard(cc pooledConn) {
+	if f, ok := cc.(*freshConn); ok {
+		_ = f.c.Close()
+		return
+	}
+	u.pool.discard(cc)
+}
+
 // roundTrip sends req to the server of u and reads the response head into
-// resp. On success a response with a body leaves body active (the caller
+// resp, on a pooled connection, or on a new one outside the pool when
+// fresh. On success a response with a body leaves body active (the caller
 // streams it and must call CloseWithError); a response without one has
-// already given the connection back.
-func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *upBody) error {
+// already given the connection back. A reused connection that breaks
+// before any response byte fails with a *staleError.
+func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *upBody, fresh bool) error {
 	resp.Reset()
 	req.URI().DisablePathNormalizing = true
-	cc, err := u.pool.acquire(req.ConnectionClose())
+	cc, uc, err := u.acquire(req.ConnectionClose(), fresh)
 	if err != nil {
 		return err
+	}
+	reused := false
+	if uc != nil {
+		reused = uc.uses > 0
+		uc.uses++
+		uc.rx, uc.tx = 0, 0
 	}
 	conn := cc.Conn()
 	bw := u.hc.AcquireWriter(conn)
@@ -104,8 +180,8 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, bod
 	}
 	u.hc.ReleaseWriter(bw)
 	if err != nil {
-		u.pool.discard(cc)
-		return err
+		u.discard(cc)
+		return staleOr(err, reused, uc)
 	}
 	br := u.hc.AcquireReader(conn)
 	resp.SkipBody = true // the head only (interim 1xx skipped); the body is read below
@@ -113,11 +189,11 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, bod
 	resp.SkipBody = false
 	if err != nil {
 		u.hc.ReleaseReader(br)
-		u.pool.discard(cc)
+		u.discard(cc)
 		if err == io.EOF {
 			err = fasthttp.ErrConnectionClosed
 		}
-		return err
+		return staleOr(err, reused, uc)
 	}
 	*body = upBody{u: u, cc: cc, br: br, active: true,
 		closeConn: req.ConnectionClose() || resp.ConnectionClose()}
@@ -137,6 +213,16 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, bod
 		_ = body.CloseWithError(nil)
 	}
 	return nil
+}
+
+// staleOr returns err as a *staleError when it broke a reused connection
+// before any response byte arrived (and was no timeout: a server that is
+// slow to answer is not one that closed the connection).
+func staleOr(err error, reused bool, uc *upConn) error {
+	if !reused || uc.rx > 0 || isTimeout(err) {
+		return err
+	}
+	return &staleError{err: err, unsent: uc.tx == 0}
 }
 
 // Read returns body bytes (chunk framing removed).
@@ -258,9 +344,9 @@ func (b *upBody) CloseWithError(err error) error {
 	u := b.u
 	u.hc.ReleaseReader(b.br)
 	if err != nil || !b.done || b.closeConn {
-		u.pool.discard(b.cc)
+		u.discard(b.cc)
 	} else {
-		u.pool.release(b.cc)
+		u.release(b.cc)
 	}
 	b.u, b.cc, b.br = nil, nil, nil
 	return nil

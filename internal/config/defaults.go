@@ -29,7 +29,7 @@ const (
 	DefaultAlgorithm       = AlgRoundRobin
 	DefaultConnectTimeout  = 2 * time.Second
 	DefaultResponseTimeout = 30 * time.Second
-	DefaultIdleTimeout     = 90 * time.Second
+	DefaultIdleTimeout     = time.Second // below servers' own keep-alive timeouts (Gunicorn 2s, Node.js and Apache 5s)
 	DefaultDrainTimeout    = 30 * time.Second
 	DefaultWeight          = 1
 	DefaultServerEnabled   = true

@@ -44,7 +44,7 @@ func TestDefaults(t *testing.T) {
 	eq("algorithm", b.Algorithm, "round_robin")
 	eq("connect", b.Timeouts.Connect, 2*time.Second)
 	eq("response", b.Timeouts.Response, 30*time.Second)
-	eq("idle", b.Timeouts.Idle, 90*time.Second)
+	eq("idle", b.Timeouts.Idle, time.Second) // below servers' keep-alive timeouts
 	eq("max_connections_per_server", b.MaxConnectionsPerServer, 0)
 	eq("drain_timeout", b.DrainTimeout, 30*time.Second)
 	eq("weight", b.Servers[0].Weight, 1)

@@ -290,7 +290,9 @@ type BackendTimeouts struct {
 	Connect time.Duration `yaml:"connect"`
 	// Response: http, until the response head arrives. Default 30s.
 	Response time.Duration `yaml:"response"`
-	// Idle: pooled idle backend connections are closed after it. Default 90s.
+	// Idle: pooled idle backend connections are closed after it. Default
+	// 1s: below the keep-alive timeout of common servers (Gunicorn 2s,
+	// Node.js and Apache 5s), so that sluice, not the server, closes them.
 	Idle time.Duration `yaml:"idle"`
 
 	m meta
