@@ -150,7 +150,10 @@ func (rt *frontendRT) stop(ctx context.Context) {
 		return
 	}
 	if rt.http != nil {
-		_ = rt.http.Shutdown(ctx)
-		<-rt.done
+		_ = rt.http.Shutdown(ctx) // its Serve returns at once (listener closed)
+		select {
+		case <-rt.done:
+		case <-ctx.Done():
+		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicelb/sluice/internal/testtool"
 )
 
 // idleCloser is an HTTP server that closes keep-alive connections idle for
@@ -30,9 +32,7 @@ const serverIdle = 150 * time.Millisecond
 // socket's own, as Node's servers had it before keepAliveTimeout existed.)
 func nodeIdleCloser(t *testing.T) idleCloser {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed")
-	}
+	node := testtool.Need(t, "node", "apt-get install -y nodejs")
 	const script = `
 const http = require('http');
 let conns = 0;
@@ -45,7 +45,7 @@ srv.on('connection', (s) => { conns++; s.setTimeout(150, () => s.destroy()); });
 srv.listen(0, '127.0.0.1', () => console.log(srv.address().port));
 `
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "node", "-e", script)
+	cmd := exec.CommandContext(ctx, node, "-e", script)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
