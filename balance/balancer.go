@@ -114,6 +114,20 @@ func (b *Balancer) Servers() []*Server {
 	return append([]*Server(nil), st.servers...)
 }
 
+// EffectiveWeight returns the weight s gets right now: its configured weight
+// scaled by slow start, 0 when it is not eligible (down, draining, disabled,
+// removed, weight 0) or not one of b's servers. Lock-free; O(servers), for
+// the cold path (stats, the admin API).
+func (b *Balancer) EffectiveWeight(s *Server) int {
+	st := b.cur.Load()
+	for i, x := range st.servers {
+		if x == s {
+			return int(st.effW[i])
+		}
+	}
+	return 0
+}
+
 // Options returns the options in effect (after normalization).
 func (b *Balancer) Options() Options { return b.cur.Load().opts }
 

@@ -79,10 +79,14 @@
 // of the same atomic acquire every pick does: still lock-free and
 // allocation-free.
 //
-// Draining: a draining server ([Server.SetDraining], or removed by Update)
-// gets no new picks; its existing connections keep counting in Active() and
-// in the Balancer's Active() until their callers Release them, so Active()
-// falls to 0 as they finish.
+// Draining: a draining server gets no new picks. Two owners drain a server,
+// each with its own state bit: the operator ([Server.SetDraining],
+// [Server.SetEnabled]) and a reload that removed it ([Server.SetRemoved], on
+// top of Update dropping it from the list); clearing one never clears the
+// // other, so an undrain cannot bring back a removed server. A draining
+// server's existing connections keep counting in Active() and in the
+// Balancer's Active() until their callers Release them, so Active() falls to
+// 0 as they finish.
 //
 // Slow start (Options.SlowStart, like HAProxy's slowstart and nginx's
 // slow_start): a server that becomes available again (recovered, re-enabled,

@@ -23,6 +23,7 @@ const (
 	stDisabled
 	stHalfOpen   // passive half-open: one trial pick allowed (see SetPassiveHalfOpen)
 	stTrialTaken // the half-open trial was handed out by Pick
+	stRemoved    // removed by a reload, finishing its connections (see SetRemoved)
 
 	stUnhealthy = stActiveDown | stPassiveDown
 	stTrial     = stHalfOpen | stTrialTaken
@@ -50,7 +51,7 @@ type Server struct {
 	// Pick's fields share the first cache line (a Server is allocated in a
 	// 64-byte-aligned size class); the padding keeps the cold fields off it.
 	active atomic.Int64
-	state  atomic.Uint32 // stActiveDown | stPassiveDown | stDraining | stDisabled | stHalfOpen | stTrialTaken
+	state  atomic.Uint32 // stActiveDown | stPassiveDown | stDraining | stDisabled | stHalfOpen | stTrialTaken | stRemoved
 	owner  atomic.Pointer[Balancer]
 	_      [40]byte
 
@@ -183,12 +184,35 @@ func (s *Server) HalfOpen() bool { return s.state.Load()&stHalfOpen != 0 }
 // otherwise.
 func (s *Server) Healthy() bool { return s.state.Load()&(stUnhealthy|stTrial) == 0 }
 
-// SetDraining marks the server draining (true) or serving (false). A draining
-// server keeps its connections but Pick no longer returns it.
-func (s *Server) SetDraining(d bool) { s.setBit(stDraining, d) }
+// SetDraining sets or clears the operator's drain (servers[].drain) and
+// reports whether that changed. A draining server keeps its connections but
+// Pick no longer returns it. The operator's drain is its own bit, apart from
+// the drain of a server removed by a reload ([Server.SetRemoved]): clearing
+// one never clears the other, so an undrain cannot bring a removed server
+// back.
+func (s *Server) SetDraining(d bool) (changed bool) { return s.setBit(stDraining, d) }
 
-// Draining reports whether the server is draining.
+// Draining reports whether the operator drains the server (SetDraining). A
+// server removed by a reload reports Removed instead.
 func (s *Server) Draining() bool { return s.state.Load()&stDraining != 0 }
+
+// SetRemoved marks the server removed from the configuration (true): it
+// finishes its connections but Pick never returns it again, whatever its
+// operator state, until a reload adds it back (false). Reports whether that
+// changed. internal/app sets it when a reload drops the server and clears it
+// when a later reload revives it before the drain ended.
+func (s *Server) SetRemoved(r bool) (changed bool) { return s.setBit(stRemoved, r) }
+
+// Removed reports whether the server was removed by a reload and is still
+// finishing its connections (see SetRemoved).
+func (s *Server) Removed() bool { return s.state.Load()&stRemoved != 0 }
+
+// ActiveUp reports the active health checks' view (true when no check runs).
+func (s *Server) ActiveUp() bool { return s.state.Load()&stActiveDown == 0 }
+
+// PassiveUp reports the passive checks' view: false while ejected; true
+// when serving and while half-open (see HalfOpen).
+func (s *Server) PassiveUp() bool { return s.state.Load()&stPassiveDown == 0 }
 
 // SetEnabled enables (true, the default) or disables the server and reports
 // whether that changed. A disabled server keeps its connections but Pick no
@@ -200,7 +224,7 @@ func (s *Server) Enabled() bool { return s.state.Load()&stDisabled == 0 }
 
 // Available reports whether the server can take a new connection right now:
 // healthy (or half-open with its trial not yet handed out), not draining,
-// enabled and below the owner's MaxConnsPerServer. (Weight 0 is not part of
+// not removed, enabled and below the owner's MaxConnsPerServer. (Weight 0 is not part of
 // it: see SetWeight.) The answer may be stale by the time the caller acts on
 // it; Pick re-checks atomically.
 func (s *Server) Available() bool {

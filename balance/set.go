@@ -29,6 +29,10 @@ type set struct {
 	capMul []float64 // per server index: factor × weight / Σ eligible weight; nil = bounded loads off
 
 	ramping bool // some server is slow-starting
+
+	// effW is the effective weight of servers[i] as the API reports it: the
+	// configured weight times the slow-start fraction, 0 when not eligible.
+	effW []int32
 }
 
 // cand is an eligible server, laid out for the pick loops.
@@ -60,6 +64,7 @@ func (b *Balancer) buildLocked() *set {
 		maxConns: o.MaxConnsPerServer,
 		servers:  b.servers,
 		slot:     make([]uint8, n),
+		effW:     make([]int32, n),
 	}
 	weighted := o.Algorithm == WeightedRoundRobin || o.Algorithm == IPHash
 	slow := o.SlowStart > 0 && o.Algorithm != IPHash
@@ -105,6 +110,7 @@ func (b *Balancer) buildLocked() *set {
 			}
 		}
 		st.ramping = st.ramping || m.ramp
+		st.effW[i] = int32(max(1, math.Round(float64(w)*f)))
 		if !weighted {
 			w = 1
 		}
