@@ -16,9 +16,15 @@ func TestPassiveNoAllocs(t *testing.T) {
 	now := int64(0)
 	calls := map[string]func(){
 		"Failure+Success": func() { now++; p.Failure(now); p.Success() },
-		"Failure cycle":   func() { now++; p.Failure(now); p.Tick(now); p.Admit(now); p.Success() },
-		"Admit":           func() { now++; p.Admit(now) },
-		"Tick":            func() { now++; p.Tick(now) },
+		"FailureOf+Success": func() {
+			now++
+			p.FailureOf(now, 3)
+			p.FailureOf(now, 1)
+			p.Success()
+		},
+		"Failure cycle": func() { now++; p.Failure(now); p.Tick(now); p.Admit(now); p.Success() },
+		"Admit":         func() { now++; p.Admit(now) },
+		"Tick":          func() { now++; p.Tick(now) },
 	}
 	for name, fn := range calls {
 		if n := testing.AllocsPerRun(1000, fn); n != 0 {

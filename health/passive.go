@@ -3,6 +3,7 @@ package health
 import (
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,24 @@ type PassiveOptions struct {
 	// and once per return (up true), after the corresponding log record. It
 	// must not block.
 	OnTransition func(t PassiveTarget, up bool, reason string)
+	// OnHalfOpen, if set, is called from Tick when an ejected server's
+	// cooldown is over and one trial may go (reason says so). It must not
+	// block.
+	OnHalfOpen func(t PassiveTarget, reason string)
+	// OnTrialFailed, if set, is called from Tick when the half-open trial
+	// failed and the server is ejected for another cooldown (not a
+	// transition: it was never back). reason names the failure kind. It must
+	// not block.
+	OnTrialFailed func(t PassiveTarget, reason string)
+	// Kinds names the failure kinds the caller passes to FailureOf (kind i
+	// is Kinds[i], at most 32), for the reasons given to OnTransition and
+	// OnTrialFailed: "5 consecutive failures on live traffic: 5xx". Nil:
+	// reasons name no kind.
+	Kinds []string
 }
+
+// MaxKinds bounds [PassiveOptions.Kinds].
+const MaxKinds = 32
 
 // passive tracker states.
 const (
@@ -46,6 +64,9 @@ const (
 type passiveConfig struct {
 	log       *slog.Logger
 	on        func(t PassiveTarget, up bool, reason string)
+	onHalf    func(t PassiveTarget, reason string)
+	onTrial   func(t PassiveTarget, reason string)
+	kinds     []string
 	threshold int64
 }
 
@@ -102,11 +123,18 @@ type Passive struct {
 	trialAt   atomic.Int64 // start of the trial in stTrial
 	downs     atomic.Uint64
 	returns   atomic.Uint64
+	runKinds  atomic.Uint32 // kinds (bit i: Kinds[i]) of the current run of failures
+	downKinds atomic.Uint32 // kinds of the run that caused the last ejection
+	trialFail atomic.Uint64 // failed half-open trials
+	trialKind atomic.Uint32 // kind of the last failed trial
+	halfOpens atomic.Uint64 // open → half-open steps (Tick)
 	cfg       atomic.Pointer[passiveConfig]
 
 	mu         sync.Mutex // serializes Tick; guards the fields below
 	seenDowns  uint64
 	seenRets   uint64
+	seenTrials uint64
+	seenHalf   uint64
 	trialSeen  bool  // tt's trial was seen handed out ...
 	trialSince int64 // ... from this Tick on
 }
@@ -139,28 +167,49 @@ func (p *Passive) SetOptions(opts PassiveOptions) {
 	}
 	p.threshold.Store(th)
 	p.cooldown.Store(int64(cd))
-	p.cfg.Store(&passiveConfig{log: log, on: opts.OnTransition, threshold: th})
+	kinds := opts.Kinds[:min(len(opts.Kinds), MaxKinds)]
+	p.cfg.Store(&passiveConfig{log: log, on: opts.OnTransition, onHalf: opts.OnHalfOpen,
+		onTrial: opts.OnTrialFailed, kinds: kinds, threshold: th})
 }
 
 // Target returns the tracked server.
 func (p *Passive) Target() PassiveTarget { return p.t }
 
-// Failure records a failure that counts against the server at time now.
-func (p *Passive) Failure(now int64) {
+// noKind is FailureOf's kind for a failure of no named kind.
+const noKind = 0xff
+
+// Failure records a failure that counts against the server at time now
+// (of no named kind: see FailureOf).
+func (p *Passive) Failure(now int64) { p.FailureOf(now, noKind) }
+
+// FailureOf records a failure of kind (an index into
+// PassiveOptions.Kinds; out of range: no named kind) that counts against
+// the server at time now. Lock-free and allocation-free.
+func (p *Passive) FailureOf(now int64, kind uint8) {
+	var bit uint32
+	if kind < MaxKinds {
+		bit = 1 << kind
+	}
 	switch st := p.state.Load(); st {
 	case stClosed:
+		if bit != 0 && p.runKinds.Load()&bit == 0 {
+			p.runKinds.Or(bit)
+		}
 		if p.fails.Add(1) < p.threshold.Load() {
 			return
 		}
 		p.until.Store(now + p.cooldown.Load())
 		if p.state.CompareAndSwap(stClosed, stOpen) {
 			p.fails.Store(0)
+			p.downKinds.Store(p.runKinds.Swap(0))
 			p.downs.Add(1)
 			p.t.SetPassiveUp(false)
 		}
 	case stHalfOpen, stTrial:
 		p.until.Store(now + p.cooldown.Load())
 		if p.state.CompareAndSwap(st, stOpen) {
+			p.trialKind.Store(bit)
+			p.trialFail.Add(1)
 			p.t.SetPassiveUp(false)
 		}
 	}
@@ -173,6 +222,7 @@ func (p *Passive) Success() {
 	case stClosed:
 		if p.fails.Load() != 0 {
 			p.fails.Store(0)
+			p.runKinds.Store(0)
 		}
 	case stHalfOpen, stTrial:
 		p.fails.Store(0)
@@ -222,7 +272,7 @@ func (p *Passive) Tick(now int64) {
 	switch st := p.state.Load(); st {
 	case stOpen:
 		if now >= p.until.Load() && p.state.CompareAndSwap(stOpen, stHalfOpen) {
-			cfg.log.Debug("passive health: cooldown over, half-open", "server", p.t.Addr())
+			p.halfOpens.Add(1)
 		}
 	case stTrial:
 		if now-p.trialAt.Load() >= cd {
@@ -274,10 +324,37 @@ func (p *Passive) assert(st uint32) {
 	}
 }
 
+// kindNames renders the kinds in mask as ": a, b" ("" for none).
+func (cfg *passiveConfig) kindNames(mask uint32) string {
+	if mask == 0 || len(cfg.kinds) == 0 {
+		return ""
+	}
+	var names []string
+	for i, k := range cfg.kinds {
+		if mask&(1<<i) != 0 {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(names, ", ")
+}
+
 // reportLocked reports the ejections and returns since the last Tick, in
 // order: they alternate (returns <= downs <= returns+1), and a re-ejection
-// after a failed trial is not a new transition.
+// after a failed trial is not a new transition (it is reported to
+// OnTrialFailed, as the end of a cooldown is to OnHalfOpen).
 func (p *Passive) reportLocked(cfg *passiveConfig) {
+	if n := p.trialFail.Load(); n != p.seenTrials {
+		p.seenTrials = n
+		reason := "trial failed" + cfg.kindNames(p.trialKind.Load()) + "; ejected for another " +
+			time.Duration(p.cooldown.Load()).String()
+		cfg.log.Warn("passive health: trial failed", "server", p.t.Addr(), "reason", reason)
+		if cfg.onTrial != nil {
+			cfg.onTrial(p.t, reason)
+		}
+	}
 	d, r := p.downs.Load(), p.returns.Load()
 	if d-p.seenDowns > 2 {
 		// Defensive: more transitions than Ticks can produce (half-open
@@ -288,7 +365,8 @@ func (p *Passive) reportLocked(cfg *passiveConfig) {
 		switch {
 		case p.seenDowns == p.seenRets && p.seenDowns < d:
 			p.seenDowns++
-			reason := strconv.FormatInt(cfg.threshold, 10) + " consecutive failures on live traffic"
+			reason := strconv.FormatInt(cfg.threshold, 10) + " consecutive failures on live traffic" +
+				cfg.kindNames(p.downKinds.Load())
 			cfg.log.Warn("passive health: server ejected", "server", p.t.Addr(), "reason", reason,
 				"cooldown", time.Duration(p.cooldown.Load()).String())
 			if cfg.on != nil {
@@ -302,7 +380,21 @@ func (p *Passive) reportLocked(cfg *passiveConfig) {
 				cfg.on(p.t, true, reason)
 			}
 		default:
+			p.reportHalfOpenLocked(cfg)
 			return
+		}
+	}
+}
+
+// reportHalfOpenLocked reports the end of a cooldown (once however many
+// happened since the last Tick).
+func (p *Passive) reportHalfOpenLocked(cfg *passiveConfig) {
+	if h := p.halfOpens.Load(); h != p.seenHalf {
+		p.seenHalf = h
+		reason := "cooldown of " + time.Duration(p.cooldown.Load()).String() + " over: one trial request allowed"
+		cfg.log.Debug("passive health: cooldown over, half-open", "server", p.t.Addr())
+		if cfg.onHalf != nil {
+			cfg.onHalf(p.t, reason)
 		}
 	}
 }
