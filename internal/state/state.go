@@ -14,6 +14,10 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -235,6 +239,34 @@ type LogFilter struct {
 	Limit    int    // <= 0: 100; capped at the ring size
 }
 
+// Validate reports the first field of f that cannot be a filter: Status
+// must be a code 100..599 or a class 1xx..5xx, ClientIP an address or a
+// prefix, Limit not negative. The message names the query parameter
+// (status, client_ip, limit).
+func (f LogFilter) Validate() error {
+	if s := strings.ToLower(f.Status); s != "" {
+		ok := len(s) == 3 && s[0] >= '1' && s[0] <= '5'
+		if ok && s[1:] != "xx" {
+			n, err := strconv.Atoi(s)
+			ok = err == nil && n >= 100 && n <= 599
+		}
+		if !ok {
+			return fmt.Errorf("status %q: want a code (503) or a class (5xx)", f.Status)
+		}
+	}
+	if f.ClientIP != "" {
+		if _, err := netip.ParsePrefix(f.ClientIP); err != nil {
+			if _, err := netip.ParseAddr(f.ClientIP); err != nil {
+				return fmt.Errorf("client_ip %q: want an address (10.0.0.1) or a prefix (10.0.0.0/8)", f.ClientIP)
+			}
+		}
+	}
+	if f.Limit < 0 {
+		return fmt.Errorf("limit %d: must not be negative", f.Limit)
+	}
+	return nil
+}
+
 // Subscription is a live consumer registered by Control.Subscribe. C carries
 // stats (once a second), events and log lines as they happen. The producer
 // never blocks: when C is full the subscription is dropped (C is closed and
@@ -243,6 +275,19 @@ type Subscription struct {
 	C       <-chan Item
 	Dropped func() bool
 	Close   func()
+	// SetFilter selects what C carries from now on (a stream client's
+	// subscribe message); until it is called, C carries everything. Items
+	// filtered out never reach C, so they cannot fill it. Safe to call at
+	// any time, from any goroutine.
+	SetFilter func(StreamFilter)
+}
+
+// StreamFilter selects the items of a Subscription.
+type StreamFilter struct {
+	Stats  bool      `json:"stats"`
+	Events bool      `json:"events"`
+	Logs   bool      `json:"logs"`
+	Log    LogFilter `json:"-"` // which log lines (Limit is ignored); must Validate
 }
 
 // Item is one message of a Subscription; exactly one pointer is set.
