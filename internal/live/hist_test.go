@@ -44,7 +44,7 @@ func TestQuantileAccuracy(t *testing.T) {
 	var h Hist
 	xs := make([]float64, 200000)
 	for i := range xs {
-		d := time.Duration(math.Exp(r.NormFloat64()*1.2+math.Log(3e6))) // around 3ms
+		d := time.Duration(math.Exp(r.NormFloat64()*1.2 + math.Log(3e6))) // around 3ms
 		xs[i] = float64(d) / 1e6
 		h.Observe(d)
 	}
