@@ -21,7 +21,9 @@ import (
 	"github.com/sluicelb/sluice/internal/accesslog"
 	"github.com/sluicelb/sluice/internal/admin"
 	"github.com/sluicelb/sluice/internal/config"
+	"github.com/sluicelb/sluice/internal/live"
 	"github.com/sluicelb/sluice/internal/metrics"
+	"github.com/sluicelb/sluice/internal/state"
 )
 
 // Options configure an App.
@@ -45,7 +47,25 @@ type Options struct {
 	// the file it re-reads, so they hold across reloads; any other path
 	// that parses new configuration text must apply them too.
 	Overrides []config.Override
+	// ConfigFile is the path of the configuration file: what a reload and
+	// the change path read, and where changes are written back. Version and
+	// Commit are the build's, for the Snapshot.
+	ConfigFile      string
+	Version, Commit string
+	// LogEntries is the size of the in-memory access-log ring the API reads
+	// (default live.DefaultLogEntries); Events the size of the events ring
+	// (default live.DefaultEvents).
+	LogEntries, Events int
 }
+
+// Reload sources, as Snapshot.LastReload.Source names them.
+const (
+	SourceStart   = "start"
+	SourceUpgrade = "upgrade" // start with listeners inherited from a previous process
+	SourceSignal  = "signal"
+	SourceWatch   = "watch"
+	SourceAPI     = "api"
+)
 
 // App is a running Sluice: engine, frontends, backends, health checks,
 // metrics, access log and admin listener.
@@ -67,6 +87,19 @@ type App struct {
 	alog      *accesslog.Logger
 	alogDest  string
 	bals      atomic.Pointer[[]*balance.Balancer]
+
+	// The live view (state.Control): published at the end of every apply
+	// and sampled once a second; readers never take mu.
+	generation uint64       // successful applies; under mu
+	lastReload state.Reload // under mu
+	feLive     map[string]*feLive
+	pub        atomic.Pointer[published]
+	stats      atomic.Pointer[state.Stats]
+	proc       procSampler // the sampler's
+	events     *live.EventRing
+	logs       *live.LogRing
+	hub        *live.Hub
+	ctl        *control
 
 	ready    atomic.Bool
 	stopped  bool
@@ -93,7 +126,17 @@ func New(o Options) (*App, error) {
 		backends:  map[string]*backendRT{},
 		frontends: map[string]*frontendRT{},
 		stopping:  make(chan struct{}),
+		feLive:    map[string]*feLive{},
+		events:    live.NewEventRing(o.Events),
+		logs:      live.NewLogRing(o.LogEntries),
+		hub:       live.NewHub(),
 	}
+	a.proc.started = time.Now()
+	a.ctl = &control{a: a}
+	a.mu.Lock()
+	a.publishLocked() // Snapshot is never nil
+	a.mu.Unlock()
+	a.stats.Store(&state.Stats{Time: a.proc.started, Frontends: []state.FrontendStats{}, Backends: []state.BackendStats{}})
 	eng, err := engine.New(engine.Options{Loops: o.Loops, Logger: o.Logger})
 	if err != nil {
 		return nil, err
@@ -128,7 +171,15 @@ func (a *App) Start(cfg *config.Config) error {
 		a.abortStart()
 		return fmt.Errorf("admin: %w", err)
 	}
-	if _, err := a.apply(cfg, false); err != nil {
+	source := SourceStart
+	if len(a.opts.Inherited) > 0 {
+		source = SourceUpgrade
+	}
+	a.mu.Lock()
+	changes, err := a.applyLocked(cfg, false)
+	a.recordLocked(source, changes, err, nil)
+	a.mu.Unlock()
+	if err != nil {
 		a.abortStart()
 		return err
 	}
@@ -137,8 +188,9 @@ func (a *App) Start(cfg *config.Config) error {
 		_ = ln.Close()
 	}
 	a.opts.Inherited = nil
-	a.bg.Add(1)
+	a.bg.Add(2)
 	go a.tickLoop()
+	go a.sampler()
 	a.ready.Store(true)
 	a.logSummary()
 	return nil
@@ -154,20 +206,32 @@ func (a *App) abortStart() {
 	_ = a.sweep.Stop()
 }
 
-// Reload loads, validates and resolves the file at path, applies
-// Options.Overrides to it, and applies the result. On any error the running
-// configuration stays and each problem is logged (FILE:LINE:COL: message).
-// It counts sluice_config_reloads_total.
-func (a *App) Reload(path string) error {
+// Reload is ReloadFrom(path, SourceSignal).
+func (a *App) Reload(path string) error { return a.ReloadFrom(path, SourceSignal) }
+
+// ReloadFrom loads, validates and resolves the file at path, applies
+// Options.Overrides to it, and applies the result; source (SourceSignal,
+// SourceWatch, SourceAPI) is recorded in the Snapshot's LastReload and the
+// reload event. On any error the running configuration stays and each
+// problem is logged (FILE:LINE:COL: message). It counts
+// sluice_config_reloads_total.
+func (a *App) ReloadFrom(path, source string) error {
 	cfg, err := LoadConfig(path, a.opts.Overrides...)
 	if err == nil {
 		var changes string
-		changes, err = a.Apply(cfg)
+		a.mu.Lock()
+		changes, err = a.applyLocked(cfg, true)
+		a.recordLocked(source, changes, err, nil)
+		a.mu.Unlock()
 		if err == nil {
 			a.reg.ConfigReloaded(true)
-			a.log.Info("configuration reloaded", "file", path, "checksum", cfg.Checksum(), "changes", changes)
+			a.log.Info("configuration reloaded", "file", path, "source", source, "checksum", cfg.Checksum(), "changes", changes)
 			return nil
 		}
+	} else {
+		a.mu.Lock()
+		a.recordLocked(source, "", err, nil)
+		a.mu.Unlock()
 	}
 	a.reg.ConfigReloaded(false)
 	var errs config.Errors
@@ -203,14 +267,18 @@ func LoadConfig(path string, ovs ...config.Override) (*config.Config, error) {
 // Apply makes cfg (loaded, validated and resolved) the running
 // configuration and returns a one-line summary of the changes. It binds new
 // listeners and builds every new object first; if any of that fails nothing
-// changes.
+// changes. It is recorded as a reload from SourceAPI.
 func (a *App) Apply(cfg *config.Config) (string, error) {
-	return a.apply(cfg, true)
-}
-
-func (a *App) apply(cfg *config.Config, reload bool) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	changes, err := a.applyLocked(cfg, true)
+	a.recordLocked(SourceAPI, changes, err, nil)
+	return changes, err
+}
+
+// applyLocked is Apply with a.mu held; the caller records the outcome
+// (recordLocked), which also publishes the new Snapshot.
+func (a *App) applyLocked(cfg *config.Config, reload bool) (string, error) {
 	if a.stopped {
 		return "", errors.New("shutting down")
 	}
@@ -221,7 +289,40 @@ func (a *App) apply(cfg *config.Config, reload bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return a.commit(pl), nil
+	changes := a.commit(pl)
+	a.generation++
+	return changes, nil
+}
+
+// recordLocked records the outcome of an attempt to change the
+// configuration: LastReload, a reload event (actor, when an API change),
+// and a new Snapshot. Called with a.mu held.
+func (a *App) recordLocked(source, changes string, err error, actor *state.Actor) {
+	r := state.Reload{Time: time.Now(), Source: source, Result: "success", Changes: changes}
+	e := state.Event{Type: state.EventReload, Severity: "info", Source: source}
+	if actor != nil {
+		e.Type, e.Actor = state.EventConfig, actorName(actor)
+	}
+	if err != nil {
+		r.Result, r.Changes, r.Error = "failure", "", firstError(err)
+		e.Severity, e.Reason = "error", err.Error()
+		e.Message = "configuration change from " + source + " refused: " + r.Error
+	} else {
+		e.Reason = changes
+		e.Message = "configuration applied (" + source + "): " + changes
+	}
+	a.lastReload = r
+	a.publishLocked()
+	a.addEvent(e)
+}
+
+// firstError is the first line of err (config.Errors: the first problem).
+func firstError(err error) string {
+	var errs config.Errors
+	if errors.As(err, &errs) && len(errs) > 0 {
+		return errs[0].Error()
+	}
+	return err.Error()
 }
 
 // accessWriter returns the test writer for stdout/stderr destinations.
@@ -298,6 +399,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.log.Warn("shutdown timeout: closing sessions", "tcp_sessions", n)
 	}
 	close(a.stopping)
+	a.hub.CloseAll()
 	hard, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	a.eng.AbortAll(hard)

@@ -22,6 +22,8 @@ type srvState struct {
 	met     *metrics.Server
 	passive atomic.Pointer[health.Passive]
 	be      *backendRT
+	live    srvLive                // latency histogram (data path) and the sampler's view
+	reason  atomic.Pointer[string] // why it last went down (health events)
 }
 
 func stateOf(s *balance.Server) *srvState {
@@ -45,6 +47,7 @@ type backendRT struct {
 	l7opts   l7.BackendOptions
 	rate     *ratelimit.Rule
 	checker  *health.Checker
+	live     *beLive
 }
 
 // l4Backend returns the l4 view of the backend as p plans it.
@@ -74,7 +77,7 @@ func balanceOptions(c *config.Backend) (balance.Options, error) {
 	}, nil
 }
 
-func activeOptions(c *config.Backend, log *slog.Logger, startDown bool) (health.ActiveOptions, bool, error) {
+func activeOptions(c *config.Backend, log *slog.Logger, startDown bool, hook func(health.Target, bool, string)) (health.ActiveOptions, bool, error) {
 	a := c.Health.Active
 	if a.Type == config.HealthNone || a.Type == "" {
 		return health.ActiveOptions{}, false, nil
@@ -93,6 +96,7 @@ func activeOptions(c *config.Backend, log *slog.Logger, startDown bool) (health.
 		UnhealthyThreshold: a.UnhealthyThreshold,
 		StartDown:          startDown,
 		Logger:             log.With("backend", c.Name, "check", a.Type),
+		OnTransition:       hook,
 	}, true, nil
 }
 
@@ -133,7 +137,9 @@ type backendPlan struct {
 	added    []*balance.Server
 	removed  []*balance.Server
 	byAddr   map[string]*balance.Server
-	weights  []int // per servers entry
+	weights  []int  // per servers entry
+	enabled  []bool // operator state per servers entry (servers[].enabled)
+	drain    []bool // operator state per servers entry (servers[].drain)
 	active   health.ActiveOptions
 	hasCheck bool
 	passive  health.PassiveOptions
@@ -156,7 +162,7 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*back
 		return nil, fmt.Errorf("backend %q: %w", c.Name, err)
 	}
 	// Servers added by a reload are probed before they get traffic.
-	if p.active, p.hasCheck, err = activeOptions(c, a.log, reload); err != nil {
+	if p.active, p.hasCheck, err = activeOptions(c, a.log, reload, a.activeHook(c.Name)); err != nil {
 		return nil, fmt.Errorf("backend %q: %w", c.Name, err)
 	}
 	if p.hasCheck {
@@ -165,6 +171,7 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*back
 		}
 	}
 	p.passive, p.hasPass = passiveOptions(c, a.log)
+	a.passiveHooks(c.Name, &p.passive)
 	for i := range c.Servers {
 		s := &c.Servers[i]
 		addr := dialAddr(s)
@@ -184,6 +191,8 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*back
 		p.byAddr[addr] = srv
 		p.servers = append(p.servers, srv)
 		p.weights = append(p.weights, s.Weight)
+		p.enabled = append(p.enabled, serverEnabled(s))
+		p.drain = append(p.drain, serverDrain(s))
 	}
 	if old != nil {
 		for addr, srv := range old.servers {
@@ -204,7 +213,7 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*back
 		p.rt, p.bal = old, old.bal
 	} else {
 		a.nextID++ // an id lost to an abandoned plan is harmless
-		p.rt = &backendRT{id: a.nextID, name: c.Name}
+		p.rt = &backendRT{id: a.nextID, name: c.Name, live: &beLive{}}
 		p.bal = balance.New(p.opts, p.servers) // all its servers are new: nothing live changes
 	}
 	p.l7opts = l7Options(c, p.rate)
@@ -225,9 +234,15 @@ func (a *App) commitBackend(p *backendPlan) *backendRT {
 		st.met = a.reg.Server(p.cfg.Name, srv.Addr(), srv.Healthy, srv.Active)
 		srv.SetExt(balance.ExtMetrics, st)
 	}
+	// Operator state (weight, enabled, drain) is configuration: the file
+	// (or the state_dir overlay) holds what the API set, so every apply
+	// sets it as written. A server revived before its removal drain ended
+	// is no longer removed.
 	for i, srv := range p.servers {
 		srv.SetWeight(p.weights[i])
-		srv.SetDraining(false)
+		srv.SetEnabled(p.enabled[i])
+		srv.SetDraining(p.drain[i])
+		srv.SetRemoved(false)
 		st := stateOf(srv)
 		switch ps := st.passive.Load(); {
 		case !p.hasPass:
@@ -307,20 +322,21 @@ func (a *App) retireBackend(b *backendRT) {
 	}
 }
 
-// drain marks srv draining: it gets no new connections; existing ones may
+// drain marks srv removed: it gets no new connections; existing ones may
 // finish for up to timeout, then they are closed and the server's metrics
 // are removed. A reload that adds the server again before that cancels the
-// drain (it clears the draining flag). Called with a.mu held.
+// drain (it clears the removed flag). The operator's drain is a separate
+// flag, so an undrain never cancels this one. Called with a.mu held.
 func (a *App) drain(b *backendRT, srv *balance.Server, timeout time.Duration) {
 	backend := b.name
-	srv.SetDraining(true)
+	srv.SetRemoved(true)
 	a.drains.Add(1)
 	go func() {
 		defer a.drains.Done()
 		deadline := time.Now().Add(timeout)
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
-		for srv.Draining() && srv.Active() > 0 && time.Now().Before(deadline) {
+		for srv.Removed() && srv.Active() > 0 && time.Now().Before(deadline) {
 			select {
 			case <-t.C:
 			case <-a.stopping:
@@ -329,7 +345,7 @@ func (a *App) drain(b *backendRT, srv *balance.Server, timeout time.Duration) {
 		}
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if !srv.Draining() || b.draining[srv.Addr()] != srv {
+		if !srv.Removed() || b.draining[srv.Addr()] != srv {
 			return // revived by a reload
 		}
 		delete(b.draining, srv.Addr())
@@ -340,5 +356,8 @@ func (a *App) drain(b *backendRT, srv *balance.Server, timeout time.Duration) {
 		l7.CloseIdle(srv)
 		a.reg.RemoveServer(backend, srv.Addr())
 		a.log.Info("server drained", "backend", backend, "server", srv.Addr())
+		if !a.stopped {
+			a.publishLocked() // it leaves the live view
+		}
 	}()
 }

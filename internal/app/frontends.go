@@ -52,7 +52,8 @@ func (a *App) tcpOptions(rt *frontendRT, pl *plan) l4.Options {
 		Global:      a.global,
 		Admit:       tcpAdmit(rt.guard),
 		Hooks: &tcpHooks{name: f.Name, backend: f.Backend, fe: rt.met,
-			pair: pl.pair(f.Name, f.Backend, metrics.ModeTCP), alog: pl.alog, noSrv: rt.noSrv},
+			pair: pl.pair(f.Name, f.Backend, metrics.ModeTCP), alog: pl.alog, noSrv: rt.noSrv,
+			fl: a.frontendLive(f.Name), bl: pl.byName[f.Backend].rt.live, logs: a.logs},
 		Log: a.log,
 	}
 }
@@ -62,15 +63,18 @@ func (a *App) tcpOptions(rt *frontendRT, pl *plan) l4.Options {
 func (a *App) httpOptions(rt *frontendRT, pl *plan) l7.Options {
 	f := &rt.cfg
 	obs := &httpObserver{name: f.Name, fe: rt.met, alog: pl.alog, noSrv: rt.noSrv,
-		byName: map[string]*metrics.Pair{"": pl.pair(f.Name, "", metrics.ModeHTTP)}}
+		byName: map[string]*metrics.Pair{"": pl.pair(f.Name, "", metrics.ModeHTTP)},
+		blName: map[string]*beLive{}, fl: a.frontendLive(f.Name), logs: a.logs}
 	use := func(name string) *l7.Backend {
 		b := pl.byName[name]
 		if obs.byName[name] == nil {
 			p := pl.pair(f.Name, name, metrics.ModeHTTP)
 			if id := b.rt.id; id >= len(obs.pairs) {
 				obs.pairs = append(obs.pairs, make([]*metrics.Pair, id+1-len(obs.pairs))...)
+				obs.bls = append(obs.bls, make([]*beLive, id+1-len(obs.bls))...)
 			}
 			obs.pairs[b.rt.id], obs.byName[name] = p, p
+			obs.bls[b.rt.id], obs.blName[name] = b.rt.live, b.rt.live
 		}
 		return b.l7
 	}

@@ -995,8 +995,8 @@ backends:
 	if _, err := h.Apply(hlConfig(t, yaml(a.addr))); err != nil {
 		t.Fatal(err)
 	}
-	if !sB.Draining() {
-		t.Fatal("removed server is not draining")
+	if !sB.Removed() || sB.Draining() {
+		t.Fatalf("removed server: removed=%v, operator drain=%v; want removed, no operator drain", sB.Removed(), sB.Draining())
 	}
 	for i := 0; i < 6; i++ {
 		if name, err := hlTCPOnce(fe); err != nil || name != "a" {

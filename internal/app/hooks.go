@@ -10,6 +10,7 @@ import (
 	"github.com/sluicelb/sluice/engine"
 	"github.com/sluicelb/sluice/health"
 	"github.com/sluicelb/sluice/internal/accesslog"
+	"github.com/sluicelb/sluice/internal/live"
 	"github.com/sluicelb/sluice/internal/metrics"
 	"github.com/sluicelb/sluice/l4"
 	"github.com/sluicelb/sluice/l7"
@@ -44,6 +45,9 @@ type tcpHooks struct {
 	pair    *metrics.Pair
 	alog    *accesslog.Logger
 	noSrv   *noServerLog
+	fl      *feLive
+	bl      *beLive
+	logs    *live.LogRing
 }
 
 func (h *tcpHooks) BytesIn() engine.Counter  { return h.fe.BytesIn() }
@@ -68,7 +72,7 @@ func (h *tcpHooks) ConnectFailed(srv *balance.Server, err error) {
 	}
 	st.met.Fail(reason)
 	if ps := st.passive.Load(); ps != nil {
-		ps.Failure(health.Now())
+		ps.FailureOf(health.Now(), reason)
 	}
 }
 
@@ -84,15 +88,26 @@ func (h *tcpHooks) Connected(srv *balance.Server) {
 
 func (h *tcpHooks) Ended(info *l4.SessionInfo) {
 	h.pair.TCPSession()
+	failed := info.Server == nil || info.Close == engine.BackendError
+	h.fl.req.Add(1)
+	h.bl.req.Add(1)
+	if failed {
+		h.fl.errs.Add(1)
+		h.bl.errs.Add(1)
+	}
+	var server string
+	if info.Server != nil {
+		server = info.Server.Addr()
+	}
+	h.logs.AddTCP(&live.TCP{Start: info.Start, Frontend: h.name, Backend: h.backend, Server: server,
+		ClientIP: info.Client, Duration: info.Duration, BytesIn: info.BytesIn, BytesOut: info.BytesOut,
+		Close: info.Close.String()})
 	if h.alog == nil {
 		return
 	}
 	e := accesslog.TCPEntry{Time: info.Start, Frontend: h.name, ClientIP: info.Client,
 		Backend: h.backend, Duration: info.Duration, BytesIn: info.BytesIn,
-		BytesOut: info.BytesOut, Close: info.Close.String()}
-	if info.Server != nil {
-		e.Server = info.Server.Addr()
-	}
+		BytesOut: info.BytesOut, Close: info.Close.String(), Server: server}
 	h.alog.LogTCP(&e)
 }
 
@@ -102,25 +117,47 @@ type httpObserver struct {
 	name  string
 	fe    *metrics.Frontend
 	pairs []*metrics.Pair // by the server's backendRT.id: an index, no hashing
+	bls   []*beLive       // the same, for the backends' live counters
 
 	byName map[string]*metrics.Pair // when no server was reached ("" = no backend)
+	blName map[string]*beLive       // the same, for the backends' live counters
 	alog   *accesslog.Logger
 	noSrv  *noServerLog
+	fl     *feLive
+	logs   *live.LogRing
 }
 
 func (o *httpObserver) RequestDone(r *l7.Record) {
 	var p *metrics.Pair
+	var bl *beLive
 	if r.Server != nil {
-		if st := stateOf(r.Server); st != nil && st.be.id < len(o.pairs) {
-			p = o.pairs[st.be.id]
+		if st := stateOf(r.Server); st != nil {
+			st.live.lat.Observe(r.Duration)
+			if st.be.id < len(o.pairs) {
+				p, bl = o.pairs[st.be.id], o.bls[st.be.id]
+			}
 		}
 	}
 	if p == nil {
-		p = o.byName[r.Backend]
+		p, bl = o.byName[r.Backend], o.blName[r.Backend]
 	}
 	if p != nil {
 		p.Request(r.Status, r.Duration)
 	}
+	o.fl.req.Add(1)
+	o.fl.lat.Observe(r.Duration)
+	if bl != nil {
+		bl.req.Add(1)
+	}
+	if r.Status >= 500 {
+		o.fl.errs.Add(1)
+		if bl != nil {
+			bl.errs.Add(1)
+		}
+	}
+	o.logs.AddHTTP(&live.HTTP{Start: r.Start, Frontend: o.name, Backend: r.Backend, Server: r.ServerAddr,
+		ClientIP: r.ClientIP, Method: r.Method, Host: r.Host, Path: r.Path, Status: r.Status,
+		Duration: r.Duration, BytesIn: r.BytesIn, BytesOut: r.BytesOut})
 	o.fe.AddBytes(r.BytesIn, r.BytesOut)
 	switch r.Failure {
 	case l7.FailNoServer:
@@ -146,11 +183,13 @@ func (o *httpObserver) BackendAttempt(s *balance.Server, f l7.Failure) {
 	}
 	st.met.Request()
 	if f.CountsAgainstServer() {
+		kind := uint8(noKind)
 		if reason, ok := failReason(f); ok {
 			st.met.Fail(reason)
+			kind = reason
 		}
 		if ps := st.passive.Load(); ps != nil {
-			ps.Failure(health.Now())
+			ps.FailureOf(health.Now(), kind)
 		}
 	} else if ps := st.passive.Load(); f == l7.FailNone && ps != nil {
 		ps.Success()
