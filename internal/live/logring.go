@@ -1,6 +1,7 @@
 package live
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -201,10 +202,11 @@ type LogMatcher struct {
 	limit             int
 }
 
-// CompileLogFilter checks f and compiles it (see state.LogFilter.Validate
-// for what is accepted). Limit <= 0 becomes 100, and it is capped at max.
+// CompileLogFilter checks f and compiles it: Status is a code 100..599 or
+// a class 1xx..5xx, ClientIP an address or a prefix, Limit not negative
+// (<= 0 becomes 100; capped at max). The error names the query parameter.
 func CompileLogFilter(f state.LogFilter, max int) (*LogMatcher, error) {
-	if err := f.Validate(); err != nil {
+	if err := validateLogFilter(f); err != nil {
 		return nil, err
 	}
 	m := &LogMatcher{frontend: f.Frontend, backend: f.Backend, q: f.Q, limit: f.Limit}
@@ -309,3 +311,28 @@ func (x *Rec) Match(m *LogMatcher) bool { return m == nil || m.match(&x.r) }
 
 // Entry builds the state view of the entry.
 func (x *Rec) Entry() state.LogEntry { return x.r.entry() }
+
+// validateLogFilter reports the first field of f that cannot be a filter.
+func validateLogFilter(f state.LogFilter) error {
+	if s := strings.ToLower(f.Status); s != "" {
+		ok := len(s) == 3 && s[0] >= '1' && s[0] <= '5'
+		if ok && s[1:] != "xx" {
+			n, err := strconv.Atoi(s)
+			ok = err == nil && n >= 100 && n <= 599
+		}
+		if !ok {
+			return fmt.Errorf("status: want a code like 503 or a class like 5xx, got %q", f.Status)
+		}
+	}
+	if f.ClientIP != "" {
+		if _, err := netip.ParsePrefix(f.ClientIP); err != nil {
+			if _, err := netip.ParseAddr(f.ClientIP); err != nil {
+				return fmt.Errorf("client_ip: want an address or a CIDR like 10.0.0.0/8, got %q", f.ClientIP)
+			}
+		}
+	}
+	if f.Limit < 0 {
+		return fmt.Errorf("limit: must not be negative, got %d", f.Limit)
+	}
+	return nil
+}
