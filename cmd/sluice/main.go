@@ -152,7 +152,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	nInherited := len(inh) // Start takes them out of the map
-	a, err := app.New(app.Options{Logger: log, Level: level, Inherited: inh, Overrides: f.overrides})
+	a, err := app.New(app.Options{Logger: log, Level: level, Inherited: inh, Overrides: f.overrides,
+		ConfigFile: path, Version: version, Commit: buildCommit()})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice: %v\n", err)
 		return 2
@@ -183,7 +184,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		select {
 		case <-reloads:
 			log.Info("configuration file changed", "file", path)
-			_ = a.Reload(path)
+			_ = a.ReloadFrom(path, app.SourceWatch)
 		case s := <-sigs:
 			switch s {
 			case syscall.SIGHUP:
