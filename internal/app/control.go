@@ -52,7 +52,7 @@ func (c *control) Subscribe(buffer int) *state.Subscription { return c.a.hub.Sub
 // Validate parses and validates text as a reload would, without binding or
 // resolving anything, and returns every error (nil when valid).
 func (c *control) Validate(text []byte) []state.ConfigError {
-	_, err := config.Parse(c.a.configName(), text)
+	_, err := config.ParseWith(c.a.configName(), text, c.a.opts.Overrides)
 	return configErrors(err)
 }
 
