@@ -15,10 +15,12 @@ const (
 	WhyDisabled                    // disabled by the operator
 	WhyZeroWeight                  // weight 0: takes no new traffic
 	WhyFull                        // at MaxConnsPerServer
+	WhyRemoved                     // removed from the configuration by a reload, finishing its connections
 )
 
 var whyText = [...]string{"down (active health check)", "down (passive check: failures on real traffic)",
-	"half-open: its one trial request is in flight", "draining", "disabled", "weight 0", "at max_connections_per_server"}
+	"half-open: its one trial request is in flight", "draining", "disabled", "weight 0", "at max_connections_per_server",
+	"removed from the configuration"}
 
 // String lists the reasons: "down (active health check), draining".
 func (w Why) String() string {
@@ -60,6 +62,9 @@ func (s *Server) WhyNot() (why Why, trial bool) {
 	}
 	if st&stDisabled != 0 {
 		why |= WhyDisabled
+	}
+	if st&stRemoved != 0 {
+		why |= WhyRemoved
 	}
 	if s.weight.Load() == 0 {
 		why |= WhyZeroWeight

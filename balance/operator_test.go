@@ -19,6 +19,9 @@ func TestRemovedIsApartFromDrain(t *testing.T) {
 			if !r.Removed() || r.Draining() || r.Available() {
 				t.Fatalf("after SetRemoved(true): removed=%v draining=%v available=%v", r.Removed(), r.Draining(), r.Available())
 			}
+			if why, _ := r.WhyNot(); why != WhyRemoved || why.String() != "removed from the configuration" {
+				t.Fatalf("WhyNot of a removed server = %v", why)
+			}
 			r.SetDraining(false) // an operator's undrain of the removed server
 			r.SetEnabled(true)
 			for k := range 600 {
