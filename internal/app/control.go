@@ -56,10 +56,8 @@ func (c *control) Validate(text []byte) []state.ConfigError {
 	return configErrors(err)
 }
 
-// Explain is not available yet: (*App).Explain comes with apiedit.
-func (c *control) Explain(q state.ExplainQuery) (state.Explanation, error) {
-	return state.Explanation{}, errors.New("explain is not available in this build")
-}
+// Explain answers from the running objects, read-only ((*App).Explain).
+func (c *control) Explain(q state.ExplainQuery) (state.Explanation, error) { return c.a.Explain(q) }
 
 // Change applies one change through the single change path.
 func (c *control) Change(ctx context.Context, ch state.Change) (state.Result, error) {

@@ -3,9 +3,7 @@ package app
 import "github.com/sluicelb/sluice/internal/config"
 
 // serverEnabled and serverDrain read a server's operator state from the
-// configuration (servers[].enabled, servers[].drain).
-//
-// TODO(api-core): the keys come with apiedit's internal/config change; until
-// it is on main every server is enabled and not drained.
-func serverEnabled(*config.Server) bool { return true }
-func serverDrain(*config.Server) bool   { return false }
+// configuration (servers[].enabled, servers[].drain): the API writes it
+// there, so a reload, --watch or a restart keeps it.
+func serverEnabled(s *config.Server) bool { return s.Enabled }
+func serverDrain(s *config.Server) bool   { return s.Drain }
