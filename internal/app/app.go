@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/sluicelb/sluice/health"
 	"github.com/sluicelb/sluice/internal/accesslog"
 	"github.com/sluicelb/sluice/internal/admin"
+	"github.com/sluicelb/sluice/internal/confedit"
 	"github.com/sluicelb/sluice/internal/config"
 	"github.com/sluicelb/sluice/internal/live"
 	"github.com/sluicelb/sluice/internal/metrics"
@@ -52,6 +54,9 @@ type Options struct {
 	// Commit are the build's, for the Snapshot.
 	ConfigFile      string
 	Version, Commit string
+	// StateDir, if set, replaces admin.state_dir as the directory of the
+	// overlay (tests).
+	StateDir string
 	// LogEntries is the size of the in-memory access-log ring the API reads
 	// (default live.DefaultLogEntries); Events the size of the events ring
 	// (default live.DefaultEvents).
@@ -100,6 +105,11 @@ type App struct {
 	logs       *live.LogRing
 	hub        *live.Hub
 	ctl        *control
+
+	// The configuration file (change path): what was last read from or
+	// written to it, and the overlay edits running on top of it.
+	fileSum atomic.Pointer[fileMark] // also read by --watch reloads without mu
+	overlay []confedit.Edit          // under mu
 
 	ready    atomic.Bool
 	stopped  bool
@@ -177,6 +187,11 @@ func (a *App) Start(cfg *config.Config) error {
 	}
 	a.mu.Lock()
 	changes, err := a.applyLocked(cfg, false)
+	if err == nil && a.opts.ConfigFile != "" {
+		if lt, lerr := loadFile(a.opts.ConfigFile, a.opts.StateDir, a.opts.Overrides); lerr == nil {
+			a.setFileLocked(lt)
+		}
+	}
 	a.recordLocked(source, changes, err, nil)
 	a.mu.Unlock()
 	if err != nil {
@@ -209,29 +224,63 @@ func (a *App) abortStart() {
 // Reload is ReloadFrom(path, SourceSignal).
 func (a *App) Reload(path string) error { return a.ReloadFrom(path, SourceSignal) }
 
-// ReloadFrom loads, validates and resolves the file at path, applies
-// Options.Overrides to it, and applies the result; source (SourceSignal,
+// ReloadFrom loads, validates and resolves the file at path (with the
+// state_dir overlay and Options.Overrides applied) and applies it; source (SourceSignal,
 // SourceWatch, SourceAPI) is recorded in the Snapshot's LastReload and the
-// reload event. On any error the running configuration stays and each
-// problem is logged (FILE:LINE:COL: message). It counts
+// reload event. A --watch reload of content the App wrote itself (a change
+// written back) does nothing. On any error the running configuration
+// stays and each problem is logged (FILE:LINE:COL: message). It counts
 // sluice_config_reloads_total.
 func (a *App) ReloadFrom(path, source string) error {
-	cfg, err := LoadConfig(path, a.opts.Overrides...)
-	if err == nil {
-		var changes string
-		a.mu.Lock()
-		changes, err = a.applyLocked(cfg, true)
-		a.recordLocked(source, changes, err, nil)
-		a.mu.Unlock()
-		if err == nil {
-			a.reg.ConfigReloaded(true)
-			a.log.Info("configuration reloaded", "file", path, "source", source, "checksum", cfg.Checksum(), "changes", changes)
-			return nil
+	_, err := a.reload(path, source, nil)
+	return err
+}
+
+// reload is ReloadFrom for the change path too (actor: who asked).
+func (a *App) reload(path, source string, actor *state.Actor) (state.Result, error) {
+	lt, err := loadFile(path, a.opts.StateDir, a.opts.Overrides)
+	if err == nil && source == SourceWatch {
+		if fs := a.fileSum.Load(); fs != nil && sha256.Sum256(lt.file) == fs.sum {
+			a.log.Debug("configuration file holds what is running: not reloading", "file", path)
+			return state.Result{}, nil
 		}
-	} else {
-		a.mu.Lock()
-		a.recordLocked(source, "", err, nil)
-		a.mu.Unlock()
+	}
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = lt.cfg.Resolve(ctx)
+		cancel()
+	}
+	var res state.Result
+	a.mu.Lock()
+	if err == nil && a.stopped {
+		err = errShuttingDown
+	}
+	var changes string
+	if err == nil {
+		old := a.cfg
+		res.Changes = diffLines(old, lt.cfg)
+		if changes, err = a.applyLocked(lt.cfg, true); err == nil {
+			a.setFileLocked(lt)
+			a.operatorEvents(old, lt.cfg, actor)
+			if lt.trimmed {
+				if serr := a.saveOverlay(lt.stateDir); serr != nil {
+					lt.warnings = append(lt.warnings, serr.Error())
+				}
+			}
+			res.Applied, res.Checksum, res.Warnings = true, lt.cfg.Checksum(), lt.warnings
+		}
+	}
+	a.recordLocked(source, changes, err, actor)
+	a.mu.Unlock()
+	if lt != nil {
+		for _, w := range lt.warnings {
+			a.log.Warn("configuration overlay", "file", path, "warning", w)
+		}
+	}
+	if err == nil {
+		a.reg.ConfigReloaded(true)
+		a.log.Info("configuration reloaded", "file", path, "source", source, "checksum", lt.cfg.Checksum(), "changes", changes)
+		return res, nil
 	}
 	a.reg.ConfigReloaded(false)
 	var errs config.Errors
@@ -243,19 +292,21 @@ func (a *App) ReloadFrom(path, source string) error {
 		a.log.Error("reload rejected", "file", path, "error", err.Error())
 	}
 	a.log.Warn("keeping the running configuration", "file", path)
-	return err
+	return state.Result{}, err
 }
 
 // LoadConfig reads, validates and resolves (DNS, bounded by 10 s) the
 // configuration file at path, with the overrides (flags, environment)
-// applied before validation: what start-up and every reload run. A
-// validation failure is config.Errors, one FILE:LINE:COL error each (an
-// error about an override names the flag or variable instead).
+// applied before validation and the changes kept in the state_dir overlay
+// applied: what start-up and every reload run. A validation failure is
+// config.Errors, one FILE:LINE:COL error each (an error about an override
+// names the flag or variable instead).
 func LoadConfig(path string, ovs ...config.Override) (*config.Config, error) {
-	cfg, err := config.LoadWith(path, ovs)
+	lt, err := loadFile(path, "", ovs)
 	if err != nil {
 		return nil, err
 	}
+	cfg := lt.cfg
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := cfg.Resolve(ctx); err != nil {
