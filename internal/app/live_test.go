@@ -427,3 +427,24 @@ loop:
 		t.Fatalf("filtered log lines %v, want [/wanted]", got)
 	}
 }
+
+// TestControlValidate: Validate checks a text as a reload would, binding
+// and resolving nothing, and names the line and column of each error.
+func TestControlValidate(t *testing.T) {
+	a := lvSimpleApp(t, "")
+	c := a.Control()
+	ok := lvSimpleYAML(t, "127.0.0.1:1", "127.0.0.1:2", "no-such-host.invalid:80", "") // not resolved
+	if errs := c.Validate([]byte(ok)); errs != nil {
+		t.Fatalf("valid text: %+v", errs)
+	}
+	errs := c.Validate([]byte(ok + "    weight: 999\n    colour: red\n"))
+	if len(errs) != 2 {
+		t.Fatalf("errors %+v, want 2", errs)
+	}
+	if e := errs[0]; e.Line != 8 || e.Col == 0 || !strings.Contains(e.Message, "weight") {
+		t.Errorf("first error %+v, want line 8 about the weight", e)
+	}
+	if e := errs[1]; e.Line != 9 || !strings.Contains(e.Message, "colour") {
+		t.Errorf("second error %+v, want line 9 about the unknown key", e)
+	}
+}
