@@ -80,8 +80,8 @@ func (h *Hub) Subscribe(buffer int) *state.Subscription {
 	}
 }
 
-// remove unregisters s and closes its channel; dropped marks it dropped.
-// Called with or without h.mu held as locked says.
+// remove unregisters s and closes its channel (idempotent); dropped marks
+// it dropped. removeLocked is the same with h.mu held.
 func (h *Hub) remove(s *sub, dropped bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
