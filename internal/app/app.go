@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -238,20 +239,43 @@ func (a *App) ReloadFrom(path, source string) error {
 
 // reload is ReloadFrom for the change path too (actor: who asked).
 func (a *App) reload(path, source string, actor *state.Actor) (state.Result, error) {
-	lt, err := loadFile(path, a.opts.StateDir, a.opts.Overrides)
-	if err == nil && source == SourceWatch {
-		if fs := a.fileSum.Load(); fs != nil && sha256.Sum256(lt.file) == fs.sum {
-			a.log.Debug("configuration file holds what is running: not reloading", "file", path)
-			return state.Result{}, nil
+	var lt *loaded
+	var err error
+	// The file is read and resolved without the apply lock (DNS may take
+	// seconds). If it changed meanwhile (an API change wrote it), what was
+	// read is stale: read it again rather than undo the change. Under the
+	// lock no change can write it.
+	for try := 0; ; try++ {
+		lt, err = loadFile(path, a.opts.StateDir, a.opts.Overrides)
+		if err == nil && source == SourceWatch {
+			if fm := a.fileSum.Load(); fm != nil && sha256.Sum256(lt.file) == fm.sum {
+				a.log.Debug("configuration file holds what is running: not reloading", "file", path)
+				return state.Result{}, nil
+			}
 		}
-	}
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = lt.cfg.Resolve(ctx)
-		cancel()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = lt.cfg.Resolve(ctx)
+			cancel()
+		}
+		a.mu.Lock()
+		if lt == nil {
+			break // a.mu stays held
+		}
+		if now, rerr := fileSum(path); rerr != nil || bytes.Equal(now, sha256Of(lt.file)) {
+			break
+		}
+		if try == 2 { // changes keep coming: read it with the lock held
+			if lt, err = loadFile(path, a.opts.StateDir, a.opts.Overrides); err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err = lt.cfg.Resolve(ctx)
+				cancel()
+			}
+			break
+		}
+		a.mu.Unlock()
 	}
 	var res state.Result
-	a.mu.Lock()
 	if err == nil && a.stopped {
 		err = errShuttingDown
 	}
@@ -366,6 +390,8 @@ func (a *App) recordLocked(source, changes string, err error, actor *state.Actor
 	a.publishLocked()
 	a.addEvent(e)
 }
+
+func sha256Of(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
 
 // firstError is the first line of err (config.Errors: the first problem).
 func firstError(err error) string {

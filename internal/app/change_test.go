@@ -737,3 +737,42 @@ backends:
 		t.Fatalf("tcp after adding a server: %q %v", buf, err)
 	}
 }
+
+// TestReloadRacingChanges: reloads (SIGHUP) and API changes at once: a
+// reload that read the file before a change wrote it must not apply the
+// stale text over the change. At the end the running state is the file's.
+func TestReloadRacingChanges(t *testing.T) {
+	r := chNewRig(t, false)
+	a := r.b[0].addr
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	app := r.app
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = app.ReloadFrom(r.path, SourceSignal)
+			}
+		}
+	}()
+	for i := 1; i <= 60; i++ {
+		r.mustChange(state.Change{Op: state.OpPatchServer, Backend: "app", Address: a, Server: state.ServerSpec{Weight: ptr(i)}})
+		if w := r.server("app", a).Weight(); w != i {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("change %d: running weight %d right after the change", i, w)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if err := r.app.ReloadFrom(r.path, SourceSignal); err != nil {
+		t.Fatal(err)
+	}
+	if w := r.server("app", a).Weight(); w != 60 || !strings.Contains(r.file(), "weight: 60") {
+		t.Fatalf("running weight %d, file:\n%s", w, r.file())
+	}
+}
