@@ -221,9 +221,10 @@ func ratio(n, d uint64) float64 {
 	return float64(n) / float64(d)
 }
 
-// healthHooks returns the OnTransition hooks of backend's checks: each
-// transition becomes an event (with its reason) and the server's last
-// reason. They run on checker and sweeper goroutines and never block.
+// activeHook and passiveHooks wire backend's health checks to the events:
+// each transition becomes an event with its reason, and a server's last
+// down reason is kept for Stats. They run on checker and sweeper
+// goroutines and never block.
 func (a *App) activeHook(backend string) func(t health.Target, up bool, reason string) {
 	return func(t health.Target, up bool, reason string) {
 		a.healthEvent(backend, t.Addr(), "active", up, "active check: "+reason, t)
