@@ -43,6 +43,11 @@ const (
 	DefaultUnhealthyThreshold        = 3
 	DefaultPassiveUnhealthyThreshold = 5
 	DefaultPassiveCooldown           = 10 * time.Second
+	DefaultHealthSendProxy           = SendProxyAuto
+	DefaultDNSRefresh                = 30 * time.Second
+
+	DefaultRateLimitSync   = 100 * time.Millisecond
+	DefaultRateLimitPrefix = "sluice"
 )
 
 // Defaults returns a Config holding every top-level default and no
@@ -101,6 +106,7 @@ func (b *Backend) setDefaults() {
 			Idle:     DefaultIdleTimeout,
 		},
 		DrainTimeout: DefaultDrainTimeout,
+		DNSRefresh:   DefaultDNSRefresh,
 		Health: Health{
 			Active: DefaultActiveHealth(HealthNone),
 			Passive: PassiveHealth{
@@ -124,7 +130,12 @@ func DefaultActiveHealth(typ string) ActiveHealth {
 		Timeout:            DefaultHealthTimeout,
 		HealthyThreshold:   DefaultHealthyThreshold,
 		UnhealthyThreshold: DefaultUnhealthyThreshold,
+		SendProxy:          DefaultHealthSendProxy,
 	}
+}
+
+func (r *RateLimitStore) setDefaults() {
+	*r = RateLimitStore{Sync: DefaultRateLimitSync, Prefix: DefaultRateLimitPrefix, m: r.m}
 }
 
 func (a *ActiveHealth) setDefaults() { *a = DefaultActiveHealth(HealthTCP) }

@@ -22,3 +22,4 @@ func (x *Health) meta() *meta           { return &x.m }
 func (x *ActiveHealth) meta() *meta     { return &x.m }
 func (x *PassiveHealth) meta() *meta    { return &x.m }
 func (x *BackendRateLimit) meta() *meta { return &x.m }
+func (x *RateLimitStore) meta() *meta   { return &x.m }

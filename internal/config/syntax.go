@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -122,4 +123,32 @@ func validName(s string) bool {
 		return false
 	}
 	return true
+}
+
+// IsSRVName reports whether a server address is an SRV name
+// ("_service._proto.name", no port): two leading labels that start with
+// '_', then a host name.
+func IsSRVName(s string) bool {
+	svc, rest, ok := strings.Cut(s, ".")
+	if !ok || len(svc) < 2 || svc[0] != '_' {
+		return false
+	}
+	proto, name, ok := strings.Cut(rest, ".")
+	if !ok || len(proto) < 2 || proto[0] != '_' {
+		return false
+	}
+	return validHostname(svc[1:]+"."+proto[1:]) && validHostname(name)
+}
+
+// ResolverAddr parses a resolvers entry: an IP address with an optional
+// port (default 53).
+func ResolverAddr(s string) (netip.AddrPort, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a, 53), nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil || ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("invalid DNS server %q: want an IP address with an optional port, like 127.0.0.1:53 or [::1]:53", s)
+	}
+	return ap, nil
 }

@@ -22,6 +22,14 @@ type Config struct {
 	Frontends []Frontend `yaml:"frontends"`
 	// Backends are the server pools that frontends and routes name.
 	Backends []Backend `yaml:"backends"`
+	// RateLimitStore, when set, shares every rate limit (frontend
+	// rate_limits and backend rate_limit) between the instances that use
+	// the same store (contract §9). Default nil: limits are per instance.
+	RateLimitStore *RateLimitStore `yaml:"rate_limit_store"`
+	// Resolvers are the DNS servers (IP:port, port default 53) that server
+	// names are resolved with, at load and every dns_refresh. Default empty:
+	// the system's resolver (/etc/resolv.conf). (Extension.)
+	Resolvers []string `yaml:"resolvers"`
 
 	// File is the name given to Load or Parse (used in error messages).
 	File string `yaml:"-"`
@@ -47,6 +55,21 @@ type Admin struct {
 	// it must be an absolute path. SLUICE_STATE_DIR and --state-dir
 	// override it.
 	StateDir string `yaml:"state_dir"`
+
+	m meta
+}
+
+// RateLimitStore is where instances share rate-limit state.
+type RateLimitStore struct {
+	// Redis is the server's URL: redis://[user:password@]host:port[/db],
+	// rediss:// for TLS, or unix:///path/to/socket. Required.
+	Redis string `yaml:"redis"`
+	// Sync is how often each instance reconciles its local allowances with
+	// the store. Default 100ms; 10ms..10s.
+	Sync time.Duration `yaml:"sync"`
+	// Prefix starts every key sluice writes, so that several clusters can
+	// share one Redis. Default "sluice".
+	Prefix string `yaml:"prefix"`
 
 	m meta
 }
@@ -101,6 +124,11 @@ type Frontend struct {
 	Access Access `yaml:"access"`
 	// RateLimits are checked in order (http: requests; tcp: new connections).
 	RateLimits []RateLimit `yaml:"rate_limits"`
+	// ProxyProtocol makes the frontend read a PROXY protocol header (v1 or
+	// v2) from peers in TrustedProxies, and take the client it names as the
+	// client; a trusted peer without a header, and a header from any other
+	// peer, are refused. Default false.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
 
 	m meta
 }
@@ -276,6 +304,10 @@ type Backend struct {
 	// SlowStart ramps a server that comes (back) up from little to full
 	// share over this duration. Default 0 = off. (Extension.)
 	SlowStart time.Duration `yaml:"slow_start"`
+	// DNSRefresh is how often servers given by a DNS name are resolved
+	// again (also at once when all of a name's addresses fail). Default
+	// 30s; at least 100ms.
+	DNSRefresh time.Duration `yaml:"dns_refresh"`
 	// HashBalanceFactor bounds the load of an ip_hash server to factor ×
 	// the average ("consistent hashing with bounded loads"). Default 0 =
 	// off; when set must be > 1 and Algorithm must be ip_hash. (Extension.)
@@ -301,9 +333,11 @@ type BackendTimeouts struct {
 // Server is one upstream server.
 type Server struct {
 	// Address is host:port as written; it is the server's identity across
-	// reloads. Host is an IP literal or a DNS name; port 1..65535.
+	// reloads. Host is an IP literal or a DNS name; port 1..65535. A name
+	// "_service._proto.name" without a port is looked up as an SRV record.
 	Address string `yaml:"address"`
-	// Weight is 0..256, used by weighted_round_robin. Default 1.
+	// Weight is 0..256, used by weighted_round_robin. Default 1. Servers
+	// found through SRV take the records' weights instead.
 	Weight int `yaml:"weight"`
 	// Enabled: false takes the server out of rotation (no new connections;
 	// existing ones finish). Operator state, written by the admin API.
@@ -313,11 +347,18 @@ type Server struct {
 	// new ones. Operator state, written by the admin API. Default false.
 	// (Extension.)
 	Drain bool `yaml:"drain"`
+	// SendProxy makes sluice start every connection to the server with a
+	// PROXY protocol header naming the client: "v1" (text) or "v2"
+	// (binary). Default "" (none).
+	SendProxy string `yaml:"send_proxy"`
 
 	// Addrs are the addresses to dial. Parse fills it for IP literals;
-	// Resolve fills it for host names (all addresses the resolver returned,
-	// in its order). Empty until then.
+	// Resolve fills it for host names and SRV names (all addresses found,
+	// in the resolver's order, duplicates removed). Empty until then.
 	Addrs []netip.AddrPort `yaml:"-"`
+	// AddrWeights, when not nil, is the weight of each Addrs entry (SRV
+	// records); nil means Weight for all.
+	AddrWeights []int `yaml:"-"`
 
 	m meta
 }
@@ -354,9 +395,20 @@ type ActiveHealth struct {
 	HealthyThreshold int `yaml:"healthy_threshold"`
 	// UnhealthyThreshold: consecutive failures to be taken out. Default 3; >= 1.
 	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+	// SendProxy is the PROXY protocol header a probe starts with: auto (the
+	// server's send_proxy version, none when it has none), none, v1 or v2.
+	// A probe's header names no client (v1 "PROXY UNKNOWN", v2 LOCAL), as
+	// HAProxy's checks send. Default auto.
+	SendProxy string `yaml:"send_proxy"`
 
 	m meta
 }
+
+// Probe PROXY protocol settings (ActiveHealth.SendProxy).
+const (
+	SendProxyAuto = "auto"
+	SendProxyNone = "none"
+)
 
 // PassiveHealth ejects servers that fail on real traffic. On by default.
 type PassiveHealth struct {

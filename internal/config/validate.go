@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -60,6 +61,14 @@ func (v *validator) config(c *Config) {
 	}
 	v.positive(&c.m, "shutdown_timeout", "", c.ShutdownTimeout)
 	v.atLeast(&c.m, "max_connections", "", c.MaxConnections, 1)
+	if st := c.RateLimitStore; st != nil && !st.m.bad {
+		v.rateLimitStore(st)
+	}
+	for i, r := range c.Resolvers {
+		if _, err := ResolverAddr(r); err != nil {
+			v.at(&c.m, fmt.Sprintf("resolvers[%d]", i), "", "%v", err)
+		}
+	}
 
 	backends := map[string]int{}
 	for i := range c.Backends {
@@ -189,6 +198,10 @@ func (v *validator) frontend(f *Frontend, path string, backends map[string]int) 
 		}
 	}
 
+	if f.ProxyProtocol && len(f.TrustedProxies) == 0 {
+		v.at(&f.m, "proxy_protocol", path, "needs trusted_proxies: the peers (load balancers) allowed to send a PROXY header")
+	}
+
 	rls := map[string]int{}
 	for i := range f.RateLimits {
 		rl := &f.RateLimits[i]
@@ -303,6 +316,9 @@ func (v *validator) backend(b *Backend, path string) {
 	v.atLeast(&b.m, "max_connections_per_server", path, b.MaxConnectionsPerServer, 0)
 	v.nonNegative(&b.m, "drain_timeout", path, b.DrainTimeout)
 	v.nonNegative(&b.m, "slow_start", path, b.SlowStart)
+	if b.DNSRefresh < minDNSRefresh {
+		v.at(&b.m, "dns_refresh", path, "must be at least %s, got %s", minDNSRefresh, b.DNSRefresh)
+	}
 	if f := b.HashBalanceFactor; f != 0 {
 		if !(f > 1) || f > 1e6 {
 			v.at(&b.m, "hash_balance_factor", path, "must be greater than 1 (like 1.25), or 0 to turn it off")
@@ -333,6 +349,12 @@ func (v *validator) servers(b *Backend, path string) {
 		}
 		if s.Address == "" {
 			v.at(&s.m, "address", sp, "an address (host:port) is required")
+		} else if IsSRVName(s.Address) {
+			key := strings.ToLower(strings.TrimSuffix(s.Address, "."))
+			if j, dup := seen[key]; dup {
+				v.at(&s.m, "address", sp, "duplicate server %s (also servers[%d])", s.Address, j)
+			}
+			seen[key] = i
 		} else if msg := checkHostPort(s.Address, true); msg != "" {
 			v.at(&s.m, "address", sp, "%s", msg)
 		} else {
@@ -344,6 +366,9 @@ func (v *validator) servers(b *Backend, path string) {
 				v.at(&s.m, "address", sp, "duplicate server %s (also servers[%d])", s.Address, j)
 			}
 			seen[key] = i
+		}
+		if sp2 := s.SendProxy; sp2 != "" && sp2 != "v1" && sp2 != "v2" {
+			v.at(&s.m, "send_proxy", sp, "unknown value %q: want v1 or v2 (or no send_proxy key)", sp2)
 		}
 		if s.Weight < 0 || s.Weight > MaxWeight {
 			v.at(&s.m, "weight", sp, "must be between 0 and %d, got %d", MaxWeight, s.Weight)
@@ -367,6 +392,7 @@ func (v *validator) health(h *Health, path string) {
 		}
 		v.atLeast(&a.m, "healthy_threshold", ap, a.HealthyThreshold, 1)
 		v.atLeast(&a.m, "unhealthy_threshold", ap, a.UnhealthyThreshold, 1)
+		v.oneOf(&a.m, "send_proxy", ap, a.SendProxy, SendProxyAuto, SendProxyNone, "v1", "v2")
 		if a.Type == HealthHTTP {
 			if !strings.HasPrefix(a.Path, "/") || !validPath(a.Path) {
 				v.at(&a.m, "path", ap, "must start with / and contain no spaces or control characters, got %q", a.Path)
@@ -380,6 +406,41 @@ func (v *validator) health(h *Health, path string) {
 	pp := join(path, "passive")
 	if v.atLeast(&p.m, "unhealthy_threshold", pp, p.UnhealthyThreshold, 0) && p.UnhealthyThreshold > 0 {
 		v.positive(&p.m, "cooldown", pp, p.Cooldown)
+	}
+}
+
+// Rate-limit store bounds.
+const (
+	minStoreSync  = 10 * time.Millisecond
+	maxStoreSync  = 10 * time.Second
+	minDNSRefresh = 100 * time.Millisecond
+)
+
+func (v *validator) rateLimitStore(st *RateLimitStore) {
+	const path = "rate_limit_store"
+	if st.Redis == "" {
+		v.at(&st.m, "redis", path, "a Redis URL is required, like redis://127.0.0.1:6379/0")
+	} else if u, err := url.Parse(st.Redis); err != nil {
+		v.at(&st.m, "redis", path, "invalid URL: %v", err)
+	} else {
+		switch u.Scheme {
+		case "redis", "rediss":
+			if u.Host == "" {
+				v.at(&st.m, "redis", path, "the URL needs a host, like redis://127.0.0.1:6379/0")
+			}
+		case "unix":
+			if u.Path == "" {
+				v.at(&st.m, "redis", path, "a unix URL needs a socket path, like unix:///run/redis.sock")
+			}
+		default:
+			v.at(&st.m, "redis", path, "unknown scheme %q: want redis://, rediss:// or unix://", u.Scheme)
+		}
+	}
+	if st.Sync < minStoreSync || st.Sync > maxStoreSync {
+		v.at(&st.m, "sync", path, "must be between %s and %s, got %s", minStoreSync, maxStoreSync, st.Sync)
+	}
+	if st.Prefix == "" || !validPath(st.Prefix) {
+		v.at(&st.m, "prefix", path, "must be a non-empty key prefix without spaces or control characters, got %q", st.Prefix)
 	}
 }
 
