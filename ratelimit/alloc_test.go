@@ -11,6 +11,8 @@ func TestAllocsPerAllow(t *testing.T) {
 	l := mustLimiter(t, 100, 10)
 	tb := mustTable(t, 100, 10, 1024)
 	r, _ := NewRule(RuleOptions{Name: "r", Rate: 100, Burst: 10, Keyed: true})
+	sk, _ := NewRule(RuleOptions{Name: "sk", Rate: 100, Burst: 10, Keyed: true, Shared: true, ID: "sk"})
+	s1, _ := NewRule(RuleOptions{Name: "s1", Rate: 100, Burst: 10, Shared: true, ID: "s1"})
 	ip := netip.MustParseAddr("192.0.2.1")
 	hdr := []byte("key-123")
 	var now int64 = 1e9
@@ -20,6 +22,8 @@ func TestAllocsPerAllow(t *testing.T) {
 		"Table.Allow hit":     func() { now += 1000; tb.Allow(42, now) },
 		"Table.Allow new key": func() { now += 1000; i++; tb.Allow(keyN(i), now) },
 		"Rule.Allow":          func() { now += 1000; r.Allow(HashIP(ip), now) },
+		"shared keyed Allow":  func() { now += 1000; sk.Allow(42, now) },
+		"shared Allow":        func() { now += 1000; s1.Allow(0, now) },
 		"HashBytes":           func() { _ = HashBytes(hdr) },
 		"Now":                 func() { _ = Now() },
 	} {

@@ -73,9 +73,11 @@ func (p params) step(tat, now int64) (next int64, ok bool, wait int64) {
 // allocation-free and safe for concurrent use. A Limiter must not be copied
 // after first use; create it with NewLimiter.
 type Limiter struct {
-	_   noCopy
-	tat atomic.Int64
-	p   params
+	_      noCopy
+	tat    atomic.Int64
+	p      params
+	shared *sharedState // nil: a local limit (see Shared)
+	sync   slotSyncs    // slot 0: shared mode only
 }
 
 // NewLimiter returns a limit of rate events per second with the given burst
@@ -95,13 +97,23 @@ func NewLimiter(rate float64, burst int) (*Limiter, error) {
 // denied, retryAfter is the exact time until one event would be admitted
 // (always > 0); use RetryAfterSeconds for an HTTP Retry-After value.
 func (l *Limiter) Allow(now int64) (ok bool, retryAfter time.Duration) {
+	p := l.p
+	if l.shared != nil {
+		p = p.local(l.shared.share(l.sync.share[0].Load()))
+	}
 	for {
 		old := l.tat.Load()
-		next, ok, wait := l.p.step(old, now)
+		next, ok, wait := p.step(old, now)
 		if !ok {
+			if l.shared != nil {
+				l.sync.asked(0)
+			}
 			return false, time.Duration(wait)
 		}
 		if l.tat.CompareAndSwap(old, next) {
+			if l.shared != nil {
+				l.sync.pend[0].Add(1)
+			}
 			return true, 0
 		}
 	}

@@ -16,6 +16,7 @@ import (
 // lock-free and allocation-free.
 type Rule struct {
 	name string
+	id   string
 	one  *Limiter // Keyed == false
 	tab  *Table   // Keyed == true
 }
@@ -33,21 +34,44 @@ type RuleOptions struct {
 	Keyed bool
 	// MaxKeys bounds a keyed rule's table; 0 means DefaultMaxKeys.
 	MaxKeys int
+	// Shared makes the rule one limit for every instance that syncs it
+	// through the same Store under the same ID (see Syncer); false keeps
+	// it local to this process.
+	Shared bool
+	// ID names the rule in the Store (e.g. "f/web/api-per-ip"); required
+	// when Shared. Instances sharing a limit must use the same ID.
+	ID string
 }
 
 // NewRule builds a Rule; errors name the rule.
 func NewRule(o RuleOptions) (*Rule, error) {
-	r := &Rule{name: o.Name}
+	r := &Rule{name: o.Name, id: o.ID}
+	if o.Shared && o.ID == "" {
+		return nil, wrapName(o.Name, fmt.Errorf("ratelimit: a shared rule needs an ID"))
+	}
 	var err error
 	if o.Keyed {
-		r.tab, err = NewTable(TableOptions{Rate: o.Rate, Burst: o.Burst, MaxKeys: o.MaxKeys})
-	} else {
-		r.one, err = NewLimiter(o.Rate, o.Burst)
+		r.tab, err = NewTable(TableOptions{Rate: o.Rate, Burst: o.Burst, MaxKeys: o.MaxKeys, Shared: o.Shared})
+	} else if r.one, err = NewLimiter(o.Rate, o.Burst); err == nil && o.Shared {
+		r.one.shared = &sharedState{}
 	}
 	if err != nil {
 		return nil, wrapName(o.Name, err)
 	}
 	return r, nil
+}
+
+// ID returns the rule's Store ID ("" for a local rule).
+func (r *Rule) ID() string { return r.id }
+
+// Shared reports whether the rule is shared through a Store.
+func (r *Rule) Shared() bool { return r.shared() != nil }
+
+func (r *Rule) shared() *sharedState {
+	if r.tab != nil {
+		return r.tab.shared
+	}
+	return r.one.shared
 }
 
 // Name returns the rule's name.

@@ -24,7 +24,7 @@ type bucket struct {
 	ref  atomic.Uint64 // bit i: slot i was used since it was inserted or last swept
 	keys [ways]atomic.Uint64
 	tats [ways]atomic.Int64
-	_    [8]byte // pad to 128 bytes
+	sync *slotSyncs // shared mode only (else nil); fills the 128 bytes
 }
 
 // Table is a bounded set of GCRA limits, one per key hash (client IP, header
@@ -83,6 +83,7 @@ type Table struct {
 	p       params
 	seed    uint64
 	buckets []bucket
+	shared  *sharedState // nil: a local limit (see Shared)
 }
 
 // TableOptions configures NewTable.
@@ -94,6 +95,9 @@ type TableOptions struct {
 	// MaxKeys bounds the number of keys with state. 0 means DefaultMaxKeys;
 	// it is rounded up to a multiple of 7. Negative is an error.
 	MaxKeys int
+	// Shared keeps, per key, what a Syncer needs to share the limit with
+	// other instances (8 more bytes per key). See shared.go.
+	Shared bool
 }
 
 // NewTable allocates a Table of fixed capacity (about 18.3 bytes per key).
@@ -110,7 +114,15 @@ func NewTable(o TableOptions) (*Table, error) {
 		n = DefaultMaxKeys
 	}
 	nb := (n + ways - 1) / ways
-	return &Table{p: p, seed: rand.Uint64(), buckets: make([]bucket, nb)}, nil
+	t := &Table{p: p, seed: rand.Uint64(), buckets: make([]bucket, nb)}
+	if o.Shared {
+		t.shared = &sharedState{}
+		syncs := make([]slotSyncs, nb)
+		for i := range t.buckets {
+			t.buckets[i].sync = &syncs[i]
+		}
+	}
+	return t, nil
 }
 
 // Cap returns the number of key slots; it never changes.
@@ -158,6 +170,9 @@ func (t *Table) Allow(keyHash uint64, now int64) (ok bool, retryAfter time.Durat
 		// and start unused so one-shot keys are evicted first.
 		c.b.tats[c.slot].CompareAndSwap(c.tat, 0)
 		c.b.ref.And(^(uint64(1) << c.slot))
+		if ss := c.b.sync; ss != nil {
+			ss.reset(c.slot)
+		}
 		if ok, wait, hit := t.allowSlot(c.b, c.slot, k, now); hit {
 			return ok, time.Duration(wait)
 		}
@@ -216,16 +231,26 @@ func (t *Table) lookup(b *bucket, k uint64, now int64) (ok bool, wait int64, fou
 // allowSlot runs GCRA on slot i for key k; hit is false when the slot no
 // longer holds k.
 func (t *Table) allowSlot(b *bucket, i int, k uint64, now int64) (ok bool, wait int64, hit bool) {
+	p := t.p
+	if ss := b.sync; ss != nil {
+		p = p.local(t.shared.share(ss.share[i].Load()))
+	}
 	for {
 		old := b.tats[i].Load()
 		if b.keys[i].Load() != k {
 			return false, 0, false
 		}
-		next, ok, wait := t.p.step(old, now)
+		next, ok, wait := p.step(old, now)
 		if !ok {
+			if ss := b.sync; ss != nil {
+				ss.asked(i)
+			}
 			return false, wait, true
 		}
 		if b.tats[i].CompareAndSwap(old, next) {
+			if ss := b.sync; ss != nil {
+				ss.pend[i].Add(1)
+			}
 			return true, 0, true
 		}
 	}
