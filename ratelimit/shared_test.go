@@ -221,8 +221,8 @@ func TestSharedUnevenLoad(t *testing.T) {
 func TestSharedSingleInstanceKeepsBurst(t *testing.T) {
 	c := newCluster(t, 3, RuleOptions{Name: "r", Rate: 10, Burst: 20, Keyed: true})
 	c.run(time.Second, 1, func(i int) int { return b2i(i == 0) }) // syncs: only instance 0 active
-	c.now += int64(10 * time.Second)                           // refill
-	c.run(300*time.Millisecond, 2, func(int) int { return 0 })  // cycles pass
+	c.now += int64(10 * time.Second)                              // refill
+	c.run(300*time.Millisecond, 2, func(int) int { return 0 })    // cycles pass
 	n := 0
 	for range 30 {
 		if ok, _ := c.rules[0].Allow(1, c.now); ok {
