@@ -86,6 +86,10 @@ type RuleOptions struct {
 	MatchHeaderValue string
 	// Limited is incremented for every event this rule refuses; nil is ok.
 	Limited Counter
+	// Shared makes the rule's limit one for every instance syncing it under
+	// SharedID (ratelimit.Syncer, contract §9 rate_limit_store).
+	Shared   bool
+	SharedID string
 }
 
 // Options configures New. Slices are not retained.
@@ -165,6 +169,19 @@ func New(o Options) (*Guard, error) {
 		}
 	}
 	return g, nil
+}
+
+// Rules returns the rate-limit rules of g in evaluation order (for a
+// ratelimit.Syncer); nil for a nil Guard.
+func (g *Guard) Rules() []*ratelimit.Rule {
+	if g == nil {
+		return nil
+	}
+	rs := make([]*ratelimit.Rule, len(g.rules))
+	for i := range g.rules {
+		rs[i] = g.rules[i].lim
+	}
+	return rs
 }
 
 // AllowConn reports whether the access lists admit peer, and increments

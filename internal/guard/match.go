@@ -48,6 +48,7 @@ func compileRule(o *RuleOptions) (*rule, error) {
 	r.lim, err = ratelimit.NewRule(ratelimit.RuleOptions{
 		Name: o.Name, Rate: o.Rate, Burst: o.Burst,
 		Keyed: o.Key != KeyFrontend, MaxKeys: o.MaxKeys,
+		Shared: o.Shared, ID: o.SharedID,
 	})
 	if err != nil {
 		if inner := errors.Unwrap(err); inner != nil {

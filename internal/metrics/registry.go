@@ -37,6 +37,7 @@ type Registry struct {
 	reloadsFailed    *Counter
 	lastReloadOK     atomic.Bool
 	accessLogDropped *Counter
+	store            *Store // nil until RateLimitStore
 }
 
 type pairKey struct{ frontend, backend string }
