@@ -93,6 +93,7 @@ type App struct {
 	alog      *accesslog.Logger
 	alogDest  string
 	bals      atomic.Pointer[[]*balance.Balancer]
+	store     *storeRT // rate_limit_store; nil: limits are per instance
 
 	// The live view (state.Control): published at the end of every apply
 	// and sampled once a second; readers never take mu.
@@ -477,6 +478,11 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	close(a.stopping)
 	a.hub.CloseAll()
+	a.mu.Lock()
+	if a.store != nil {
+		a.store.stop()
+	}
+	a.mu.Unlock()
 	hard, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	a.eng.AbortAll(hard)

@@ -152,7 +152,8 @@ type backendPlan struct {
 // backend gets its balancer and l7 backend here (nothing routes to them
 // before commit); a running one keeps its balancer, and a new l7 backend
 // when its options changed, which commit switches to.
-func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*backendPlan, error) {
+// shared makes its rate_limit one limit for all instances (rate_limit_store).
+func (a *App) planBackend(c *config.Backend, old *backendRT, reload, shared bool) (*backendPlan, error) {
 	p := &backendPlan{cfg: *c, old: old, byAddr: make(map[string]*balance.Server, len(c.Servers))}
 	var err error
 	if p.opts, err = balanceOptions(c); err != nil {
@@ -204,8 +205,9 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload bool) (*back
 	}
 	if rl := c.RateLimit; rl == nil {
 		p.rate = nil
-	} else if o := old; o == nil || o.cfg.RateLimit == nil || o.cfg.RateLimit.Rate.PerSecond != rl.Rate.PerSecond || o.cfg.RateLimit.Burst != rl.Burst {
-		if p.rate, err = ratelimit.NewRule(ratelimit.RuleOptions{Name: c.Name, Rate: rl.Rate.PerSecond, Burst: rl.Burst}); err != nil {
+	} else if o := old; o == nil || o.cfg.RateLimit == nil || o.cfg.RateLimit.Rate.PerSecond != rl.Rate.PerSecond || o.cfg.RateLimit.Burst != rl.Burst || o.rate.Shared() != shared {
+		if p.rate, err = ratelimit.NewRule(ratelimit.RuleOptions{Name: c.Name, Rate: rl.Rate.PerSecond, Burst: rl.Burst,
+			Shared: shared, ID: backendRuleID(c.Name)}); err != nil {
 			return nil, fmt.Errorf("backend %q: rate_limit: %w", c.Name, err)
 		}
 	}

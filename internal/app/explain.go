@@ -83,7 +83,7 @@ func ExplainConfig(cfg *config.Config, q state.ExplainQuery) (state.Explanation,
 			return state.Explanation{}, err
 		}
 	}
-	g, err := buildGuard(f, metrics.NewRegistry().Frontend(f.Name))
+	g, err := buildGuard(f, metrics.NewRegistry().Frontend(f.Name), false)
 	if err != nil {
 		return state.Explanation{}, err
 	}

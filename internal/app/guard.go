@@ -13,7 +13,8 @@ import (
 
 // buildGuard turns a frontend's access lists and rate_limits into a
 // guard.Guard; nil when the frontend has neither.
-func buildGuard(f *config.Frontend, fe *metrics.Frontend) (*guard.Guard, error) {
+// shared makes every rule one limit for all instances (rate_limit_store).
+func buildGuard(f *config.Frontend, fe *metrics.Frontend, shared bool) (*guard.Guard, error) {
 	if len(f.Access.Allow) == 0 && len(f.Access.Deny) == 0 && len(f.RateLimits) == 0 {
 		return nil, nil
 	}
@@ -30,6 +31,7 @@ func buildGuard(f *config.Frontend, fe *metrics.Frontend) (*guard.Guard, error) 
 			Name: r.Name, Key: key, Header: header, Rate: r.Rate.PerSecond, Burst: r.Burst,
 			MatchClientIP: r.Match.ClientIP, MatchPathPrefix: r.Match.PathPrefix,
 			MatchMethods: r.Match.Methods, Limited: fe.RateLimited(r.Name),
+			Shared: shared, SharedID: frontendRuleID(f.Name, r.Name),
 		}
 		if h := r.Match.Header; h != nil {
 			ro.MatchHeader, ro.MatchHeaderValue = h.Name, h.Value
@@ -46,9 +48,9 @@ func buildGuard(f *config.Frontend, fe *metrics.Frontend) (*guard.Guard, error) 
 // guardKey is a canonical text of what buildGuard reads, so that a reload
 // that does not change a frontend's rules keeps its guard (and the state of
 // its rate limits).
-func guardKey(f *config.Frontend) string {
+func guardKey(f *config.Frontend, shared bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%v|%v", f.Access.Allow, f.Access.Deny)
+	fmt.Fprintf(&b, "%v|%v|%v", shared, f.Access.Allow, f.Access.Deny)
 	for _, r := range f.RateLimits {
 		fmt.Fprintf(&b, "|%s,%s,%g,%d,%v,%s,%v", r.Name, r.Key, r.Rate.PerSecond, r.Burst,
 			r.Match.ClientIP, r.Match.PathPrefix, r.Match.Methods)

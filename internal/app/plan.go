@@ -29,7 +29,8 @@ type plan struct {
 	byName   map[string]*backendPlan
 	fronts   []*frontendPlan
 	alog     *accesslog.Logger
-	newLog   bool // alog was opened by this plan: abandon closes it
+	newLog   bool      // alog was opened by this plan: abandon closes it
+	store    storePlan // rate_limit_store (ratestore.go)
 
 	// Metric series the plan created, removed again by abandon.
 	newFrontMet []string    // frontends that had no series
@@ -80,7 +81,7 @@ func (pl *plan) build(reload bool) error {
 	a, cfg := pl.a, pl.cfg
 	for i := range cfg.Backends {
 		c := &cfg.Backends[i]
-		p, err := a.planBackend(c, a.backends[c.Name], reload)
+		p, err := a.planBackend(c, a.backends[c.Name], reload, sharedLimits(cfg))
 		if err == nil {
 			err = a.inject(stepBackend, c.Name)
 		}
@@ -89,6 +90,10 @@ func (pl *plan) build(reload bool) error {
 		}
 		pl.backends = append(pl.backends, p)
 		pl.byName[c.Name] = p
+	}
+	var err error
+	if pl.store, err = a.planStore(cfg); err != nil {
+		return err
 	}
 	if err := pl.openAccessLog(); err != nil {
 		return err
@@ -126,14 +131,14 @@ func (pl *plan) openAccessLog() error {
 // a newly bound listener.
 func (pl *plan) frontend(f *config.Frontend) error {
 	a := pl.a
-	fp := &frontendPlan{cfg: *f, old: a.frontends[f.Name], gkey: guardKey(f)}
+	fp := &frontendPlan{cfg: *f, old: a.frontends[f.Name], gkey: guardKey(f, sharedLimits(pl.cfg))}
 	pl.fronts = append(pl.fronts, fp)
 	if fp.old != nil && fp.old.gkey == fp.gkey {
 		fp.guard = fp.old.guard // unchanged rules keep their state
 	} else {
 		err := a.inject(stepGuard, f.Name)
 		if err == nil {
-			fp.guard, err = buildGuard(f, pl.frontendMet(f.Name))
+			fp.guard, err = buildGuard(f, pl.frontendMet(f.Name), sharedLimits(pl.cfg))
 		}
 		if err != nil {
 			return err
@@ -217,6 +222,9 @@ func (pl *plan) abandon() {
 	}
 	if pl.newLog && pl.alog != nil {
 		_ = pl.alog.Close()
+	}
+	if rt := pl.store.next; rt != nil {
+		_ = rt.store.Close() // never started
 	}
 	reg := pl.a.reg
 	for _, p := range pl.newPairs {
@@ -304,6 +312,7 @@ func (a *App) commit(pl *plan) string {
 		}
 	}
 	a.backends, a.frontends, a.cfg = next, nextFE, cfg
+	a.commitStore(pl.store)
 	// Replaced frontends stop accepting and drain in the background.
 	for _, rt := range retired {
 		a.drains.Add(1)
