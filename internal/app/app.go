@@ -93,7 +93,8 @@ type App struct {
 	alog      *accesslog.Logger
 	alogDest  string
 	bals      atomic.Pointer[[]*balance.Balancer]
-	store     *storeRT // rate_limit_store; nil: limits are per instance
+	store     *storeRT                          // rate_limit_store; nil: limits are per instance
+	dnsBase   map[*config.Config]*config.Config // re-resolved config → the one it re-resolves (dns.go)
 
 	// The live view (state.Control): published at the end of every apply
 	// and sampled once a second; readers never take mu.
@@ -205,9 +206,10 @@ func (a *App) Start(cfg *config.Config) error {
 		_ = ln.Close()
 	}
 	a.opts.Inherited = nil
-	a.bg.Add(2)
+	a.bg.Add(3)
 	go a.tickLoop()
 	go a.sampler()
+	go a.dnsLoop()
 	a.ready.Store(true)
 	a.logSummary()
 	return nil
@@ -357,6 +359,9 @@ func (a *App) Apply(cfg *config.Config) (string, error) {
 func (a *App) applyLocked(cfg *config.Config, reload bool) (string, error) {
 	if a.stopped {
 		return "", errors.New("shutting down")
+	}
+	if err := a.checkReresolved(cfg); err != nil {
+		return "", err
 	}
 	if a.cfg != nil && cfg.Admin.Listen != a.cfg.Admin.Listen {
 		a.log.Warn("admin.listen changed: it takes effect at the next restart", "listen", a.cfg.Admin.Listen, "new", cfg.Admin.Listen)
@@ -536,11 +541,11 @@ func (c *changeLog) backend(p *backendPlan) {
 		c.add("server %s/%s added", p.cfg.Name, s.Addr())
 	}
 	for _, s := range p.removed {
-		c.add("server %s/%s removed", p.cfg.Name, s.Addr())
+		c.add("server %s/%s removed", p.cfg.Name, labelOf(s))
 	}
 	for i, s := range p.servers {
 		if s.Weight() != p.weights[i] {
-			c.add("server %s/%s weight %d→%d", p.cfg.Name, s.Addr(), s.Weight(), p.weights[i])
+			c.add("server %s/%s weight %d→%d", p.cfg.Name, labelOf(s), s.Weight(), p.weights[i])
 		}
 	}
 	if p.old.cfg.Algorithm != p.cfg.Algorithm {

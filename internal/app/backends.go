@@ -19,6 +19,7 @@ import (
 // slot: its metric handles and passive health tracker (nil when passive
 // checks are off). It is created with the server and kept across reloads.
 type srvState struct {
+	label   string // metrics and access-log name: the address, or NAME@IP:PORT (dns.go)
 	met     *metrics.Server
 	passive atomic.Pointer[health.Passive]
 	be      *backendRT
@@ -55,13 +56,12 @@ func (p *backendPlan) l4Backend() *l4.Backend {
 	return &l4.Backend{Name: p.cfg.Name, Balancer: p.bal, ConnectTimeout: p.cfg.Timeouts.Connect, RateLimit: p.rate}
 }
 
-// dialAddr is the address sluice dials for s: the first resolved address,
-// or the address as written when it was not resolved.
-func dialAddr(s *config.Server) string {
-	if len(s.Addrs) > 0 {
-		return s.Addrs[0].String()
+// labelOf returns a server's metrics and access-log label.
+func labelOf(s *balance.Server) string {
+	if st := stateOf(s); st != nil {
+		return st.label
 	}
-	return s.Address
+	return s.Addr()
 }
 
 func balanceOptions(c *config.Backend) (balance.Options, error) {
@@ -135,6 +135,7 @@ type backendPlan struct {
 	opts     balance.Options
 	servers  []*balance.Server
 	added    []*balance.Server
+	labels   []string // per added entry: its metrics and access-log label
 	removed  []*balance.Server
 	byAddr   map[string]*balance.Server
 	weights  []int  // per servers entry
@@ -174,26 +175,28 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload, shared bool
 	p.passive, p.hasPass = passiveOptions(c, a.log)
 	a.passiveHooks(c.Name, &p.passive)
 	for i := range c.Servers {
-		s := &c.Servers[i]
-		addr := dialAddr(s)
-		if _, dup := p.byAddr[addr]; dup {
-			continue // two names resolving to one address: one server
-		}
-		var srv *balance.Server
-		if old != nil {
-			if srv = old.servers[addr]; srv == nil {
-				srv = old.draining[addr] // revived; commit cancels its drain
+		for _, sa := range expandServer(&c.Servers[i]) {
+			addr := sa.dial
+			if _, dup := p.byAddr[addr]; dup {
+				continue // two names resolving to one address: one server
 			}
+			var srv *balance.Server
+			if old != nil {
+				if srv = old.servers[addr]; srv == nil {
+					srv = old.draining[addr] // revived; commit cancels its drain
+				}
+			}
+			if srv == nil {
+				srv = balance.NewServer(c.Name, addr, sa.weight)
+				p.added = append(p.added, srv)
+				p.labels = append(p.labels, sa.label)
+			}
+			p.byAddr[addr] = srv
+			p.servers = append(p.servers, srv)
+			p.weights = append(p.weights, sa.weight)
+			p.enabled = append(p.enabled, serverEnabled(&c.Servers[i]))
+			p.drain = append(p.drain, serverDrain(&c.Servers[i]))
 		}
-		if srv == nil {
-			srv = balance.NewServer(c.Name, addr, s.Weight)
-			p.added = append(p.added, srv)
-		}
-		p.byAddr[addr] = srv
-		p.servers = append(p.servers, srv)
-		p.weights = append(p.weights, s.Weight)
-		p.enabled = append(p.enabled, serverEnabled(s))
-		p.drain = append(p.drain, serverDrain(s))
 	}
 	if old != nil {
 		for addr, srv := range old.servers {
@@ -231,9 +234,9 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload, shared bool
 // can fail: every fallible step happened in planBackend.
 func (a *App) commitBackend(p *backendPlan) *backendRT {
 	b := p.rt
-	for _, srv := range p.added {
-		st := &srvState{be: b}
-		st.met = a.reg.Server(p.cfg.Name, srv.Addr(), srv.Healthy, srv.Active)
+	for i, srv := range p.added {
+		st := &srvState{be: b, label: p.labels[i]}
+		st.met = a.reg.Server(p.cfg.Name, st.label, srv.Healthy, srv.Active)
 		srv.SetExt(balance.ExtMetrics, st)
 	}
 	// Operator state (weight, enabled, drain) is configuration: the file
@@ -352,12 +355,12 @@ func (a *App) drain(b *backendRT, srv *balance.Server, timeout time.Duration) {
 		}
 		delete(b.draining, srv.Addr())
 		if n := srv.Active(); n > 0 {
-			a.log.Warn("drain timeout: closing connections", "backend", backend, "server", srv.Addr(), "connections", n)
+			a.log.Warn("drain timeout: closing connections", "backend", backend, "server", labelOf(srv), "connections", n)
 			a.eng.Abort(func(user any) bool { return l4.ServerOf(user) == srv })
 		}
 		l7.CloseIdle(srv)
-		a.reg.RemoveServer(backend, srv.Addr())
-		a.log.Info("server drained", "backend", backend, "server", srv.Addr())
+		a.reg.RemoveServer(backend, labelOf(srv))
+		a.log.Info("server drained", "backend", backend, "server", labelOf(srv))
 		if !a.stopped {
 			a.publishLocked() // it leaves the live view
 		}

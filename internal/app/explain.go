@@ -67,10 +67,12 @@ func ExplainConfig(cfg *config.Config, q state.ExplainQuery) (state.Explanation,
 		var servers []*balance.Server
 		for j := range c.Servers {
 			s := &c.Servers[j]
-			srv := balance.NewServer(c.Name, dialAddr(s), s.Weight)
-			srv.SetEnabled(s.Enabled)
-			srv.SetDraining(s.Drain)
-			servers = append(servers, srv)
+			for _, sa := range expandServer(s) { // every address of a name (dns.go)
+				srv := balance.NewServer(c.Name, sa.dial, sa.weight)
+				srv.SetEnabled(s.Enabled)
+				srv.SetDraining(s.Drain)
+				servers = append(servers, srv)
+			}
 		}
 		b := &explainBackend{name: c.Name, bal: balance.New(opts, servers)}
 		if rl := c.RateLimit; rl != nil {

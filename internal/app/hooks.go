@@ -97,7 +97,7 @@ func (h *tcpHooks) Ended(info *l4.SessionInfo) {
 	}
 	var server string
 	if info.Server != nil {
-		server = info.Server.Addr()
+		server = labelOf(info.Server) // NAME@IP:PORT for a server found by DNS
 	}
 	h.logs.AddTCP(&live.TCP{Start: info.Start, Frontend: h.name, Backend: h.backend, Server: server,
 		ClientIP: info.Client, Duration: info.Duration, BytesIn: info.BytesIn, BytesOut: info.BytesOut,
@@ -172,7 +172,7 @@ func (o *httpObserver) RequestDone(r *l7.Record) {
 	// returns and keeps nothing.
 	o.alog.LogHTTP(&accesslog.HTTPEntry{Time: r.Start, Frontend: o.name, ClientIP: r.ClientIP,
 		Method: bstr(r.Method), Host: bstr(r.Host), Path: bstr(r.Path), Backend: r.Backend,
-		Server: r.ServerAddr, Status: r.Status, Duration: r.Duration, BytesIn: r.BytesIn,
+		Server: serverLabel(r), Status: r.Status, Duration: r.Duration, BytesIn: r.BytesIn,
 		BytesOut: r.BytesOut})
 }
 
@@ -218,4 +218,15 @@ func bstr(b []byte) string {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// serverLabel is the access-log server of a request: its server's label
+// (NAME@IP:PORT for a server found by DNS), else the address l7 recorded.
+func serverLabel(r *l7.Record) string {
+	if r.Server != nil {
+		if st := stateOf(r.Server); st != nil {
+			return st.label
+		}
+	}
+	return r.ServerAddr
 }

@@ -168,6 +168,17 @@ func srvWeight(w, maxW int) int {
 // after Load, on every reload and by the dns_refresh cycle; it is not safe
 // to call concurrently with readers of the same Config.
 func (c *Config) ResolveWith(ctx context.Context, r Resolver) error {
+	return c.ResolveFunc(ctx, func(ctx context.Context, address string) ([]Target, error) {
+		return Lookup(ctx, r, address)
+	})
+}
+
+// LookupFunc resolves one server address that is a name (see Lookup).
+type LookupFunc func(ctx context.Context, address string) ([]Target, error)
+
+// ResolveFunc is ResolveWith with the lookups done by f (the dns_refresh
+// cycle answers from what it has just looked up).
+func (c *Config) ResolveFunc(ctx context.Context, f LookupFunc) error {
 	type result struct {
 		ts  []Target
 		err error
@@ -195,7 +206,7 @@ func (c *Config) ResolveWith(ctx context.Context, r Resolver) error {
 			defer func() { <-sem; wg.Done() }()
 			lctx, cancel := context.WithTimeout(ctx, ResolveTimeout)
 			defer cancel()
-			out[i].ts, out[i].err = Lookup(lctx, r, name)
+			out[i].ts, out[i].err = f(lctx, name)
 		}()
 	}
 	wg.Wait()
