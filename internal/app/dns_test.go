@@ -27,13 +27,21 @@ type dnsZone struct {
 func startDNS(t *testing.T) *dnsZone {
 	t.Helper()
 	z := &dnsZone{a: map[string][]string{}, srv: map[string][]*dns.SRV{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
+	// UDP and TCP on one port: retry when the TCP port is taken.
+	var pc net.PacketConn
+	var ln net.Listener
+	for try := 0; ; try++ {
+		addr := obsFreeAddr(t)
+		var err error
+		if pc, err = net.ListenPacket("udp", addr); err == nil {
+			if ln, err = net.Listen("tcp", addr); err == nil {
+				break
+			}
+			pc.Close()
+		}
+		if try == 20 {
+			t.Fatal(err)
+		}
 	}
 	z.addr = pc.LocalAddr().String()
 	us := &dns.Server{PacketConn: pc, Handler: z}
