@@ -11,6 +11,10 @@ const (
 	ExtL7      = 0 // l7: the server's *fasthttp.HostClient (or l7's wrapper)
 	ExtMetrics = 1 // internal/metrics: the server's pre-resolved handles
 	ExtHealth  = 2 // health: the server's checker state
+	// ExtSendProxy holds the PROXY protocol version the server is sent
+	// (servers[].send_proxy), a proxyproto.Version set by internal/app;
+	// read by l4, l7 and the health checks. Absent: none.
+	ExtSendProxy = 3
 	// NumExt is the number of Ext slots; valid slots are 0..NumExt-1.
 	NumExt = 4
 )

@@ -162,7 +162,11 @@ func (c *Checker) run(ctx context.Context, w *worker) {
 		case <-timer.C:
 		}
 		o = c.opts.Load()
-		ok, reason := w.p.probe(ctx, o)
+		var hdr []byte
+		if o.ProxyHeader != nil {
+			hdr = o.ProxyHeader(w.t)
+		}
+		ok, reason := w.p.probe(ctx, o, hdr)
 		if ctx.Err() != nil {
 			return // aborted by Update or Stop: the result means nothing
 		}

@@ -89,6 +89,10 @@ type ActiveOptions struct {
 	// down (with the reason of the last failure), Info when it comes back.
 	// Nil discards.
 	Logger *slog.Logger
+	// ProxyHeader, if set, returns the bytes a probe of t sends first, right
+	// after connecting (a PROXY protocol header for servers that require
+	// one); nil sends nothing. Called once per probe from t's goroutine.
+	ProxyHeader func(t Target) []byte
 	// OnTransition, if set, is called once per transition, after
 	// SetActiveUp, from the target's checker goroutine. It must not block.
 	OnTransition func(t Target, up bool, reason string)

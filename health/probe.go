@@ -39,11 +39,12 @@ func (p *prober) request(o *ActiveOptions) []byte {
 	return p.req
 }
 
-// probe runs one check under o. It returns ok and a short reason such as
+// probe runs one check under o, sending hdr first (a PROXY protocol
+// header, or nil). It returns ok and a short reason such as
 // "status 200", "connected", "connect: connection refused", "status 500" or
 // "timeout after 1s". When ctx is cancelled the result is meaningless and
 // the caller must check ctx.Err().
-func (p *prober) probe(ctx context.Context, o *ActiveOptions) (ok bool, reason string) {
+func (p *prober) probe(ctx context.Context, o *ActiveOptions, hdr []byte) (ok bool, reason string) {
 	deadline := time.Now().Add(o.Timeout)
 	d := net.Dialer{Deadline: deadline}
 	conn, err := d.DialContext(ctx, "tcp", p.addr)
@@ -51,12 +52,17 @@ func (p *prober) probe(ctx context.Context, o *ActiveOptions) (ok bool, reason s
 		return false, "connect: " + errReason(err, o.Timeout)
 	}
 	defer conn.Close()
-	if o.Type == TCP {
-		return true, "connected"
-	}
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(longAgo) })
 	defer stop()
+	if len(hdr) > 0 {
+		if _, err := conn.Write(hdr); err != nil {
+			return false, ioReason("write", err, o.Timeout)
+		}
+	}
+	if o.Type == TCP {
+		return true, "connected"
+	}
 	if _, err := conn.Write(p.request(o)); err != nil {
 		return false, ioReason("write", err, o.Timeout)
 	}

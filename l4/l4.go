@@ -21,11 +21,12 @@ type Refusal uint8
 
 // Refusals.
 const (
-	RefusedAccess    Refusal = iota + 1 // the access list denied the client
-	RefusedRateLimit                    // a rate limit rule refused the connection
-	RefusedLimit                        // max_connections of the frontend or the process
-	RefusedNoServer                     // no server available or none reachable
-	RefusedShutdown                     // the engine is stopping
+	RefusedAccess        Refusal = iota + 1 // the access list denied the client
+	RefusedRateLimit                        // a rate limit rule refused the connection
+	RefusedLimit                            // max_connections of the frontend or the process
+	RefusedNoServer                         // no server available or none reachable
+	RefusedShutdown                         // the engine is stopping
+	RefusedProxyProtocol                    // a missing, malformed or untrusted PROXY protocol header
 )
 
 // Backend is the server pool a frontend sends to.
@@ -56,6 +57,12 @@ type Options struct {
 	Admit Admit
 	Hooks Hooks
 	Log   *slog.Logger
+	// ProxyProtocol: read a PROXY protocol header from peers Trusted says
+	// yes to (within HeaderTimeout of accept), and take the client it names
+	// as the session's client; see proxyproto.go.
+	ProxyProtocol bool
+	Trusted       func(netip.Addr) bool
+	HeaderTimeout time.Duration
 }
 
 // Frontend is one tcp frontend. Its methods are safe for concurrent use.
@@ -140,32 +147,45 @@ func (f *Frontend) Listeners() []*net.TCPListener {
 // accept runs on the accept goroutine for each new client.
 func (f *Frontend) accept(c *net.TCPConn) {
 	st := f.opts.Load()
-	ip := clientIP(c)
+	if st.ProxyProtocol {
+		go st.acceptProxied(c) // reading the header may wait
+		return
+	}
+	o := &origin{client: clientAddr(c)}
+	if st.admit(c, o) {
+		go st.connect(c, o)
+	}
+}
+
+// admit applies the access lists, rate limits and connection limits to a
+// new client; false: it was refused (and closed).
+func (st *frontendState) admit(c *net.TCPConn, o *origin) bool {
+	ip := o.client.Addr()
 	if r := st.Admit(ip); r != 0 {
 		refuse(c)
 		st.Hooks.Refused(r, ip)
-		return
+		return false
 	}
 	if rl := st.Backend.RateLimit; rl != nil {
 		if ok, _ := rl.Allow(0, ratelimit.Now()); !ok {
 			refuse(c)
 			st.Hooks.Refused(RefusedRateLimit, ip)
-			return
+			return false
 		}
 	}
 	if !st.Global.TryAcquire() {
 		refuse(c)
 		st.Hooks.Refused(RefusedLimit, ip)
-		return
+		return false
 	}
 	if !st.Conns.TryAcquire() {
 		st.Global.Release()
 		refuse(c)
 		st.Hooks.Refused(RefusedLimit, ip)
-		return
+		return false
 	}
 	st.Hooks.Opened()
-	go st.connect(c, ip)
+	return true
 }
 
 // conn is the l4 state of one session (engine.Session.User).
@@ -176,7 +196,8 @@ type conn struct {
 
 // connect dials a server, trying the next one (at most once each) when a dial
 // fails, then hands the pair to the engine.
-func (st *frontendState) connect(c *net.TCPConn, ip netip.Addr) {
+func (st *frontendState) connect(c *net.TCPConn, o *origin) {
+	ip := o.client.Addr()
 	var tried balance.Tried
 	key := balance.KeyIP(ip)
 	be := st.Backend
@@ -198,6 +219,15 @@ func (st *frontendState) connect(c *net.TCPConn, ip netip.Addr) {
 			srv.Release()
 			st.Hooks.ConnectFailed(srv, err)
 			continue
+		}
+		if err := st.prelude(c, bc.(*net.TCPConn), srv, o); err != nil {
+			_ = bc.Close()
+			refuse(c)
+			st.release()
+			srv.Release()
+			st.Hooks.Refused(RefusedProxyProtocol, ip)
+			st.Log.Debug("tcp session refused", "frontend", st.Name, "client", ip.String(), "error", err.Error())
+			return
 		}
 		st.Hooks.Connected(srv)
 		if err := st.Engine.Proxy(c, bc.(*net.TCPConn), &st.sess, &conn{client: ip, srv: srv}); err != nil {
@@ -233,11 +263,12 @@ func refuse(c *net.TCPConn) {
 	_ = c.Close()
 }
 
-func clientIP(c *net.TCPConn) netip.Addr {
+func clientAddr(c *net.TCPConn) netip.AddrPort {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.AddrPort().Addr().Unmap()
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	return netip.Addr{}
+	return netip.AddrPort{}
 }
 
 // IsTimeout reports whether a dial error was a timeout (for the failure reason).

@@ -62,6 +62,7 @@ type clientConn struct {
 
 	denied bool       // Guard.AllowConn said no: every request gets 403 and the conn closes
 	global *gate.Gate // the Global gate place this conn holds (released by Close), or nil
+	pp     *ppInfo    // PROXY protocol state (proxyproto.go); nil: not read on this frontend
 }
 
 type connState uint8
@@ -102,6 +103,14 @@ func newClientConn(c net.Conn, ln *listener, t *table) *clientConn {
 	return cc
 }
 
+func tcpAddrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
 func addrString(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return ta.AddrPort().String()
@@ -114,6 +123,11 @@ func addrString(a net.Addr) string {
 
 // Read hands out validated bytes only.
 func (c *clientConn) Read(p []byte) (int, error) {
+	if c.pp != nil && !c.pp.done {
+		if err := c.proxyHandshake(); err != nil {
+			return 0, err
+		}
+	}
 	for {
 		if c.r < c.scan {
 			n := copy(p, c.buf[c.r:c.scan])

@@ -29,6 +29,7 @@ type exchange struct {
 	upgrade []byte
 	// retryAfter is the Retry-After seconds of a FailRateLimited answer.
 	retryAfter int
+	pp         []byte // the PROXY protocol header sent to the server (proxyproto.go)
 }
 
 var errAbandoned = errors.New("sluice: response body abandoned")

@@ -80,7 +80,11 @@ func (l *listener) Accept() (net.Conn, error) {
 		l.active.Add(1)
 		cc := newClientConn(c, l, t)
 		cc.global = g
-		if t.guard != nil && !t.guard.AllowConn(cc.ip) {
+		if t.proxyProtocol {
+			// The client (and so the access lists' verdict) is known once
+			// the header was read, on the serving goroutine (proxyproto.go).
+			cc.pp = &ppInfo{trusted: t.isTrusted(cc.ip)}
+		} else if t.guard != nil && !t.guard.AllowConn(cc.ip) {
 			cc.denied = true
 		}
 		l.mu.Lock()

@@ -88,6 +88,10 @@ type Options struct {
 	// overwritten. The client IP (X-Real-IP, ip_hash key, Record.ClientIP) is
 	// then the right-most X-Forwarded-For address that is not trusted.
 	TrustedProxies []netip.Prefix
+	// ProxyProtocol makes every connection from a peer in TrustedProxies
+	// start with a PROXY protocol header (v1 or v2) that names the client;
+	// see proxyproto.go. Update applies it to connections accepted later.
+	ProxyProtocol bool
 	// Logger receives process logs (never per request). Default slog.Default().
 	Logger *slog.Logger
 	// Observer, if not nil, sees every finished request and every backend

@@ -356,12 +356,13 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, cli
 			// HTTP/1.0 without Host: name the server, as a backend needs one.
 			ctx.Request.URI().SetHost(srv.Addr())
 		}
-		err := u.roundTrip(&ctx.Request, &ex.resp, &ex.up, false)
+		pp := ex.proxyHeader(srv) // nil unless srv has send_proxy (proxyproto.go)
+		err := u.roundTrip(&ctx.Request, &ex.resp, &ex.up, false, pp)
 		f := classify(err, ex.cc)
 		if f.RetryFresh() && f.RetrySafe(idem, hasBody) {
 			// The server had closed the pooled connection: once more, on a
 			// new connection to the same server (nothing to report).
-			err = u.roundTrip(&ctx.Request, &ex.resp, &ex.up, true)
+			err = u.roundTrip(&ctx.Request, &ex.resp, &ex.up, true, pp)
 			f = classify(err, ex.cc)
 		}
 		if err == nil && ex.resp.StatusCode() >= 500 {

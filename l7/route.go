@@ -32,6 +32,8 @@ type table struct {
 	observer Observer
 	guard    Guard
 	global   *gate.Gate
+	// proxyProtocol: read PROXY protocol headers (Options.ProxyProtocol).
+	proxyProtocol bool
 }
 
 // compileTable validates opts (already defaulted) and builds a table. Errors
@@ -46,6 +48,8 @@ func compileTable(opts *Options) (*table, error) {
 		observer: opts.Observer,
 		guard:    opts.Guard,
 		global:   opts.Global,
+
+		proxyProtocol: opts.ProxyProtocol,
 	}
 	for i := range t.trusted {
 		if !t.trusted[i].IsValid() {

@@ -158,11 +158,13 @@ func (u *upstream) discard(cc pooledConn) {
 // fresh. On success a response with a body leaves body active (the caller
 // streams it and must call CloseWithError); a response without one has
 // already given the connection back. A reused connection that breaks
-// before any response byte fails with a *staleError.
-func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *upBody, fresh bool) error {
+// before any response byte fails with a *staleError. A non-nil pp (a PROXY
+// protocol header) is sent first, on a new connection outside the pool (a
+// header speaks for one client), closed after the response.
+func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, body *upBody, fresh bool, pp []byte) error {
 	resp.Reset()
 	req.URI().DisablePathNormalizing = true
-	cc, uc, err := u.acquire(req.ConnectionClose(), fresh)
+	cc, uc, err := u.acquire(req.ConnectionClose(), fresh || pp != nil)
 	if err != nil {
 		return err
 	}
@@ -174,7 +176,12 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, bod
 	}
 	conn := cc.Conn()
 	bw := u.hc.AcquireWriter(conn)
-	err = req.Write(bw)
+	if pp != nil {
+		_, err = bw.Write(pp)
+	}
+	if err == nil {
+		err = req.Write(bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}

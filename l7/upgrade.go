@@ -63,6 +63,9 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend) {
 	br := bufio.NewReaderSize(conn, 16<<10)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
+	if pp := ex.proxyHeader(srv); pp != nil {
+		_, _ = bw.Write(pp) // an error shows in Flush
+	}
 	err := ctx.Request.Write(bw)
 	if err == nil {
 		err = bw.Flush()

@@ -12,6 +12,7 @@ import (
 	"github.com/sluicelb/sluice/internal/metrics"
 	"github.com/sluicelb/sluice/l4"
 	"github.com/sluicelb/sluice/l7"
+	"github.com/sluicelb/sluice/proxyproto"
 	"github.com/sluicelb/sluice/ratelimit"
 )
 
@@ -95,6 +96,7 @@ func activeOptions(c *config.Backend, log *slog.Logger, startDown bool, hook fun
 		HealthyThreshold:   a.HealthyThreshold,
 		UnhealthyThreshold: a.UnhealthyThreshold,
 		StartDown:          startDown,
+		ProxyHeader:        probeProxyHeader(a.SendProxy),
 		Logger:             log.With("backend", c.Name, "check", a.Type),
 		OnTransition:       hook,
 	}, true, nil
@@ -126,26 +128,27 @@ func l7Options(c *config.Backend, rule *ratelimit.Rule) l7.BackendOptions {
 // backendPlan is a backend as the next configuration wants it, built
 // without touching the running one; commit makes it live.
 type backendPlan struct {
-	cfg      config.Backend
-	old      *backendRT // nil for a new backend
-	rt       *backendRT // old, or the new backend (not yet running)
-	bal      *balance.Balancer
-	l7       *l7.Backend // what the frontends of the plan route to
-	l7opts   l7.BackendOptions
-	opts     balance.Options
-	servers  []*balance.Server
-	added    []*balance.Server
-	labels   []string // per added entry: its metrics and access-log label
-	removed  []*balance.Server
-	byAddr   map[string]*balance.Server
-	weights  []int  // per servers entry
-	enabled  []bool // operator state per servers entry (servers[].enabled)
-	drain    []bool // operator state per servers entry (servers[].drain)
-	active   health.ActiveOptions
-	hasCheck bool
-	passive  health.PassiveOptions
-	hasPass  bool
-	rate     *ratelimit.Rule
+	cfg       config.Backend
+	old       *backendRT // nil for a new backend
+	rt        *backendRT // old, or the new backend (not yet running)
+	bal       *balance.Balancer
+	l7        *l7.Backend // what the frontends of the plan route to
+	l7opts    l7.BackendOptions
+	opts      balance.Options
+	servers   []*balance.Server
+	added     []*balance.Server
+	labels    []string             // per added entry: its metrics and access-log label
+	sendProxy []proxyproto.Version // per servers entry
+	removed   []*balance.Server
+	byAddr    map[string]*balance.Server
+	weights   []int  // per servers entry
+	enabled   []bool // operator state per servers entry (servers[].enabled)
+	drain     []bool // operator state per servers entry (servers[].drain)
+	active    health.ActiveOptions
+	hasCheck  bool
+	passive   health.PassiveOptions
+	hasPass   bool
+	rate      *ratelimit.Rule
 }
 
 // planBackend prepares c, reusing servers of old (may be nil) by address.
@@ -196,6 +199,7 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload, shared bool
 			p.weights = append(p.weights, sa.weight)
 			p.enabled = append(p.enabled, serverEnabled(&c.Servers[i]))
 			p.drain = append(p.drain, serverDrain(&c.Servers[i]))
+			p.sendProxy = append(p.sendProxy, sendProxyOf(&c.Servers[i]))
 		}
 	}
 	if old != nil {
@@ -244,6 +248,7 @@ func (a *App) commitBackend(p *backendPlan) *backendRT {
 	// sets it as written. A server revived before its removal drain ended
 	// is no longer removed.
 	for i, srv := range p.servers {
+		setSendProxy(srv, p.sendProxy[i])
 		srv.SetWeight(p.weights[i])
 		srv.SetEnabled(p.enabled[i])
 		srv.SetDraining(p.drain[i])

@@ -55,6 +55,10 @@ func (a *App) tcpOptions(rt *frontendRT, pl *plan) l4.Options {
 			pair: pl.pair(f.Name, f.Backend, metrics.ModeTCP), alog: pl.alog, noSrv: rt.noSrv,
 			fl: a.frontendLive(f.Name), bl: pl.byName[f.Backend].rt.live, logs: a.logs},
 		Log: a.log,
+
+		ProxyProtocol: f.ProxyProtocol,
+		Trusted:       trustedFunc(f.TrustedProxies),
+		HeaderTimeout: f.Timeouts.ClientHeader,
 	}
 }
 
@@ -89,6 +93,7 @@ func (a *App) httpOptions(rt *frontendRT, pl *plan) l7.Options {
 		Limits:         l7.Limits{MaxHeaderBytes: int(f.Limits.MaxHeaderBytes), MaxBodyBytes: int64(f.Limits.MaxBodyBytes)},
 		MaxConns:       f.MaxConnections,
 		TrustedProxies: f.TrustedProxies,
+		ProxyProtocol:  f.ProxyProtocol,
 		Logger:         a.log,
 		Observer:       obs,
 		Global:         a.global,
