@@ -103,7 +103,7 @@ func (o *Options) defaults() error {
 			return fmt.Errorf("--scenario %q: want some of a,b,c,d,e,f,g", id)
 		}
 	}
-	known := []string{"sluice", "sluice-rl", "haproxy", "nginx", "caddy"}
+	known := []string{"sluice", "sluice-rl", "sluice-rl-redis", "haproxy", "nginx", "caddy"}
 	if len(o.Peers) == 0 {
 		o.Peers = []string{"sluice", "haproxy", "nginx", "caddy"} // sluice-rl on request
 	}

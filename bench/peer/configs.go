@@ -43,6 +43,35 @@ func SluiceRateLimited(path string) *Peer {
 	return p
 }
 
+// RedisEnv names the variable holding the Redis URL of sluice-rl-redis
+// (default redis://127.0.0.1:6379/0); start a redis-server there first.
+const RedisEnv = "SLUICE_BENCH_REDIS"
+
+// SluiceRateLimitedRedis is sluice-rl with its three rules shared through
+// Redis (rate_limit_store, sync 100ms): beside sluice-rl it shows what the
+// shared store costs per request. Opt-in: --peers sluice-rl,sluice-rl-redis.
+func SluiceRateLimitedRedis(path string) *Peer {
+	p := SluiceRateLimited(path)
+	p.Name = "sluice-rl-redis"
+	gen := p.Generate
+	p.Generate = func(dir string, s Setup) (string, error) {
+		cfg, err := gen(dir, s)
+		if err != nil {
+			return "", err
+		}
+		url := os.Getenv(RedisEnv)
+		if url == "" {
+			url = "redis://127.0.0.1:6379/0"
+		}
+		b, err := os.ReadFile(cfg)
+		if err != nil {
+			return "", err
+		}
+		return writeFile(dir, "sluice.yaml", string(b)+fmt.Sprintf("\nrate_limit_store: {redis: %q, sync: 100ms}\n", url))
+	}
+	return p
+}
+
 func sluiceConfig(dir string, s Setup) (string, error) { return sluiceYAML(dir, s, "") }
 
 // sluiceYAML writes sluice's config; extra is appended to the web frontend.

@@ -62,7 +62,7 @@ func (p *Peer) Tidy(dir string) error {
 // sluicePath is the sluice binary to benchmark. sluice-rl (sluice with
 // rate-limit rules) runs only when --peers names it.
 func All(sluicePath string) []*Peer {
-	return []*Peer{Sluice(sluicePath), SluiceRateLimited(sluicePath), HAProxy(), Nginx(), Caddy()}
+	return []*Peer{Sluice(sluicePath), SluiceRateLimited(sluicePath), SluiceRateLimitedRedis(sluicePath), HAProxy(), Nginx(), Caddy()}
 }
 
 // Lookup returns the peer's binary path, or an error that says how to install it.
