@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -124,5 +125,25 @@ func BenchmarkNow(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = Now()
+	}
+}
+
+// BenchmarkRuleAllowSharedVsLocal: what sharing through a Store costs on the
+// hot path (a count and a share read per decision), keyed and not.
+func BenchmarkRuleAllowSharedVsLocal(b *testing.B) {
+	for _, keyed := range []bool{false, true} {
+		for _, shared := range []bool{false, true} {
+			r, _ := NewRule(RuleOptions{Name: "r", Rate: 1e9, Burst: 1 << 20, Keyed: keyed, Shared: shared, ID: "r"})
+			b.Run(fmt.Sprintf("keyed=%v/shared=%v", keyed, shared), func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					now := Now()
+					for pb.Next() {
+						now++
+						r.Allow(42, now)
+					}
+				})
+			})
+		}
 	}
 }
