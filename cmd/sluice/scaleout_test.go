@@ -56,6 +56,51 @@ type scaleClient struct {
 	every    time.Duration
 	ok, lim  *atomic.Int64
 	failures *scaleFailures
+	spread   *scaleSpread
+}
+
+// scaleSpread keeps the clients spread evenly over the instances while it
+// is on (a client landing on a full instance connects again), so that the
+// per-instance phases measure what they mean whatever health flaps a
+// loaded machine caused at start.
+type scaleSpread struct {
+	mu  sync.Mutex
+	on  bool
+	per int
+	n   map[string]int
+}
+
+func (s *scaleSpread) take(inst string, force bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.on && !force && s.n[inst] >= s.per {
+		return false
+	}
+	s.n[inst]++
+	return true
+}
+
+func (s *scaleSpread) drop(inst string) {
+	s.mu.Lock()
+	s.n[inst]--
+	s.mu.Unlock()
+}
+
+func (s *scaleSpread) even(insts int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 1; i <= insts; i++ {
+		if s.n[fmt.Sprintf("i%d", i)] != s.per {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *scaleSpread) stop() {
+	s.mu.Lock()
+	s.on = false
+	s.mu.Unlock()
 }
 
 type scaleFailures struct {
@@ -104,6 +149,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func (sc *scaleClient) run(stop <-chan struct{}) {
 	next := time.Now()
+	tries := 0
 	for {
 		c, err := net.DialTimeout("tcp", sc.front, 2*time.Second)
 		if err != nil {
@@ -126,6 +172,10 @@ func (sc *scaleClient) run(stop <-chan struct{}) {
 			continue
 		}
 		inst := r.Header.Get("X-Instance")
+		if tries++; !sc.spread.take(inst, tries > 200) {
+			c.Close()
+			continue
+		}
 		for {
 			select {
 			case <-stop:
@@ -140,6 +190,7 @@ func (sc *scaleClient) run(stop <-chan struct{}) {
 			r, err := roundTrip(c, br, "/api/x")
 			if err != nil {
 				sc.failures.add(inst, err)
+				sc.spread.drop(inst)
 				c.Close()
 				break
 			}
@@ -186,7 +237,7 @@ func TestRedisScaleOut(t *testing.T) {
 	for _, in := range insts {
 		fmt.Fprintf(&fb, "      - {address: %q}\n", in.listen)
 	}
-	fb.WriteString("    health:\n      active: {type: tcp, interval: 200ms, timeout: 150ms, healthy_threshold: 1, unhealthy_threshold: 1}\n      passive: {unhealthy_threshold: 1, cooldown: 2s}\n")
+	fb.WriteString("    health:\n      active: {type: tcp, interval: 200ms, timeout: 150ms, healthy_threshold: 1, unhealthy_threshold: 2}\n      passive: {unhealthy_threshold: 1, cooldown: 2s}\n")
 	start(t, "run", "-c", writeFile(t, dir, "front.yaml", fb.String()))
 	for _, a := range append([]string{frontAdmin}, insts[0].admin, insts[1].admin, insts[2].admin) {
 		waitFor(t, "ready "+a, 20*time.Second, func() bool { c, _, _ := get("http://" + a + "/readyz"); return c == 200 })
@@ -194,11 +245,12 @@ func TestRedisScaleOut(t *testing.T) {
 
 	var ok, lim atomic.Int64
 	fails := &scaleFailures{by: map[string]int{}}
+	spread := &scaleSpread{on: true, per: 3, n: map[string]int{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	const clients, perClient = 9, 80 // 720 requests/s asked: 4.8× the limit, 1.6× what three lone instances allow
 	for range clients {
-		sc := &scaleClient{front: front, every: time.Second / perClient, ok: &ok, lim: &lim, failures: fails}
+		sc := &scaleClient{front: front, every: time.Second / perClient, ok: &ok, lim: &lim, failures: fails, spread: spread}
 		wg.Go(func() { sc.run(stop) })
 	}
 	defer func() { close(stop); wg.Wait() }()
@@ -221,6 +273,7 @@ func TestRedisScaleOut(t *testing.T) {
 	}
 	gauge := func(in *inst, name string) string { return metric(t, in.admin, name) }
 
+	waitFor(t, "three clients on each instance", 30*time.Second, func() bool { return spread.even(3) })
 	// 0. No store: each instance enforces the limit alone.
 	time.Sleep(time.Second)
 	base := measure("per instance (no store)", 4*time.Second)
@@ -272,6 +325,10 @@ func TestRedisScaleOut(t *testing.T) {
 
 	// 4. Instance 3 killed: its clients' requests in flight fail, nobody
 	// else's; they reconnect through the front sluice to the others.
+	if !spread.even(3) {
+		t.Fatalf("clients not spread 3/3/3 before the kill: %v", spread.n)
+	}
+	spread.stop()
 	if err := insts[2].p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
