@@ -167,8 +167,9 @@ type Syncer struct {
 	o     SyncerOptions
 	rules atomic.Pointer[[]*Rule]
 
-	mu        sync.Mutex // serialises cycles
-	fallback  uint32     // share enforced while the store is unreachable; 0: synced
+	mu        sync.Mutex    // serialises cycles
+	fallback  uint32        // share enforced while the store is unreachable; 0: synced (under mu)
+	fbShare   atomic.Uint32 // fallback, readable without mu
 	instances int
 	lastBeat  int64 // local ns of the last successful heartbeat (0: never)
 	items     []SyncItem
@@ -211,7 +212,9 @@ func NewSyncer(o SyncerOptions) *Syncer {
 
 // SetRules replaces the set of rules the Syncer reconciles. Rules that are
 // not shared are ignored. A rule added while the store is unreachable
-// starts in fallback at once.
+// starts in fallback at once. It never waits for a cycle (a reload must not
+// wait for Redis): a cycle running meanwhile brings the new rules in line
+// when it ends.
 func (s *Syncer) SetRules(rules []*Rule) {
 	var rs []*Rule
 	for _, r := range rules {
@@ -219,10 +222,9 @@ func (s *Syncer) SetRules(rules []*Rule) {
 			rs = append(rs, r)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	share := s.fbShare.Load()
 	for _, r := range rs {
-		r.shared().fallback.Store(s.fallback)
+		r.shared().fallback.Store(share)
 	}
 	s.rules.Store(&rs)
 }
@@ -230,9 +232,8 @@ func (s *Syncer) SetRules(rules []*Rule) {
 // Fallback reports whether limits are enforced locally (limit/N) because the
 // store is unreachable, and N.
 func (s *Syncer) Fallback() (on bool, share int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fallback != 0, int(s.fallback)
+	f := s.fbShare.Load()
+	return f != 0, int(f)
 }
 
 // Run runs a cycle every Every until ctx ends.
@@ -261,6 +262,7 @@ func (s *Syncer) Cycle(parent context.Context) {
 	defer s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(parent, s.timeout())
 	defer cancel()
+	defer s.align()
 	rules := *s.rules.Load()
 	now := s.o.Now()
 	if s.fallback != 0 || s.lastBeat == 0 || now-s.lastBeat >= int64(s.o.Heartbeat) {
@@ -319,8 +321,20 @@ func (s *Syncer) fail(rules []*Rule, err error) {
 
 func (s *Syncer) setFallback(rules []*Rule, share uint32) {
 	s.fallback = share
+	s.fbShare.Store(share)
 	for _, r := range rules {
 		r.shared().fallback.Store(share)
+	}
+}
+
+// align gives every current rule the Syncer's mode (rules set by SetRules
+// during a cycle that changed it).
+func (s *Syncer) align() {
+	share := s.fallback
+	for _, r := range *s.rules.Load() {
+		if st := r.shared(); st.fallback.Load() != share {
+			st.fallback.Store(share)
+		}
 	}
 }
 

@@ -295,3 +295,37 @@ func TestSyncerIgnoresLocalRules(t *testing.T) {
 		t.Error("a shared rule without an ID was accepted")
 	}
 }
+
+// stuckStore answers nothing until the cycle's deadline.
+type stuckStore struct{ entered chan struct{} }
+
+func (s stuckStore) Sync(ctx context.Context, _ []SyncItem) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s stuckStore) Heartbeat(ctx context.Context) (int, error) {
+	close(s.entered)
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// A reload (SetRules) never waits for a cycle stuck on the store, and a
+// rule set meanwhile ends up in the mode the cycle chose (fallback).
+func TestSyncerSetRulesDoesNotWait(t *testing.T) {
+	st := stuckStore{entered: make(chan struct{})}
+	s := NewSyncer(SyncerOptions{Store: st, Every: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	done := make(chan struct{})
+	go func() { s.Cycle(context.Background()); close(done) }()
+	<-st.entered
+	r, _ := NewRule(RuleOptions{Name: "r", Rate: 10, Burst: 1, Shared: true, ID: "r"})
+	start := time.Now()
+	s.SetRules([]*Rule{r})
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Fatalf("SetRules waited %v for a stuck cycle", d)
+	}
+	<-done
+	if on, _ := s.Fallback(); !on || r.shared().fallback.Load() != 1 {
+		t.Fatalf("after the failed cycle: fallback %v, rule share %d", on, r.shared().fallback.Load())
+	}
+}
