@@ -20,7 +20,8 @@ import (
 // (and whether any were asked for) since the last sync. Every sync interval
 // S the Syncer sends, for each key asked for since the last sync, those n
 // events to the store, where one atomic script per key charges them —
-// TAT = max(TAT, now) + n·T — and answers the debt d = TAT − now (how far
+// TAT = max(TAT, now − a) + n·T, a being the time since the previous sync
+// (when they could have been admitted at the earliest) — and answers the debt d = TAT − now (how far
 // the shared limit is spent ahead) and A, the number of instances that
 // asked for the key within the last 3·S. The instance then sets its local
 // slot to that shared state, seen through its share: local TAT = now + d
@@ -128,6 +129,11 @@ type SyncItem struct {
 	N uint32
 	// Interval is 1/rate in nanoseconds.
 	Interval int64
+	// Age is how long ago (ns) the events could have been admitted at the
+	// earliest (the time since the previous cycle, at most 1 s): the store
+	// charges them from max(TAT, now − Age), as a local GCRA would have,
+	// so a late cycle does not charge idle time it did not use.
+	Age int64
 	// Debt (answer) is how far, in ns, the shared TAT is ahead of the
 	// store's clock after charging N (≥ 0).
 	Debt int64
@@ -172,7 +178,9 @@ type Syncer struct {
 	fbShare   atomic.Uint32 // fallback, readable without mu
 	instances int
 	lastBeat  int64 // local ns of the last successful heartbeat (0: never)
+	lastCycle int64 // local ns when the previous cycle collected (0: never)
 	items     []SyncItem
+	age       int64 // Age of this cycle's items
 	refs      []slotRef
 	cursor    int
 }
@@ -283,7 +291,12 @@ func (s *Syncer) Cycle(parent context.Context) {
 			}
 		}
 	}
-	s.collect(rules)
+	age := min(now-s.lastCycle, int64(time.Second))
+	if s.lastCycle == 0 {
+		age = 0
+	}
+	s.lastCycle = now
+	s.collect(rules, age)
 	if len(s.items) == 0 {
 		return
 	}
@@ -359,7 +372,8 @@ func (s *Syncer) discard(rules []*Rule) {
 
 // collect takes the counts of every slot asked for since the last cycle,
 // at most MaxItems, starting where the last cycle stopped.
-func (s *Syncer) collect(rules []*Rule) {
+func (s *Syncer) collect(rules []*Rule, age int64) {
+	s.age = age
 	s.items, s.refs = s.items[:0], s.refs[:0]
 	if len(rules) == 0 {
 		return
@@ -402,7 +416,7 @@ func (s *Syncer) take(r *Rule, ss *slotSyncs, i int, tat *atomic.Int64, key *ato
 	if v == 0 {
 		return
 	}
-	s.items = append(s.items, SyncItem{Rule: r.id, Key: k, N: v &^ askedBit, Interval: p.interval})
+	s.items = append(s.items, SyncItem{Rule: r.id, Key: k, N: v &^ askedBit, Interval: p.interval, Age: s.age})
 	s.refs = append(s.refs, slotRef{tat: tat, key: key, k: k, ss: ss, i: i, p: p, state: st})
 }
 

@@ -59,7 +59,7 @@ func (v *view) Sync(_ context.Context, items []SyncItem) error {
 			k = &memKey{seen: map[string]int64{}}
 			s.keys[name] = k
 		}
-		k.tat = max(k.tat, now) + int64(it.N)*it.Interval
+		k.tat = max(k.tat, now-it.Age) + int64(it.N)*it.Interval
 		k.seen[v.id] = now
 		it.Active = 0
 		for id, t := range k.seen {

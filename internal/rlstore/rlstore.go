@@ -33,9 +33,10 @@ import (
 	"github.com/sluicelb/sluice/ratelimit"
 )
 
-// syncScript charges ARGV[1] events of ARGV[2] µs each to KEYS[1], records
-// instance ARGV[4] as active, counts the instances active within ARGV[3] µs
-// and answers {debt µs, active}.
+// syncScript charges ARGV[1] events of ARGV[2] µs each to KEYS[1], from
+// no earlier than ARGV[5] µs ago, records instance ARGV[4] as active,
+// counts the instances active within ARGV[3] µs and answers {debt µs,
+// active}.
 var syncScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -43,8 +44,9 @@ local n = tonumber(ARGV[1])
 local iv = tonumber(ARGV[2])
 local win = tonumber(ARGV[3])
 local id = ARGV[4]
+local floor = now - tonumber(ARGV[5])
 local tat = tonumber(redis.call('HGET', KEYS[1], 't')) or 0
-if tat < now then tat = now end
+if tat < floor then tat = floor end
 tat = tat + n * iv
 local f = redis.call('HGETALL', KEYS[1])
 local active = 1
@@ -174,7 +176,7 @@ func (s *Store) sync(ctx context.Context, items []ratelimit.SyncItem) error {
 	for i := range items {
 		it := &items[i]
 		iv := strconv.FormatFloat(float64(it.Interval)/1e3, 'f', -1, 64)
-		cmds[i] = syncScript.EvalSha(ctx, pipe, []string{s.Key(it.Rule, it.Key)}, it.N, iv, s.winUS, s.id)
+		cmds[i] = syncScript.EvalSha(ctx, pipe, []string{s.Key(it.Rule, it.Key)}, it.N, iv, s.winUS, s.id, it.Age/1e3)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
