@@ -155,7 +155,7 @@ func (o *httpObserver) RequestDone(r *l7.Record) {
 			bl.errs.Add(1)
 		}
 	}
-	o.logs.AddHTTP(&live.HTTP{Start: r.Start, Frontend: o.name, Backend: r.Backend, Server: r.ServerAddr,
+	o.logs.AddHTTP(&live.HTTP{Start: r.Start, Frontend: o.name, Backend: r.Backend, Server: serverLabel(r),
 		ClientIP: r.ClientIP, Method: r.Method, Host: r.Host, Path: r.Path, Status: r.Status,
 		Duration: r.Duration, BytesIn: r.BytesIn, BytesOut: r.BytesOut})
 	o.fe.AddBytes(r.BytesIn, r.BytesOut)
