@@ -41,7 +41,7 @@ type RouteCheck struct {
 // for the proxy. Nothing is counted. Cold path: it allocates.
 func (p *Proxy) ExplainRoute(req *fasthttp.Request, peer netip.Addr) RouteExplanation {
 	t := p.table.Load()
-	ex := RouteExplanation{Client: peer, Trusted: t.isTrusted(peer)}
+	ex := RouteExplanation{Client: peer, Trusted: t.trusted.Contains(peer)}
 	if xff := req.Header.PeekBytes(hdrXFF); ex.Trusted && len(xff) > 0 {
 		ex.Client = rightmostUntrusted(t, xff, peer)
 	}

@@ -134,7 +134,7 @@ func rightmostUntrusted(t *table, xff []byte, peer netip.Addr) netip.Addr {
 			return peer
 		}
 		a = a.Unmap()
-		if !t.isTrusted(a) {
+		if !t.trusted.Contains(a) {
 			return a
 		}
 		last = a

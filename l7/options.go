@@ -87,6 +87,8 @@ type Options struct {
 	// (X-Forwarded-For is appended to); from any other peer they are
 	// overwritten. The client IP (X-Real-IP, ip_hash key, Record.ClientIP) is
 	// then the right-most X-Forwarded-For address that is not trusted.
+	// Matched by package acl, as access lists are: an IPv4-mapped prefix
+	// (::ffff:10.0.0.0/104) names IPv4 peers, host bits are ignored.
 	TrustedProxies []netip.Prefix
 	// ProxyProtocol makes every connection from a peer in TrustedProxies
 	// start with a PROXY protocol header (v1 or v2) that names the client;

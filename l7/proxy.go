@@ -279,7 +279,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	ex.scratch = stripHopRequest(h, ex.scratch)
 	h.Del(fasthttp.HeaderExpect) // the 100-continue was answered by the proxy
 	peer := ex.rec.ClientIP
-	client, buf := setForwarded(t, h, peer, t.isTrusted(peer), ctx.IsTLS(), ctx.Host(), ex.buf)
+	client, buf := setForwarded(t, h, peer, t.trusted.Contains(peer), ctx.IsTLS(), ctx.Host(), ex.buf)
 	ex.buf = buf
 	ex.rec.ClientIP = client
 	if !ex.allowRequest(req, be, client) {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/sluicelb/sluice/acl"
 	"github.com/sluicelb/sluice/gate"
 )
 
@@ -26,7 +27,7 @@ type table struct {
 	frontend string
 	routes   []compiledRoute
 	def      *Backend
-	trusted  []netip.Prefix
+	trusted  *acl.Trusted // nil: no trusted proxies
 	timeouts Timeouts
 	limits   Limits
 	observer Observer
@@ -42,7 +43,6 @@ func compileTable(opts *Options) (*table, error) {
 	t := &table{
 		frontend: opts.Frontend,
 		def:      opts.Default,
-		trusted:  append([]netip.Prefix(nil), opts.TrustedProxies...),
 		timeouts: opts.Timeouts,
 		limits:   opts.Limits,
 		observer: opts.Observer,
@@ -51,11 +51,12 @@ func compileTable(opts *Options) (*table, error) {
 
 		proxyProtocol: opts.ProxyProtocol,
 	}
-	for i := range t.trusted {
-		if !t.trusted[i].IsValid() {
-			return nil, fmt.Errorf("frontend %q: trusted_proxies[%d] is not a valid prefix", opts.Frontend, i)
+	if len(opts.TrustedProxies) > 0 {
+		tr, err := acl.NewTrusted(opts.TrustedProxies)
+		if err != nil {
+			return nil, fmt.Errorf("frontend %q: %w", opts.Frontend, err)
 		}
-		t.trusted[i] = t.trusted[i].Masked()
+		t.trusted = tr
 	}
 	for i := range opts.Routes {
 		r := &opts.Routes[i]
@@ -207,18 +208,4 @@ func hostWithoutPort(h []byte) []byte {
 		h = h[:n-1]
 	}
 	return h
-}
-
-// trusted reports whether ip is in the trusted-proxies list.
-func (t *table) isTrusted(ip netip.Addr) bool {
-	if !ip.IsValid() {
-		return false
-	}
-	ip = ip.Unmap()
-	for _, p := range t.trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }

@@ -199,3 +199,26 @@ func (o *recObserver) last(t testing.TB) Record {
 	})
 	return r
 }
+
+// TestTrustedProxyMappedPrefix: trusted_proxies written as an IPv4-mapped
+// prefix (::ffff:127.0.0.0/104) trusts IPv4 peers, as the same prefix in an
+// access list admits them (one matcher, package acl).
+func TestTrustedProxyMappedPrefix(t *testing.T) {
+	be := startBackend(t, okHandler)
+	obs := &recObserver{}
+	_, addr := startProxy(t, Options{
+		Default:        newBackend(t, "web", BackendOptions{}, be.addr),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::ffff:127.0.0.0/104")},
+		Observer:       obs,
+	})
+	res := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n", false)
+	if res.status != 200 {
+		t.Fatal(res.status)
+	}
+	if got := be.lastRequest(t).Header.Get("X-Forwarded-For"); got != "203.0.113.9, 127.0.0.1" {
+		t.Errorf("backend X-Forwarded-For = %q, want the trusted peer's list appended to", got)
+	}
+	if rec := obs.last(t); rec.ClientIP != netip.MustParseAddr("203.0.113.9") {
+		t.Errorf("record client %v, want 203.0.113.9", rec.ClientIP)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/sluicelb/sluice/acl"
 )
 
 // Decoder limits: bound the work a hostile file (alias bombs, deep nesting)
@@ -540,7 +541,7 @@ func (d *decoder) decodeCIDRs(n ast.Node, v reflect.Value, path string) {
 			d.c.add(d.pos(item), "%s[%d]: expected an address or CIDR, got %s", path, i, kindOf(item))
 			continue
 		}
-		p, err := ParsePrefix(s)
+		p, err := acl.ParsePrefix(s)
 		if err != nil {
 			d.c.add(d.pos(item), "%s[%d]: %v", path, i, err)
 			continue

@@ -112,37 +112,7 @@ func (r Rate) DefaultBurst() int {
 }
 
 // CIDRs is a list of address prefixes. In YAML: a list of CIDRs
-// ("10.0.0.0/8", "2001:db8::/32") or bare addresses (meaning /32 or /128).
+// ("10.0.0.0/8", "2001:db8::/32") or bare addresses (meaning /32 or /128),
+// each parsed by acl.ParsePrefix, the one parser that access lists,
+// trusted_proxies and rate limit client_ip matches share.
 type CIDRs []netip.Prefix
-
-// ParsePrefix parses a CIDR or a bare address. Host bits must be zero.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("invalid address or CIDR %q", s)
-		}
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
-	}
-	if m := p.Masked(); m != p {
-		return netip.Prefix{}, fmt.Errorf("CIDR %q has host bits set (did you mean %s?)", s, m)
-	}
-	return p, nil
-}
-
-// Contains reports whether any prefix contains a (an IPv4-mapped IPv6
-// address is compared as IPv4).
-func (c CIDRs) Contains(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range c {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}

@@ -40,7 +40,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/sluicelb/sluice/internal/acl"
+	"github.com/sluicelb/sluice/acl"
 	"github.com/sluicelb/sluice/ratelimit"
 	"github.com/valyala/fasthttp"
 )

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/sluicelb/sluice/internal/acl"
+	"github.com/sluicelb/sluice/acl"
 	"github.com/sluicelb/sluice/ratelimit"
 	"github.com/valyala/fasthttp"
 )

@@ -1,6 +1,9 @@
-// Package acl owns Sluice's address-based access decisions: the per-frontend
-// access lists (access.allow / access.deny) and the trusted_proxies set that
-// decides whose X-Forwarded-For is believed.
+// Package acl owns Sluice's address matching: the per-frontend access lists
+// (access.allow / access.deny, also a rate limit's match.client_ip) and the
+// trusted_proxies set that decides whose X-Forwarded-For is believed. It is
+// the one parser (ParsePrefix, used by internal/config for every list) and
+// the one matcher (List, Trusted) of these lists, so that an entry means the
+// same in each of them. It is a leaf: it imports only the standard library.
 //
 // Both are compiled once at build/reload time from []netip.Prefix into sorted,
 // merged address ranges per family and are then immutable: lookups are
