@@ -60,9 +60,10 @@ type clientConn struct {
 	in, out, inMark int64
 	closed          atomic.Bool
 
-	denied bool       // Guard.AllowConn said no: every request gets 403 and the conn closes
-	global *gate.Gate // the Global gate place this conn holds (released by Close), or nil
-	pp     *ppInfo    // PROXY protocol state (proxyproto.go); nil: not read on this frontend
+	denied  bool       // Guard.AllowClient refused the client at accept: every request gets 403 and the conn closes
+	aclEach bool       // the client was a trusted proxy at accept: the access lists judge each request's client
+	global  *gate.Gate // the Global gate place this conn holds (released by Close), or nil
+	pp      *ppInfo    // PROXY protocol state (proxyproto.go); nil: not read on this frontend
 }
 
 type connState uint8
@@ -119,6 +120,22 @@ func addrString(a net.Addr) string {
 		return ""
 	}
 	return a.String()
+}
+
+// admit applies the access lists once the connection's client is known
+// (at accept, or after its PROXY protocol header): a trusted proxy's
+// requests are judged one by one, against the client each one's
+// X-Forwarded-For names (Proxy.serve); any other client once, here.
+func (c *clientConn) admit() {
+	t := c.t
+	if t.guard == nil {
+		return
+	}
+	if t.trusted.Contains(c.ip) {
+		c.aclEach = true
+	} else if !t.guard.AllowClient(c.ip) {
+		c.denied = true
+	}
 }
 
 // Read hands out validated bytes only.

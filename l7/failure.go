@@ -33,7 +33,7 @@ const (
 	FailClientTimeout         // the client was too slow sending its body (Timeouts.ClientRead)
 	FailClientAbort           // the client went away while sending its body
 	FailUpgrade               // a tunnel upgrade the backend refused or that broke during setup
-	FailDenied                // Guard.AllowConn refused the client connection (access list): 403
+	FailDenied                // Guard.AllowClient refused the client (access list): 403
 	FailRateLimited           // Guard.AllowRequest or the backend's RateLimit refused the request: 429
 	FailStale                 // a reused pooled connection the server had closed broke before any response byte, after request bytes were written
 	FailStaleUnsent           // the same, before a single request byte was written

@@ -11,10 +11,17 @@ import (
 // Guard screens clients and requests (access lists, rate limits).
 // Implementations are safe for concurrent use and neither block nor allocate.
 type Guard interface {
-	// AllowConn is called once per accepted connection with the peer
-	// address. false: the connection's requests are answered 403 Forbidden
-	// and it is closed; nothing reaches a backend.
-	AllowConn(peer netip.Addr) bool
+	// AllowClient applies the access lists to a client address. It is
+	// called once per accepted connection with the peer's address, unless
+	// the peer is one of the frontend's trusted proxies: then it is called
+	// once per request with the client that the request's X-Forwarded-For
+	// names (the peer itself when there is none), after trusted proxies are
+	// skipped. false: that connection's requests (or that request) are
+	// answered 403 Forbidden and nothing reaches a backend; a refused
+	// connection is closed, a trusted proxy's connection stays open for the
+	// requests it relays for other clients. An implementation counts each
+	// refusal once (sluice_denied_total).
+	AllowClient(client netip.Addr) bool
 	// AllowRequest is called once per request after the route is chosen and
 	// before a server is picked, with the client address (after trusted
 	// X-Forwarded-For). ok=false: answer 429 with header

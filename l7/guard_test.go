@@ -3,6 +3,9 @@ package l7
 import (
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,11 +23,23 @@ type fakeGuard struct {
 	conns      atomic.Int64
 	reqs       atomic.Int64
 	lastClient atomic.Value // netip.Addr
+
+	mu     sync.Mutex
+	judged []netip.Addr // AllowClient's arguments, in order
 }
 
-func (g *fakeGuard) AllowConn(peer netip.Addr) bool {
+func (g *fakeGuard) AllowClient(client netip.Addr) bool {
 	g.conns.Add(1)
-	return peer != g.deny
+	g.mu.Lock()
+	g.judged = append(g.judged, client)
+	g.mu.Unlock()
+	return client != g.deny
+}
+
+func (g *fakeGuard) judgedClients() []netip.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]netip.Addr(nil), g.judged...)
 }
 
 func (g *fakeGuard) AllowRequest(req *fasthttp.Request, client netip.Addr) (bool, int) {
@@ -54,7 +69,7 @@ func TestGuardDenyConn403(t *testing.T) {
 		t.Fatalf("backend got %d connections (%d bytes)", n, rb.bytes.Load())
 	}
 	if g.conns.Load() != 1 || g.reqs.Load() != 0 {
-		t.Fatalf("AllowConn calls %d, AllowRequest calls %d", g.conns.Load(), g.reqs.Load())
+		t.Fatalf("AllowClient calls %d, AllowRequest calls %d", g.conns.Load(), g.reqs.Load())
 	}
 }
 
@@ -171,4 +186,73 @@ func TestGlobalGate503(t *testing.T) {
 		t.Fatalf("after release: %d", res.status)
 	}
 	waitFor(t, 5*time.Second, "place released again", func() bool { return g.Count() == 0 })
+}
+
+// TestGuardTrustedProxyPerRequest: from a trusted proxy, the access lists
+// judge each request's client (the one X-Forwarded-For names), once per
+// request and never the proxy at accept; a refused client gets 403 and the
+// proxy's connection stays open for the next client.
+func TestGuardTrustedProxyPerRequest(t *testing.T) {
+	rb := startRawBackend(t, okResp)
+	g := &fakeGuard{deny: netip.MustParseAddr("10.1.2.3")}
+	obs := &recObserver{}
+	_, addr := startProxy(t, Options{
+		Default: newBackend(t, "web", BackendOptions{}, rb.addr), Guard: g, Observer: obs,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	})
+	head, br, c := rawRoundTrip(t, addr, "GET /a HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n")
+	if !startsWith(head, "HTTP/1.1 403") || strings.Contains(strings.ToLower(head), "connection: close") {
+		t.Fatalf("denied relayed client: %q, want 403 on an open connection", head)
+	}
+	if r := obs.last(t); r.Failure != FailDenied || r.ClientIP != netip.MustParseAddr("10.1.2.3") || r.Server != nil {
+		t.Fatalf("record %+v", r)
+	}
+	readN(t, br, len("403 Forbidden\n"))
+	for _, req := range []string{
+		"GET /b HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.1.2.3, 10.5.5.5\r\n\r\n", // right-most untrusted decides
+		"GET /c HTTP/1.1\r\nHost: a\r\n\r\n",                                        // no XFF: the proxy itself is the client
+	} {
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		if resp := readResponse(t, br); resp.StatusCode != 200 {
+			t.Fatalf("%q: status %d, want 200", req, resp.StatusCode)
+		}
+	}
+	want := []netip.Addr{netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("10.5.5.5"), netip.MustParseAddr("127.0.0.1")}
+	if got := g.judgedClients(); !slices.Equal(got, want) {
+		t.Fatalf("AllowClient calls %v, want %v (once per request, none at accept)", got, want)
+	}
+	rb.mu.Lock()
+	n := len(rb.heads)
+	rb.mu.Unlock()
+	if n != 2 {
+		t.Fatalf("backend got %d requests, want 2 (the denied one must not reach it)", n)
+	}
+}
+
+// TestGuardTrustRemovedByUpdate: a connection accepted from a trusted proxy
+// skipped the accept-time check; when a reload stops trusting that peer,
+// its next request is judged by the peer's own address.
+func TestGuardTrustRemovedByUpdate(t *testing.T) {
+	rb := startRawBackend(t, okResp)
+	g := &fakeGuard{deny: netip.MustParseAddr("127.0.0.1")}
+	bk := newBackend(t, "web", BackendOptions{}, rb.addr)
+	p, addr := startProxy(t, Options{Default: bk, Guard: g,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	const req = "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.5.5.5\r\n\r\n"
+	head, br, c := rawRoundTrip(t, addr, req)
+	if !startsWith(head, "HTTP/1.1 200") {
+		t.Fatalf("relayed allowed client: %q", head)
+	}
+	readN(t, br, 2)
+	if err := p.Update(Options{Default: bk, Guard: g}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	if resp := readResponse(t, br); resp.StatusCode != 403 {
+		t.Fatalf("untrusted peer after Update: status %d, want 403 (its own address decides)", resp.StatusCode)
+	}
 }

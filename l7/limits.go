@@ -12,8 +12,9 @@ import (
 
 // listener wraps the frontend's net.Listener: it wraps each accepted conn in
 // a clientConn, enforces MaxConns and the Global gate (excess connections get
-// a 503 and are closed), asks Guard.AllowConn (a denied conn is marked, and
-// its requests are answered 403 by the handler) and backs off on EMFILE/ENFILE/ENOBUFS instead of returning the
+// a 503 and are closed), asks Guard.AllowClient about the peer unless it is
+// a trusted proxy (a denied conn is marked, and its requests are answered 403
+// by the handler; a trusted proxy's requests are judged one by one) and backs off on EMFILE/ENFILE/ENOBUFS instead of returning the
 // error (which would end fasthttp's Serve). It tracks open conns so Shutdown
 // can close what is left at its deadline.
 type listener struct {
@@ -83,9 +84,9 @@ func (l *listener) Accept() (net.Conn, error) {
 		if t.proxyProtocol {
 			// The client (and so the access lists' verdict) is known once
 			// the header was read, on the serving goroutine (proxyproto.go).
-			cc.pp = &ppInfo{trusted: t.isTrusted(cc.ip)}
-		} else if t.guard != nil && !t.guard.AllowConn(cc.ip) {
-			cc.denied = true
+			cc.pp = &ppInfo{trusted: t.trusted.Contains(cc.ip)}
+		} else {
+			cc.admit()
 		}
 		l.mu.Lock()
 		l.conns[cc] = struct{}{}

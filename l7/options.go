@@ -78,9 +78,11 @@ type Options struct {
 	// and closed, as for MaxConns. nil = no global bound. Update may swap it;
 	// the swap applies to connections accepted later.
 	Global *gate.Gate
-	// Guard, if not nil, screens connections (AllowConn, at accept: 403 and
-	// close) and requests (AllowRequest, after routing: 429 with
-	// Retry-After). nil = no checks. Update swaps it (AllowConn of the new
+	// Guard, if not nil, screens clients (AllowClient: at accept for a peer
+	// that is not a trusted proxy, 403 and close; per request, against the
+	// client X-Forwarded-For names, for a trusted proxy's requests: 403)
+	// and requests (AllowRequest, after routing: 429 with Retry-After).
+	// nil = no checks. Update swaps it (the accept-time check of the new
 	// Guard applies to connections accepted later).
 	Guard Guard
 	// TrustedProxies are peers whose X-Forwarded-For/-Proto/-Host are kept

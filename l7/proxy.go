@@ -257,6 +257,27 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 		ex.localError(ctx, violationFailure(cc.viol))
 		return
 	}
+	req := &ctx.Request
+	h := &req.Header
+	clientClose := h.ConnectionClose()
+	upgrade := cc != nil && cc.upgrade && h.ConnectionUpgrade()
+	if upgrade {
+		ex.upgrade = append(ex.upgrade[:0], h.Peek(fasthttp.HeaderUpgrade)...)
+	}
+	ex.scratch = stripHopRequest(h, ex.scratch)
+	h.Del(fasthttp.HeaderExpect) // the 100-continue was answered by the proxy
+	peer := ex.rec.ClientIP
+	trusted := t.trusted.Contains(peer)
+	client, buf := setForwarded(t, h, peer, trusted, ctx.IsTLS(), ctx.Host(), ex.buf)
+	ex.buf = buf
+	ex.rec.ClientIP = client
+	// A trusted proxy relays many clients over one connection: the access
+	// lists judge each request's client (the accept-time check skipped it).
+	if t.guard != nil && (trusted || cc == nil || cc.aclEach) && !t.guard.AllowClient(client) {
+		ex.localError(ctx, FailDenied)
+		return
+	}
+
 	r := t.match(ctx.Host(), ctx.Path(), ctx.Method())
 	be := t.def
 	if r != nil {
@@ -268,20 +289,6 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ex.rec.Backend = be.opts.Name
-
-	req := &ctx.Request
-	h := &req.Header
-	clientClose := h.ConnectionClose()
-	upgrade := cc != nil && cc.upgrade && h.ConnectionUpgrade()
-	if upgrade {
-		ex.upgrade = append(ex.upgrade[:0], h.Peek(fasthttp.HeaderUpgrade)...)
-	}
-	ex.scratch = stripHopRequest(h, ex.scratch)
-	h.Del(fasthttp.HeaderExpect) // the 100-continue was answered by the proxy
-	peer := ex.rec.ClientIP
-	client, buf := setForwarded(t, h, peer, t.trusted.Contains(peer), ctx.IsTLS(), ctx.Host(), ex.buf)
-	ex.buf = buf
-	ex.rec.ClientIP = client
 	if !ex.allowRequest(req, be, client) {
 		ex.localError(ctx, FailRateLimited)
 		return
@@ -440,8 +447,12 @@ func (ex *exchange) localError(ctx *fasthttp.RequestCtx, f Failure) {
 	resp.Header.SetContentType("text/plain; charset=utf-8")
 	resp.SetBodyRaw(statusBody(st))
 	switch f {
-	case FailBadRequest, FailHeadTooLarge, FailBodyTooLarge, FailClientTimeout, FailClientAbort, FailUpgrade, FailDenied:
+	case FailBadRequest, FailHeadTooLarge, FailBodyTooLarge, FailClientTimeout, FailClientAbort, FailUpgrade:
 		resp.SetConnectionClose()
+	case FailDenied:
+		if ex.cc == nil || ex.cc.denied {
+			resp.SetConnectionClose() // the connection itself was refused
+		} // else one client of a trusted proxy: its other clients go on
 	case FailRateLimited:
 		ex.setRetryAfter(&resp.Header)
 	}

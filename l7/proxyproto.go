@@ -59,9 +59,7 @@ func (c *clientConn) proxyHandshake() error {
 				c.r += n
 				c.scan = c.r
 				c.mark()
-				if t := c.t; t.guard != nil && !t.guard.AllowConn(c.ip) {
-					c.denied = true
-				}
+				c.admit()
 				return nil
 			case errors.Is(err, proxyproto.ErrNoHeader):
 				return c.refuseProxy(errors.New("a trusted peer did not send a PROXY protocol header"))
@@ -74,9 +72,7 @@ func (c *clientConn) proxyHandshake() error {
 				return c.refuseProxy(errUntrustedHeader)
 			}
 			if !more {
-				if t := c.t; t.guard != nil && !t.guard.AllowConn(c.ip) {
-					c.denied = true
-				}
+				c.admit()
 				return nil
 			}
 		}

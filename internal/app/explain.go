@@ -158,12 +158,14 @@ func (fe *explainFrontend) explain(q state.ExplainQuery) (state.Explanation, err
 		if err != nil {
 			return ex, err
 		}
-		if !fe.guard.Admits(peer) {
-			ex.Access = "denied: the access lists refuse " + addrText(peer)
-			refuse(403, "403: the access lists refuse "+addrText(peer))
-		}
 		re := fe.http.ExplainRoute(req, peer)
 		client = re.Client
+		// As the data path: a peer that is not a trusted proxy is judged
+		// itself; a trusted proxy's request by the client it names.
+		if !fe.guard.Admits(client) {
+			ex.Access = "denied: the access lists refuse " + addrText(client)
+			refuse(403, "403: the access lists refuse "+addrText(client))
+		}
 		for _, c := range re.Routes {
 			ex.Routes = append(ex.Routes, state.RouteCheck{Name: c.Name, Matched: c.Matched, Reason: c.Reason})
 		}

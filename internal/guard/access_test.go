@@ -29,8 +29,8 @@ func TestAccessAllowDenyV4V6(t *testing.T) {
 	}
 	wantDenied := int64(0)
 	for _, c := range cases {
-		if got := g.AllowConn(ip(c.addr)); got != c.ok {
-			t.Errorf("AllowConn(%s) = %v, want %v", c.addr, got, c.ok)
+		if got := g.AllowClient(ip(c.addr)); got != c.ok {
+			t.Errorf("AllowClient(%s) = %v, want %v", c.addr, got, c.ok)
 		}
 		want := Admitted
 		if !c.ok {
@@ -57,8 +57,8 @@ func TestAccessDenyOnly(t *testing.T) {
 		"::ffff:192.0.2.9": false,
 		"127.0.0.1":        true,
 	} {
-		if got := g.AllowConn(ip(addr)); got != ok {
-			t.Errorf("AllowConn(%s) = %v, want %v", addr, got, ok)
+		if got := g.AllowClient(ip(addr)); got != ok {
+			t.Errorf("AllowClient(%s) = %v, want %v", addr, got, ok)
 		}
 	}
 	if got := denied.Load(); got != 3 {
@@ -71,8 +71,8 @@ func TestNilAndEmptyGuardAdmitAll(t *testing.T) {
 	empty := mustGuard(t, Options{})
 	for name, g := range map[string]*Guard{"nil": nil, "empty": empty} {
 		for _, a := range []string{"10.0.0.1", "2001:db8::1"} {
-			if !g.AllowConn(ip(a)) {
-				t.Errorf("%s: AllowConn(%s) refused", name, a)
+			if !g.AllowClient(ip(a)) {
+				t.Errorf("%s: AllowClient(%s) refused", name, a)
 			}
 			if r := g.AdmitConn(ip(a)); r != Admitted {
 				t.Errorf("%s: AdmitConn(%s) = %v", name, a, r)
@@ -85,7 +85,7 @@ func TestNilAndEmptyGuardAdmitAll(t *testing.T) {
 	// Nil counters are fine on refusal.
 	g := mustGuard(t, Options{Deny: pfx(t, "0.0.0.0/0"),
 		Rules: []RuleOptions{{Name: "r", Key: KeyFrontend, Rate: 1, Burst: 1}}})
-	if g.AllowConn(ip("10.0.0.1")) || g.AdmitConn(ip("10.0.0.1")) != RefuseDenied {
+	if g.AllowClient(ip("10.0.0.1")) || g.AdmitConn(ip("10.0.0.1")) != RefuseDenied {
 		t.Fatal("deny 0.0.0.0/0 admitted 10.0.0.1")
 	}
 	g.AllowRequest(req, ip("10.0.0.1"))

@@ -25,7 +25,7 @@ func TestAllocsZero(t *testing.T) {
 		"refused AllowRequest":   func() { refuse.AllowRequest(req, cl) },
 		"three AdmitConn":        func() { three.AdmitConn(cl) },
 		"denied AdmitConn":       func() { refuse.AdmitConn(cl) },
-		"denied AllowConn":       func() { refuse.AllowConn(cl) },
+		"denied AllowClient":     func() { refuse.AllowClient(cl) },
 		"empty AdmitConn":        func() { empty.AdmitConn(cl) },
 	} {
 		if n := testing.AllocsPerRun(1000, fn); n != 0 {

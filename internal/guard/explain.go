@@ -18,7 +18,7 @@ type RateCheck struct {
 	Reason     string // why it does not apply, or why it refuses
 }
 
-// Admits reports whether the access lists admit client, as AllowConn and
+// Admits reports whether the access lists admit client, as AllowClient and
 // AdmitConn decide, without counting a denial (the admin API's explain). A
 // nil Guard admits everyone.
 func (g *Guard) Admits(client netip.Addr) bool {

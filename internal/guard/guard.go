@@ -6,7 +6,10 @@
 // Access lists: deny is checked first; when allow is set only its prefixes
 // may connect (see package acl for the address rules: IPv4-mapped addresses
 // are unmapped, zones ignored). A refused tcp client is closed, an http one
-// gets 403; either way Options.Denied is incremented.
+// gets 403; either way Options.Denied is incremented, once per refusal. On
+// an http frontend with trusted_proxies, the requests a trusted proxy relays
+// are judged one by one against the client its X-Forwarded-For names (l7
+// calls AllowClient per request); any other peer is judged at connect.
 //
 // Rate limits: rules are evaluated in configuration order. A rule applies to
 // a request when every match condition given holds (client_ip prefixes,
@@ -184,11 +187,14 @@ func (g *Guard) Rules() []*ratelimit.Rule {
 	return rs
 }
 
-// AllowConn reports whether the access lists admit peer, and increments
-// Denied when they do not. It does not consult the rate limits (l7 calls
+// AllowClient reports whether the access lists admit client, and
+// increments Denied when they do not. l7 asks it once per connection about
+// the peer (or the client a PROXY protocol header names), or, for the
+// requests a trusted proxy relays, once per request about the client
+// X-Forwarded-For names. It does not consult the rate limits (l7 calls
 // AllowRequest per request for those).
-func (g *Guard) AllowConn(peer netip.Addr) bool {
-	if g == nil || g.list == nil || g.list.Allowed(peer) {
+func (g *Guard) AllowClient(client netip.Addr) bool {
+	if g == nil || g.list == nil || g.list.Allowed(client) {
 		return true
 	}
 	if g.denied != nil {
@@ -199,7 +205,7 @@ func (g *Guard) AllowConn(peer netip.Addr) bool {
 
 // AllowRequest applies the rate_limits rules to one http request from client
 // (the client address after trusted proxies). It does not consult the access
-// lists (see AllowConn). When refused, retryAfter is the Retry-After value in
+// lists (see AllowClient). When refused, retryAfter is the Retry-After value in
 // whole seconds (≥ 1) and the refusing rule's Limited counter was
 // incremented; when admitted it is 0. An invalid (zero) client address is
 // one key for client_ip rules and matches no client_ip condition. req is only

@@ -193,7 +193,7 @@ func TestRealServer(t *testing.T) {
 		gd := g
 		mu.Unlock()
 		client, _ := netip.AddrFromSlice(ctx.RemoteIP())
-		if !gd.AllowConn(client) {
+		if !gd.AllowClient(client) {
 			ctx.SetStatusCode(fasthttp.StatusForbidden)
 			return
 		}
