@@ -126,7 +126,7 @@ func TestCheckerHTTPRequest(t *testing.T) {
 	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(int(status.Load())) })
 	f := newFake(be.addr)
 	startChecker(t, ActiveOptions{
-		Type: HTTP, Path: "/healthz?deep=1", Host: "api.example.com", ExpectStatus: http.StatusNoContent,
+		Type: HTTP, Path: "/healthz?deep=1", Host: "api.example.com", ExpectStatus: []StatusRange{{204, 204}},
 		Interval: testInterval, Timeout: 200 * time.Millisecond, HealthyThreshold: 1, UnhealthyThreshold: 2,
 		OnTransition: onTransition,
 	}, f)
@@ -147,7 +147,7 @@ func TestCheckerHTTPRequest(t *testing.T) {
 		t.Fatalf("event %+v, want up with reason status 204", ev)
 	}
 
-	// Default Host: the server's address; ExpectStatus 0: any 2xx or 3xx.
+	// Default Host: the server's address; no ExpectStatus: any 2xx or 3xx.
 	be2 := newBackend(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(int(status.Load())) })
 	f2 := newFake(be2.addr)
 	startChecker(t, ActiveOptions{Type: HTTP, Interval: testInterval, HealthyThreshold: 1, UnhealthyThreshold: 1, OnTransition: onTransition}, f2)
@@ -159,7 +159,7 @@ func TestCheckerHTTPRequest(t *testing.T) {
 	h2, _ := be2.requests()
 	waitRequests(t, be2, len(h2)+2)
 	if len(f2.Events()) != 0 {
-		t.Fatalf("302 with ExpectStatus 0 must count as healthy: %+v", f2.Events())
+		t.Fatalf("302 without ExpectStatus must count as healthy: %+v", f2.Events())
 	}
 	status.Store(http.StatusInternalServerError)
 	waitFor(t, time.Second, "down on 500", func() bool { return len(f2.Events()) == 1 })
@@ -349,10 +349,10 @@ func TestCheckerUpdateSetOptionsStop(t *testing.T) {
 
 func TestActiveOptionsValidation(t *testing.T) {
 	_, err := NewChecker(ActiveOptions{
-		Type: 9, Path: "health", Host: "a b", ExpectStatus: 700, Interval: -1, Timeout: -1,
+		Type: 9, Path: "health", Host: "a b", ExpectStatus: []StatusRange{{700, 700}}, Interval: -1, Timeout: -1,
 		HealthyThreshold: -1, UnhealthyThreshold: -2,
 	}, nil)
-	for _, want := range []string{"unknown check type", `path "health"`, `host "a b"`, "expect_status 700",
+	for _, want := range []string{"unknown check type", `path "health"`, `host "a b"`, "expect_status 700-700",
 		"interval -1ns", "timeout -1ns", "healthy_threshold -1", "unhealthy_threshold -2"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v: missing %q", err, want)
@@ -365,12 +365,18 @@ func TestActiveOptionsValidation(t *testing.T) {
 	}
 	for code, ok := range map[int]bool{199: false, 200: true, 204: true, 302: true, 399: true, 400: false, 503: false} {
 		if o.statusOK(code) != ok {
-			t.Errorf("ExpectStatus 0: statusOK(%d) = %v", code, !ok)
+			t.Errorf("no ExpectStatus: statusOK(%d) = %v", code, !ok)
 		}
 	}
-	o.ExpectStatus = 204
+	o.ExpectStatus = []StatusRange{{204, 204}}
 	if o.statusOK(200) || !o.statusOK(204) {
 		t.Error("ExpectStatus 204 must accept exactly 204")
+	}
+	o.ExpectStatus = []StatusRange{{200, 299}, {301, 301}}
+	for code, ok := range map[int]bool{200: true, 204: true, 299: true, 301: true, 302: false, 404: false} {
+		if o.statusOK(code) != ok {
+			t.Errorf("ExpectStatus [2xx, 301]: statusOK(%d) = %v", code, !ok)
+		}
 	}
 	if ty, err := ParseCheckType("http"); ty != HTTP || err != nil {
 		t.Error("ParseCheckType(http)")

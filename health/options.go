@@ -61,9 +61,11 @@ type ActiveOptions struct {
 	// Host is the HTTP Host header; default each target's Addr(). It must
 	// contain no spaces or control characters.
 	Host string
-	// ExpectStatus is the HTTP status that counts as healthy; 0 accepts any
-	// 2xx or 3xx. Otherwise it must be 100..599.
-	ExpectStatus int
+	// ExpectStatus are the HTTP statuses that count as healthy: a status
+	// in any of the ranges. Empty accepts any 2xx or 3xx (HAProxy's and
+	// Traefik's default: a 204 or a redirect is a healthy answer). Each
+	// range must lie within 100..599.
+	ExpectStatus []StatusRange
 	// Interval is the time between the end of one probe and the start of the
 	// next, jittered by ±10%; default 2s. The first probe of a target starts
 	// at a random offset within one Interval so that checks do not align.
@@ -120,9 +122,12 @@ func (o ActiveOptions) normalized() (*ActiveOptions, error) {
 	if o.Host != "" && !isToken(o.Host) {
 		errs = append(errs, fmt.Errorf("health: host %q must contain no spaces or control characters", o.Host))
 	}
-	if o.ExpectStatus != 0 && (o.ExpectStatus < 100 || o.ExpectStatus > 599) {
-		errs = append(errs, fmt.Errorf("health: expect_status %d is not an HTTP status (100..599)", o.ExpectStatus))
+	for _, r := range o.ExpectStatus {
+		if r.Lo < 100 || r.Hi > 599 || r.Lo > r.Hi {
+			errs = append(errs, fmt.Errorf("health: expect_status %d-%d is not a range of HTTP statuses (100..599)", r.Lo, r.Hi))
+		}
 	}
+	o.ExpectStatus = append([]StatusRange(nil), o.ExpectStatus...) // not the caller's
 	for _, d := range []struct {
 		name string
 		v    *time.Duration
@@ -160,10 +165,19 @@ func isToken(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f })
 }
 
+// StatusRange is an inclusive range of HTTP statuses: {204, 204} is one
+// code, {200, 299} the class 2xx.
+type StatusRange struct{ Lo, Hi int }
+
 // statusOK reports whether code counts as healthy under o.
 func (o *ActiveOptions) statusOK(code int) bool {
-	if o.ExpectStatus == 0 {
+	if len(o.ExpectStatus) == 0 {
 		return code >= 200 && code < 400
 	}
-	return code == o.ExpectStatus
+	for _, r := range o.ExpectStatus {
+		if code >= r.Lo && code <= r.Hi {
+			return true
+		}
+	}
+	return false
 }

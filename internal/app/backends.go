@@ -90,7 +90,7 @@ func activeOptions(c *config.Backend, log *slog.Logger, startDown bool, hook fun
 	return health.ActiveOptions{
 		Type:               typ,
 		Path:               a.Path,
-		ExpectStatus:       a.ExpectStatus,
+		ExpectStatus:       expectStatus(a.ExpectStatus),
 		Interval:           a.Interval,
 		Timeout:            a.Timeout,
 		HealthyThreshold:   a.HealthyThreshold,
@@ -100,6 +100,15 @@ func activeOptions(c *config.Backend, log *slog.Logger, startDown bool, hook fun
 		Logger:             log.With("backend", c.Name, "check", a.Type),
 		OnTransition:       hook,
 	}, true, nil
+}
+
+// expectStatus converts the configured statuses for package health.
+func expectStatus(s config.StatusCodes) []health.StatusRange {
+	out := make([]health.StatusRange, len(s))
+	for i, r := range s {
+		out[i] = health.StatusRange{Lo: r.Lo, Hi: r.Hi}
+	}
+	return out
 }
 
 func passiveOptions(c *config.Backend, log *slog.Logger) (health.PassiveOptions, bool) {

@@ -37,6 +37,7 @@ var (
 	typRate      = reflect.TypeFor[Rate]()
 	typCIDRs     = reflect.TypeFor[CIDRs]()
 	typHeaderSet = reflect.TypeFor[HeaderSet]()
+	typStatus    = reflect.TypeFor[StatusCodes]()
 )
 
 // metaHolder is implemented by every config struct (metas.go).
@@ -371,6 +372,9 @@ func (d *decoder) decodeValue(n ast.Node, v reflect.Value, path string, parent *
 	case typHeaderSet:
 		d.decodeHeaderSet(n, v, path)
 		return
+	case typStatus:
+		d.decodeStatus(n, v, path)
+		return
 	}
 	switch v.Kind() {
 	case reflect.Struct:
@@ -549,6 +553,46 @@ func (d *decoder) decodeCIDRs(n ast.Node, v reflect.Value, path string) {
 		out = append(out, p)
 	}
 	v.Set(reflect.ValueOf(out))
+}
+
+// decodeStatus decodes expect_status: a code, a class or a list of them.
+func (d *decoder) decodeStatus(n ast.Node, v reflect.Value, path string) {
+	items := []ast.Node{n}
+	if seq, ok := n.(*ast.SequenceNode); ok {
+		items = seq.Values
+		if len(items) == 0 {
+			d.c.add(d.pos(n), "%s: an empty list accepts no status; give codes or classes like [200, 3xx]", path)
+			return
+		}
+	}
+	out := make(StatusCodes, 0, len(items))
+	ok := true
+	for i, item := range items {
+		ip := path
+		if len(items) > 1 || n != item {
+			ip = fmt.Sprintf("%s[%d]", path, i)
+		}
+		item = d.resolve(item, ip)
+		var s string
+		switch x := item.(type) {
+		case *ast.IntegerNode, *ast.StringNode:
+			s, _ = scalarText(x)
+		default:
+			d.c.add(d.pos(item), "%s: expected a status code like 204 or a class like 2xx, got %s", ip, kindOf(item))
+			ok = false
+			continue
+		}
+		r, err := ParseStatus(s)
+		if err != nil {
+			d.c.add(d.pos(item), "%s: %v", ip, err)
+			ok = false
+			continue
+		}
+		out = append(out, r)
+	}
+	if ok {
+		v.Set(reflect.ValueOf(out))
+	}
 }
 
 func (d *decoder) decodeHeaderSet(n ast.Node, v reflect.Value, path string) {

@@ -19,7 +19,8 @@ const (
 	DefaultFrontendMode           = ModeHTTP
 	DefaultFrontendMaxConnections = 10000
 	DefaultClientHeaderTimeout    = 10 * time.Second
-	DefaultClientIdleTimeout      = 60 * time.Second
+	DefaultClientIdleTimeout      = 60 * time.Second // http: keep-alive idle time
+	DefaultTCPClientIdleTimeout   = time.Hour        // tcp: an idle session (database pools, subscribers)
 	DefaultClientReadTimeout      = 30 * time.Second
 	DefaultClientWriteTimeout     = 30 * time.Second
 	DefaultMaxHeaderBytes         = 64 * KiB
@@ -36,7 +37,6 @@ const (
 	DefaultServerDrain     = false
 
 	DefaultHealthPath                = "/health"
-	DefaultHealthExpectStatus        = 200
 	DefaultHealthInterval            = 2 * time.Second
 	DefaultHealthTimeout             = 1 * time.Second
 	DefaultHealthyThreshold          = 2
@@ -125,7 +125,7 @@ func DefaultActiveHealth(typ string) ActiveHealth {
 	return ActiveHealth{
 		Type:               typ,
 		Path:               DefaultHealthPath,
-		ExpectStatus:       DefaultHealthExpectStatus,
+		ExpectStatus:       DefaultExpectStatus(),
 		Interval:           DefaultHealthInterval,
 		Timeout:            DefaultHealthTimeout,
 		HealthyThreshold:   DefaultHealthyThreshold,
@@ -140,27 +140,60 @@ func (r *RateLimitStore) setDefaults() {
 
 func (a *ActiveHealth) setDefaults() { *a = DefaultActiveHealth(HealthTCP) }
 
+// DefaultExpectStatus is the default health.active.expect_status: any 2xx or
+// 3xx, as HAProxy and Traefik accept (a health endpoint answering 204, or a
+// redirect such as Django's trailing slash, is healthy).
+func DefaultExpectStatus() StatusCodes { return StatusCodes{{200, 299}, {300, 399}} }
+
 func (s *Server) setDefaults() {
 	s.Weight, s.Enabled, s.Drain = DefaultWeight, DefaultServerEnabled, DefaultServerDrain
 }
 
-// setDerived fills defaults that depend on other values or on the list
-// position: route and rate limit names, bursts. It also normalizes route
-// hosts to lower case and fills Server.Addrs for IP literals.
+// setDerived fills the defaults that depend on other keys or on the list
+// position, so that a default never contradicts what the user wrote (only
+// two written values can conflict; Validate then names both):
+//   - frontends[].timeouts.client_idle: 60s for http (keep-alive), 1h for
+//     tcp (an idle database or pub/sub session);
+//   - route and rate limit names: "route-N", "rate-limit-N", skipping names
+//     the user gave to other entries;
+//   - burst: max(1, ceil(rate per second));
+//   - backends[].algorithm: ip_hash when hash_balance_factor is written;
+//   - health.active.type: http when path or expect_status is written;
+//   - health.active.timeout: min(1s, interval) when only interval is
+//     written; health.active.interval: max(2s, timeout) when only timeout is.
+//
+// It also normalizes route hosts to lower case and fills Server.Addrs for
+// IP literals. A key's value counts as written when the file has the key
+// (meta); a Config built in code has no meta and is left as built.
 func (c *Config) setDerived() {
 	for fi := range c.Frontends {
 		f := &c.Frontends[fi]
+		if f.Mode == ModeTCP && !f.Timeouts.m.has("client_idle") {
+			f.Timeouts.ClientIdle = DefaultTCPClientIdleTimeout
+		}
+		taken := map[string]bool{}
+		for i := range f.Routes {
+			if f.Routes[i].m.has("name") {
+				taken[f.Routes[i].Name] = true
+			}
+		}
 		for i := range f.Routes {
 			r := &f.Routes[i]
 			if r.Name == "" && !r.m.has("name") {
-				r.Name = "route-" + strconv.Itoa(i+1)
+				r.Name = freeName("route-"+strconv.Itoa(i+1), taken)
 			}
 			r.Match.Host = asciiLower(r.Match.Host)
+		}
+		taken = map[string]bool{}
+		for i := range f.RateLimits {
+			if f.RateLimits[i].m.has("name") {
+				taken[f.RateLimits[i].Name] = true
+			}
 		}
 		for i := range f.RateLimits {
 			rl := &f.RateLimits[i]
 			if rl.Name == "" && !rl.m.has("name") {
-				rl.Name = "rate-limit-" + strconv.Itoa(i+1)
+				rl.Name = freeName("rate-limit-"+strconv.Itoa(i+1), taken)
 			}
 			if rl.Burst == 0 && !rl.m.has("burst") {
 				rl.Burst = rl.Rate.DefaultBurst()
@@ -172,6 +205,19 @@ func (c *Config) setDerived() {
 		if b.RateLimit != nil && b.RateLimit.Burst == 0 && !b.RateLimit.m.has("burst") {
 			b.RateLimit.Burst = b.RateLimit.Rate.DefaultBurst()
 		}
+		if b.m.has("hash_balance_factor") && b.HashBalanceFactor != 0 && !b.m.has("algorithm") {
+			b.Algorithm = AlgIPHash
+		}
+		a := &b.Health.Active
+		if !a.m.has("type") && (a.m.has("path") || a.m.has("expect_status")) {
+			a.Type = HealthHTTP
+		}
+		switch {
+		case a.m.has("interval") && !a.m.has("timeout") && a.Interval > 0:
+			a.Timeout = min(DefaultHealthTimeout, a.Interval)
+		case a.m.has("timeout") && !a.m.has("interval") && a.Timeout > 0:
+			a.Interval = max(DefaultHealthInterval, a.Timeout)
+		}
 		for i := range b.Servers {
 			s := &b.Servers[i]
 			if ap, ok := addrPortOf(s.Address); ok && len(s.Addrs) == 0 {
@@ -179,6 +225,17 @@ func (c *Config) setDerived() {
 			}
 		}
 	}
+}
+
+// freeName returns name, or name-2, name-3… when taken has it, and marks
+// the result taken.
+func freeName(name string, taken map[string]bool) string {
+	n := name
+	for k := 2; taken[n]; k++ {
+		n = name + "-" + strconv.Itoa(k)
+	}
+	taken[n] = true
+	return n
 }
 
 func asciiLower(s string) string {

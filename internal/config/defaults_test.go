@@ -57,7 +57,7 @@ func TestDefaults(t *testing.T) {
 	a := b.Health.Active
 	eq("active (block without type)", a.Type, "tcp")
 	eq("path", a.Path, "/health")
-	eq("expect_status", a.ExpectStatus, 200)
+	eq("expect_status", a.ExpectStatus, StatusCodes{{200, 299}, {300, 399}})
 	eq("interval", a.Interval, 2*time.Second)
 	eq("timeout", a.Timeout, time.Second)
 	eq("healthy_threshold", a.HealthyThreshold, 2)

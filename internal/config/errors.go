@@ -84,6 +84,15 @@ func (m *meta) pos(key string) Pos {
 	return m.at
 }
 
+// line returns " (line N)" for a key given in the file, else "": cross-key
+// messages name the other key's line this way.
+func (m *meta) line(key string) string {
+	if p, ok := m.keys[key]; ok && p.Line > 0 {
+		return " (line " + strconv.Itoa(p.Line) + ")"
+	}
+	return ""
+}
+
 // has reports whether key was given in the file.
 func (m *meta) has(key string) bool {
 	_, ok := m.keys[key]

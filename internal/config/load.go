@@ -75,7 +75,10 @@ func parseWith(name string, data []byte, lookup func(string) (string, bool), ovs
 	cfg.Raw = data
 	cfg.SHA256 = sha256.Sum256(data)
 
-	// A UTF-8 byte-order mark is ignored (contract §2).
+	// A UTF-8 byte-order mark is ignored (contract §2; YAML 1.2 section
+	// 5.2). Raw and SHA256 keep the file as read; positions are of the text
+	// after the mark, as an editor shows them (only line 1's byte offsets
+	// shift, by 3).
 	expanded, pm := expandEnv(bytes.TrimPrefix(data, utf8BOM), lookup, c)
 	if len(c.errs) > 0 {
 		return nil, c.errs.err()

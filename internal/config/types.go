@@ -140,7 +140,9 @@ func (f *Frontend) IsHTTP() bool { return f.Mode == ModeHTTP }
 type FrontendTimeouts struct {
 	// ClientHeader: the whole request head must arrive within it. Default 10s.
 	ClientHeader time.Duration `yaml:"client_header"`
-	// ClientIdle: keep-alive idle time / idle TCP session. Default 60s.
+	// ClientIdle: http, the keep-alive idle time between requests (default
+	// 60s); tcp, how long a session may sit idle in both directions (default
+	// 1h: database pools and pub/sub subscribers sit idle for minutes).
 	ClientIdle time.Duration `yaml:"client_idle"`
 	// ClientRead: http, reading a request body. Default 30s.
 	ClientRead time.Duration `yaml:"client_read"`
@@ -164,7 +166,8 @@ type Limits struct {
 // Route sends matching http requests to a backend.
 type Route struct {
 	// Name identifies the route in metrics and logs. Default "route-N"
-	// (N = 1-based position in the list); unique within the frontend.
+	// (N = 1-based position in the list; "route-N-2"… when another route
+	// is named "route-N"); unique within the frontend.
 	Name string `yaml:"name"`
 	// Match holds the conditions; every condition given must hold. An empty
 	// Match matches every request.
@@ -235,7 +238,8 @@ const (
 // RateLimit is a token bucket rule of a frontend.
 type RateLimit struct {
 	// Name identifies the rule (metric label "rule"). Default
-	// "rate-limit-N" (1-based); unique within the frontend.
+	// "rate-limit-N" (1-based; "rate-limit-N-2"… when another rule is so
+	// named); unique within the frontend.
 	Name string `yaml:"name"`
 	// Key is client_ip | frontend | "header:NAME". Default client_ip.
 	// A header key is http only.
@@ -283,7 +287,8 @@ type Backend struct {
 	// Name is required, unique, letters, digits, '.', '_' and '-' only.
 	Name string `yaml:"name"`
 	// Algorithm is round_robin | weighted_round_robin | least_connections |
-	// ip_hash. Default round_robin.
+	// ip_hash. Default round_robin, or ip_hash when HashBalanceFactor is
+	// written.
 	Algorithm string `yaml:"algorithm"`
 	// Timeouts are backend-side timeouts.
 	Timeouts BackendTimeouts `yaml:"timeouts"`
@@ -379,17 +384,22 @@ const (
 )
 
 // ActiveHealth configures probes. When the `active` block is absent, Type
-// is none; when it is given without a type, Type is tcp.
+// is none; when it is given without a type, Type is http if path or
+// expect_status is written, else tcp.
 type ActiveHealth struct {
 	// Type is tcp | http | none.
 	Type string `yaml:"type"`
 	// Path is the http probe path. Default /health; must start with "/".
 	Path string `yaml:"path"`
-	// ExpectStatus is the http status a healthy server answers. Default 200.
-	ExpectStatus int `yaml:"expect_status"`
-	// Interval between probes. Default 2s; > 0.
+	// ExpectStatus are the http statuses a healthy server answers: a code
+	// (204), a class ("2xx") or a list of either ([200, 301]). Default any
+	// 2xx or 3xx (HAProxy, Traefik).
+	ExpectStatus StatusCodes `yaml:"expect_status"`
+	// Interval between probes. Default 2s, or Timeout when only a longer
+	// Timeout is written; > 0.
 	Interval time.Duration `yaml:"interval"`
-	// Timeout of one probe. Default 1s; > 0 and < Interval.
+	// Timeout of one probe. Default 1s, or Interval when only a shorter
+	// Interval is written; > 0 and not longer than Interval.
 	Timeout time.Duration `yaml:"timeout"`
 	// HealthyThreshold: consecutive successes to come back. Default 2; >= 1.
 	HealthyThreshold int `yaml:"healthy_threshold"`

@@ -93,7 +93,15 @@ func (v *validator) config(c *Config) {
 	frontends := map[string]int{}
 	listens := map[int][]listener{} // by port
 	if h, p, ok := splitListen(c.Admin.Listen); ok {
-		listens[p] = append(listens[p], listener{host: h, owner: describe(&c.Admin.m, "listen", "admin")})
+		owner := describe(&c.Admin.m, "listen", "admin") // "admin.listen (--admin-listen)" when overridden
+		switch {
+		case c.Admin.m.over["listen"] != "":
+		case c.Admin.m.has("listen"):
+			owner += c.Admin.m.line("listen")
+		case c.File != "":
+			owner = "admin.listen (by default; set admin.listen to move the admin listener)"
+		}
+		listens[p] = append(listens[p], listener{host: h, owner: owner})
 	}
 	for i := range c.Frontends {
 		f := &c.Frontends[i]
@@ -116,7 +124,11 @@ func (v *validator) config(c *Config) {
 					break
 				}
 			}
-			listens[p] = append(listens[p], listener{host: h, owner: fmt.Sprintf("frontends[%d] (%s)", i, f.Name)})
+			owner := fmt.Sprintf("frontends[%d] (%s)", i, f.Name)
+			if at, ok := f.m.keys["listen"]; ok {
+				owner = fmt.Sprintf("frontends[%d] (%s, line %d)", i, f.Name, at.Line)
+			}
+			listens[p] = append(listens[p], listener{host: h, owner: owner})
 		}
 		v.frontend(f, path, backends)
 	}
@@ -156,10 +168,11 @@ func (v *validator) frontend(f *Frontend, path string, backends map[string]int) 
 	v.positive(&f.Timeouts.m, "client_read", tp, f.Timeouts.ClientRead)
 	v.positive(&f.Timeouts.m, "client_write", tp, f.Timeouts.ClientWrite)
 	isTCP := f.Mode == ModeTCP
+	tcpMode := "mode is tcp" + f.m.line("mode") // what a tcp-only conflict names
 
 	lp := join(path, "limits")
 	if isTCP && f.m.has("limits") {
-		v.at(&f.m, "limits", path, "limits are only for http frontends")
+		v.at(&f.m, "limits", path, "limits are only for http frontends; %s", tcpMode)
 	} else {
 		if h := f.Limits.MaxHeaderBytes; h < MinHeaderBytes || h > MaxHeaderBytesLimit {
 			v.at(&f.Limits.m, "max_header_bytes", lp, "must be between %s and %s, got %s", MinHeaderBytes, MaxHeaderBytesLimit, h)
@@ -174,11 +187,11 @@ func (v *validator) frontend(f *Frontend, path string, backends map[string]int) 
 			v.at(&f.m, "backend", path, "unknown backend %q%s", f.Backend, known(backends))
 		}
 	} else if isTCP {
-		v.at(&f.m, "backend", path, "a tcp frontend needs a backend")
+		v.at(&f.m, "backend", path, "a tcp frontend needs a backend; %s", tcpMode)
 	}
 
 	if isTCP && (len(f.Routes) > 0 || f.m.has("routes")) {
-		v.at(&f.m, "routes", path, "routes are only for http frontends")
+		v.at(&f.m, "routes", path, "routes are only for http frontends; %s", tcpMode)
 	} else {
 		routes := map[string]int{}
 		for i := range f.Routes {
@@ -216,7 +229,7 @@ func (v *validator) frontend(f *Frontend, path string, backends map[string]int) 
 				rls[rl.Name] = i
 			}
 		}
-		v.rateLimit(rl, rp, isTCP)
+		v.rateLimit(rl, rp, isTCP, tcpMode)
 	}
 }
 
@@ -260,14 +273,14 @@ func (v *validator) headerRules(h *HeaderRules, path string) {
 	}
 }
 
-func (v *validator) rateLimit(rl *RateLimit, path string, isTCP bool) {
+func (v *validator) rateLimit(rl *RateLimit, path string, isTCP bool, tcpMode string) {
 	switch {
 	case rl.Key == KeyClientIP || rl.Key == KeyFrontend:
 	case strings.HasPrefix(rl.Key, KeyHeaderPrefix):
 		if !validToken(rl.HeaderKey()) {
 			v.at(&rl.m, "key", path, "invalid header name %q in key %q", rl.HeaderKey(), rl.Key)
 		} else if isTCP {
-			v.at(&rl.m, "key", path, "a header key is only for http frontends (use client_ip or frontend)")
+			v.at(&rl.m, "key", path, "a header key is only for http frontends (use client_ip or frontend); %s", tcpMode)
 		}
 	default:
 		v.at(&rl.m, "key", path, "unknown key %q: want client_ip, frontend or header:NAME", rl.Key)
@@ -278,7 +291,7 @@ func (v *validator) rateLimit(rl *RateLimit, path string, isTCP bool) {
 	if isTCP {
 		for _, k := range []string{"path_prefix", "methods", "header"} {
 			if mm.m.has(k) {
-				v.at(&mm.m, k, mp, "only client_ip can be matched on a tcp frontend")
+				v.at(&mm.m, k, mp, "only client_ip can be matched on a tcp frontend; %s", tcpMode)
 			}
 		}
 		return
@@ -323,7 +336,7 @@ func (v *validator) backend(b *Backend, path string) {
 		if !(f > 1) || f > 1e6 {
 			v.at(&b.m, "hash_balance_factor", path, "must be greater than 1 (like 1.25), or 0 to turn it off")
 		} else if b.Algorithm != AlgIPHash {
-			v.at(&b.m, "hash_balance_factor", path, "only applies to algorithm ip_hash")
+			v.at(&b.m, "hash_balance_factor", path, "only applies to algorithm ip_hash; algorithm is %s%s", b.Algorithm, b.m.line("algorithm"))
 		}
 	}
 	v.servers(b, path)
@@ -377,7 +390,8 @@ func (v *validator) servers(b *Backend, path string) {
 		}
 	}
 	if b.Algorithm == AlgWeightedRoundRobin && len(b.Servers) > 0 && weightSum == 0 {
-		v.at(&b.m, "servers", path, "weighted_round_robin needs at least one server with weight > 0")
+		v.at(&b.m, "servers", path, "algorithm weighted_round_robin%s needs at least one server with a weight above 0 (the default weight is 1)",
+			b.m.line("algorithm"))
 	}
 }
 
@@ -387,8 +401,11 @@ func (v *validator) health(h *Health, path string) {
 	if v.oneOf(&a.m, "type", ap, a.Type, HealthTCP, HealthHTTP, HealthNone) && a.Type != HealthNone {
 		okI := v.positive(&a.m, "interval", ap, a.Interval)
 		okT := v.positive(&a.m, "timeout", ap, a.Timeout)
-		if okI && okT && a.Timeout >= a.Interval {
-			v.at(&a.m, "timeout", ap, "must be shorter than interval (%s), got %s", a.Interval, a.Timeout)
+		// Each defaults to fit the other (setDerived): only two written
+		// values can get here.
+		if okI && okT && a.Timeout > a.Interval {
+			v.at(&a.m, "timeout", ap, "timeout %s%s must not be longer than interval %s%s",
+				a.Timeout, a.m.line("timeout"), a.Interval, a.m.line("interval"))
 		}
 		v.atLeast(&a.m, "healthy_threshold", ap, a.HealthyThreshold, 1)
 		v.atLeast(&a.m, "unhealthy_threshold", ap, a.UnhealthyThreshold, 1)
@@ -397,8 +414,12 @@ func (v *validator) health(h *Health, path string) {
 			if !strings.HasPrefix(a.Path, "/") || !validPath(a.Path) {
 				v.at(&a.m, "path", ap, "must start with / and contain no spaces or control characters, got %q", a.Path)
 			}
-			if a.ExpectStatus < 100 || a.ExpectStatus > 599 {
-				v.at(&a.m, "expect_status", ap, "must be an HTTP status 100..599, got %d", a.ExpectStatus)
+			v.expectStatus(a, ap) // a decoded list is valid; this checks one built in code
+		} else {
+			for _, k := range []string{"path", "expect_status"} {
+				if a.m.has(k) {
+					v.at(&a.m, k, ap, "only applies to type http; type is %s%s", a.Type, a.m.line("type"))
+				}
 			}
 		}
 	}
@@ -441,6 +462,17 @@ func (v *validator) rateLimitStore(st *RateLimitStore) {
 	}
 	if st.Prefix == "" || !validPath(st.Prefix) {
 		v.at(&st.m, "prefix", path, "must be a non-empty key prefix without spaces or control characters, got %q", st.Prefix)
+	}
+}
+
+func (v *validator) expectStatus(a *ActiveHealth, path string) {
+	if len(a.ExpectStatus) == 0 {
+		v.at(&a.m, "expect_status", path, "needs at least one status code or class")
+	}
+	for _, r := range a.ExpectStatus {
+		if r.Lo < 100 || r.Hi > 599 || r.Lo > r.Hi {
+			v.at(&a.m, "expect_status", path, "must be HTTP statuses within 100..599, got %d-%d", r.Lo, r.Hi)
+		}
 	}
 }
 

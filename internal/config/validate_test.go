@@ -56,9 +56,9 @@ frontends:
   - {name: e, listen: "[::1]:8081"}
   - {name: f, listen: "127.0.0.1:8081"}
 `, []string{
-			`4:23: frontends[1].listen: address 127.0.0.1:8080 is already used by frontends[0] (a)`,
-			`5:23: frontends[2].listen: address :9900 is already used by admin.listen`,
-			`7:23: frontends[4].listen: address [::1]:8081 is already used by frontends[3] (d)`,
+			`4:23: frontends[1].listen: address 127.0.0.1:8080 is already used by frontends[0] (a, line 3)`,
+			`5:23: frontends[2].listen: address :9900 is already used by admin.listen (line 1)`,
+			`7:23: frontends[4].listen: address [::1]:8081 is already used by frontends[3] (d, line 6)`,
 		}},
 		{"bad addresses", `admin: {listen: "localhost"}
 frontends:
@@ -103,7 +103,7 @@ backends:
       - {address: "db.example.com:5432", weight: 0}
       - {address: "[::ffff:10.0.0.1]:80", weight: 0}
 `, []string{
-			`9:7: backends[2].servers: weighted_round_robin needs at least one server with weight > 0`,
+			`9:7: backends[2].servers: algorithm weighted_round_robin (line 7) needs at least one server with a weight above 0 (the default weight is 1)`,
 			`9:42: backends[2].servers[0].weight: must be between 0 and 256, got -1`,
 			`10:42: backends[2].servers[1].weight: must be between 0 and 256, got 257`,
 			`11:19: backends[2].servers[2].address: duplicate server 10.0.0.2:80 (also servers[1])`,
@@ -125,14 +125,14 @@ backends:
   - {name: t2, mode: tcp, listen: ":2"}
   - {name: h, mode: http, listen: ":3"}
 `, []string{
-			`2:5: frontends[0].backend: a tcp frontend needs a backend`,
-			`5:13: frontends[0].limits: limits are only for http frontends`,
-			`6:13: frontends[0].routes: routes are only for http frontends`,
-			`8:14: frontends[0].rate_limits[0].key: a header key is only for http frontends (use client_ip or frontend)`,
-			`10:55: frontends[0].rate_limits[0].match.path_prefix: only client_ip can be matched on a tcp frontend`,
-			`10:68: frontends[0].rate_limits[0].match.methods: only client_ip can be matched on a tcp frontend`,
-			`10:83: frontends[0].rate_limits[0].match.header: only client_ip can be matched on a tcp frontend`,
-			`11:5: frontends[1].backend: a tcp frontend needs a backend`,
+			`2:5: frontends[0].backend: a tcp frontend needs a backend; mode is tcp (line 3)`,
+			`5:13: frontends[0].limits: limits are only for http frontends; mode is tcp (line 3)`,
+			`6:13: frontends[0].routes: routes are only for http frontends; mode is tcp (line 3)`,
+			`8:14: frontends[0].rate_limits[0].key: a header key is only for http frontends (use client_ip or frontend); mode is tcp (line 3)`,
+			`10:55: frontends[0].rate_limits[0].match.path_prefix: only client_ip can be matched on a tcp frontend; mode is tcp (line 3)`,
+			`10:68: frontends[0].rate_limits[0].match.methods: only client_ip can be matched on a tcp frontend; mode is tcp (line 3)`,
+			`10:83: frontends[0].rate_limits[0].match.header: only client_ip can be matched on a tcp frontend; mode is tcp (line 3)`,
+			`11:5: frontends[1].backend: a tcp frontend needs a backend; mode is tcp (line 11)`,
 		}},
 		{"unknown enum values", `logging: {level: verbose, format: xml, access_log: ""}
 frontends: [{name: f, listen: ":1", mode: udp}]
@@ -159,7 +159,7 @@ backends:
         path: health
         expect_status: 600
         interval: 1s
-        timeout: 1s
+        timeout: 2s
         healthy_threshold: 0
         unhealthy_threshold: -1
       passive: {unhealthy_threshold: -1}
@@ -174,8 +174,8 @@ backends:
       active: {type: none, interval: 0s}
 `, []string{
 			`8:15: backends[0].health.active.path: must start with / and contain no spaces or control characters, got "health"`,
-			`9:24: backends[0].health.active.expect_status: must be an HTTP status 100..599, got 600`,
-			`11:18: backends[0].health.active.timeout: must be shorter than interval (1s), got 1s`,
+			`9:24: backends[0].health.active.expect_status: status 600 is not an HTTP status (100..599)`,
+			`11:18: backends[0].health.active.timeout: timeout 2s (line 11) must not be longer than interval 1s (line 10)`,
 			`12:28: backends[0].health.active.healthy_threshold: must be at least 1, got 0`,
 			`13:30: backends[0].health.active.unhealthy_threshold: must be at least 1, got -1`,
 			`14:38: backends[0].health.passive.unhealthy_threshold: must be at least 0, got -1`,
@@ -255,7 +255,7 @@ backends:
   - {name: c, algorithm: ip_hash, hash_balance_factor: -2, servers: [{address: "127.0.0.1:1"}]}
   - {name: d, algorithm: ip_hash, hash_balance_factor: 1.25, servers: [{address: "127.0.0.1:1"}]}
 `, []string{
-			`3:60: backends[0].hash_balance_factor: only applies to algorithm ip_hash`,
+			`3:60: backends[0].hash_balance_factor: only applies to algorithm ip_hash; algorithm is round_robin (line 3)`,
 			`4:56: backends[1].hash_balance_factor: must be greater than 1 (like 1.25), or 0 to turn it off`,
 			`5:56: backends[2].hash_balance_factor: must be greater than 1 (like 1.25), or 0 to turn it off`,
 		}},

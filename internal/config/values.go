@@ -116,3 +116,60 @@ func (r Rate) DefaultBurst() int {
 // each parsed by acl.ParsePrefix, the one parser that access lists,
 // trusted_proxies and rate limit client_ip matches share.
 type CIDRs []netip.Prefix
+
+// StatusRange is an inclusive range of HTTP status codes: one code
+// ({204, 204}) or a class ({200, 299} for "2xx").
+type StatusRange struct{ Lo, Hi int }
+
+// StatusCodes is health.active.expect_status. In YAML: a code (204), a
+// class ("2xx", any case) or a list of codes and classes ([200, 301],
+// [2xx, 304]). Codes are 100..599, classes 1xx..5xx.
+type StatusCodes []StatusRange
+
+// ParseStatus parses one code ("204") or class ("2xx").
+func ParseStatus(s string) (StatusRange, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if len(t) == 3 && t[1:] == "xx" && t[0] >= '1' && t[0] <= '5' {
+		lo := int(t[0]-'0') * 100
+		return StatusRange{lo, lo + 99}, nil
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || strings.TrimLeft(t, "0123456789") != "" {
+		return StatusRange{}, fmt.Errorf("invalid status %q: want a code like 204 or a class like 2xx", s)
+	}
+	if n < 100 || n > 599 {
+		return StatusRange{}, fmt.Errorf("status %d is not an HTTP status (100..599)", n)
+	}
+	return StatusRange{n, n}, nil
+}
+
+// Match reports whether code is in one of the ranges.
+func (s StatusCodes) Match(code int) bool {
+	for _, r := range s {
+		if code >= r.Lo && code <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// String writes s as a user would: "204", "2xx", "2xx, 301".
+func (s StatusCodes) String() string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if r.Lo%100 == 0 && r.Hi == r.Lo+99 {
+			b.WriteString(strconv.Itoa(r.Lo / 100))
+			b.WriteString("xx")
+			continue
+		}
+		b.WriteString(strconv.Itoa(r.Lo))
+		if r.Hi != r.Lo {
+			b.WriteString("-")
+			b.WriteString(strconv.Itoa(r.Hi))
+		}
+	}
+	return b.String()
+}

@@ -58,4 +58,3 @@ func TestParseRate(t *testing.T) {
 		}
 	}
 }
-
