@@ -1,6 +1,7 @@
 # Sluice — make targets. A fresh machine needs only Go.
 #   make run         build, start three demo backends and sluice on configs/quickstart.yaml
-#   make test        go vet + every test under the race detector (what .ci/run calls)
+#   make test        go vet + every test under the race detector, then the allocation tests
+#                    (…Alloc…, built !race) without it (what .ci/run calls)
 #   make build       bin/sluice (static, CGO_ENABLED=0) and bin/sluice-bench
 #   make image       the container image from bin/sluice without a Docker daemon:
 #                    bin/sluice-image (OCI layout) and bin/sluice-image.tar (docker load)
@@ -47,6 +48,7 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 18m ./...
+	$(GO) test -count=1 -timeout 10m -run Alloc ./...
 
 bench: build
 	$(BIN)/sluice-bench run --sluice $(BIN)/sluice $(ARGS)

@@ -7,7 +7,9 @@ import (
 	"testing"
 )
 
-func TestAllocs(t *testing.T) {
+// TestMatchAllocs: Allowed and Contains allocate nothing, for small
+// (linear) and large (binary search) lists and every address form.
+func TestMatchAllocs(t *testing.T) {
 	small := mustList(t, []string{"10.0.0.0/8", "2001:db8::/32"}, []string{"10.1.0.0/16"})
 	large := largeList(t, 5000)
 	tr, _ := NewTrusted(pfx(t, "10.0.0.0/8", "fd00::/8"))

@@ -23,11 +23,11 @@ func echoNoAlloc(c *net.TCPConn) {
 	}
 }
 
-// TestRoundTripDoesNotAllocate: a steady-state round trip through a session
-// on the event loop (client write → loop → backend → loop → client)
-// allocates nothing in the engine. AllocsPerRun counts the whole process,
-// client and backend included, which do not allocate either.
-func TestRoundTripDoesNotAllocate(t *testing.T) {
+// TestRoundTripAllocs: a steady-state round trip through a session on the
+// event loop (client write → loop → backend → loop → client) allocates
+// nothing in the engine. AllocsPerRun counts the whole process, client and
+// backend included, which do not allocate either.
+func TestRoundTripAllocs(t *testing.T) {
 	r := newRig(t, startBackend(t, echoNoAlloc), time.Minute)
 	c, err := net.Dial("tcp", r.addr())
 	if err != nil {
@@ -46,8 +46,13 @@ func TestRoundTripDoesNotAllocate(t *testing.T) {
 	for i := 0; i < 200; i++ { // warm up pools and buffers
 		trip()
 	}
-	if avg := testing.AllocsPerRun(2000, trip); avg > 0.05 {
-		t.Fatalf("%.3f allocations per round trip, want 0", avg)
+	// Zero, no tolerance. (The 0.05 allowed here before was zero too:
+	// AllocsPerRun divides the process's mallocs by the runs in integers,
+	// so it is a whole number; what it cannot see is an allocation that is
+	// not per round trip, such as the once-per-SweepInterval idle sweep,
+	// fewer than 2000 of them over the 2000 trips.)
+	if avg := testing.AllocsPerRun(2000, trip); avg != 0 {
+		t.Fatalf("%v allocations per round trip, want 0", avg)
 	}
 }
 

@@ -54,3 +54,12 @@ func TestPassiveNoAllocsBalanceServer(t *testing.T) {
 		t.Errorf("half-open, trial out: allocs=%v, want 0", n)
 	}
 }
+
+// TestParseStatusLineAllocs: a well-formed status line is parsed without
+// allocating (only an error message allocates).
+func TestParseStatusLineAllocs(t *testing.T) {
+	line := []byte("HTTP/1.1 200 OK\r")
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseStatusLine(line) }); n != 0 {
+		t.Fatalf("allocs=%v", n)
+	}
+}

@@ -45,13 +45,6 @@ func TestParseStatusLine(t *testing.T) {
 	}
 }
 
-func TestParseStatusLineNoAllocOnSuccess(t *testing.T) {
-	line := []byte("HTTP/1.1 200 OK\r")
-	if n := testing.AllocsPerRun(100, func() { _, _ = ParseStatusLine(line) }); n != 0 {
-		t.Fatalf("allocs=%v", n)
-	}
-}
-
 func TestScanStatus(t *testing.T) {
 	tests := []struct {
 		in       string

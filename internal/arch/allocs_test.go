@@ -1,0 +1,116 @@
+package arch
+
+import (
+	"go/ast"
+	"go/build/constraint"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// root is the module's directory (the tests run in internal/arch).
+func root(t *testing.T) string {
+	t.Helper()
+	r, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(r, "go.mod")); err != nil {
+		t.Fatalf("module root not found: %v", err)
+	}
+	return r
+}
+
+// buildTags reports whether the file's //go:build line (if any) includes
+// it in a -race build (race) and in a build without -race (noRace).
+func buildTags(f *ast.File) (race, noRace bool) {
+	race, noRace = true, true
+	for _, cg := range f.Comments {
+		if cg.Pos() > f.Package {
+			break
+		}
+		for _, c := range cg.List {
+			if !constraint.IsGoBuild(c.Text) {
+				continue
+			}
+			expr, err := constraint.Parse(c.Text)
+			if err != nil {
+				continue
+			}
+			race = expr.Eval(func(tag string) bool { return tag == "race" })
+			noRace = expr.Eval(func(string) bool { return false })
+		}
+	}
+	return race, noRace
+}
+
+// TestAllocTestsRunInMakeTest: make test runs every test under -race, then
+// `go test -run Alloc ./...` without it. testing.AllocsPerRun is meaningless
+// under the race detector (its instrumentation allocates), so a file that
+// calls it must be built !race, and then only the non-race pass can run its
+// tests: each must be named …Alloc…. A test in a !race file named otherwise
+// would never run at all.
+func TestAllocTestsRunInMakeTest(t *testing.T) {
+	r := root(t)
+	found := 0
+	err := filepath.WalkDir(r, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != r && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		relPath, _ := filepath.Rel(r, path)
+		race, noRace := buildTags(f)
+		usesAllocs := false
+		ast.Inspect(f, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "AllocsPerRun" {
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == "testing" {
+					usesAllocs = true
+				}
+			}
+			return true
+		})
+		if usesAllocs {
+			found++
+			if race || !noRace {
+				t.Errorf("%s calls testing.AllocsPerRun but is not built //go:build !race", relPath)
+			}
+		}
+		if race || !noRace {
+			return nil
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Recv != nil || !strings.HasPrefix(fn.Name.Name, "Test") || fn.Name.Name == "TestMain" {
+				continue
+			}
+			if !strings.Contains(fn.Name.Name, "Alloc") {
+				t.Errorf("%s: %s is built only without -race but is not named …Alloc…: make test never runs it",
+					relPath, fn.Name.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found < 5 {
+		t.Fatalf("found only %d files with allocation tests; is the walk broken?", found)
+	}
+}
