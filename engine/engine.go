@@ -15,7 +15,10 @@ import (
 
 // Options configure an Engine. The zero value of every field has a documented default.
 type Options struct {
-	// Loops is the number of event loops. Default: runtime.NumCPU().
+	// Loops is the number of event loops. Default: runtime.GOMAXPROCS(0),
+	// which Go sets from the container's CPU limit (cgroup quota) where
+	// runtime.NumCPU counts every CPU of the host: a container limited to
+	// two CPUs runs two loops, not one per host CPU.
 	Loops int
 	// ReadBufferCap is the per-loop read buffer in bytes. Default: 64 KiB.
 	ReadBufferCap int
@@ -71,7 +74,7 @@ type Engine struct {
 // New creates an Engine; call Start to run it.
 func New(opts Options) (*Engine, error) {
 	if opts.Loops <= 0 {
-		opts.Loops = runtime.NumCPU()
+		opts.Loops = runtime.GOMAXPROCS(0)
 	}
 	if opts.ReadBufferCap <= 0 {
 		opts.ReadBufferCap = 64 << 10

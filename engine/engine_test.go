@@ -457,3 +457,27 @@ func TestBackpressureOneGiBEachWay(t *testing.T) {
 		t.Fatalf("RSS grew by %d KiB: proxy buffered without bound", p)
 	}
 }
+
+// TestLoopsFollowGOMAXPROCS: by default the engine runs one event loop per
+// GOMAXPROCS, which Go derives from a container's CPU limit, not one per
+// host CPU (runtime.NumCPU).
+func TestLoopsFollowGOMAXPROCS(t *testing.T) {
+	want := runtime.NumCPU() + 1 // differs from NumCPU on any machine
+	prev := runtime.GOMAXPROCS(want)
+	defer runtime.GOMAXPROCS(prev)
+	e, err := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+	}()
+	if e.opts.Loops != want {
+		t.Fatalf("%d event loops with GOMAXPROCS %d (NumCPU %d), want %d", e.opts.Loops, want, runtime.NumCPU(), want)
+	}
+}

@@ -38,7 +38,8 @@ type Options struct {
 	// AccessLogWriter, if set, replaces stdout/stderr as the access-log
 	// destination (tests).
 	AccessLogWriter io.Writer
-	// Loops is the number of engine event loops; 0 means one per CPU.
+	// Loops is the number of engine event loops; 0 means GOMAXPROCS (one
+	// per CPU the process may use, container CPU limits included).
 	Loops int
 	// Inherited are listening sockets handed over by a previous sluice
 	// process (binary upgrade), by listen address as written in the
