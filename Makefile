@@ -7,7 +7,9 @@
 #                    bin/sluice-image (OCI layout) and bin/sluice-image.tar (docker load)
 #   make bench       the side-by-side benchmark harness (ARGS='--quick --out DIR' passes flags)
 #   make bench-quick the same with --quick (under a minute)
-#   make bench-deps  install the peers and tools the harness and some tests use (Debian, as root)
+#   make test-deps   install every program the tests use (Debian, as root; .ci/run does this,
+#                    then SLUICE_REQUIRE_TOOLS=1 make test, so that no such test is skipped)
+#   make bench-deps  the same plus what only the benchmark harness uses
 #   make lint        gofmt check and go vet
 #   make fuzz        run each fuzz target for FUZZTIME (default 20s)
 
@@ -19,10 +21,18 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME ?= 20s
 ARGS     ?=
 
+# Debian packages of the programs tests run (internal/testtool.Packages maps each program to
+# its package; a test there checks this list). Where one is missing, its tests skip, unless
+# SLUICE_REQUIRE_TOOLS=1, where they fail.
+TEST_DEPS  := haproxy nginx libnginx-mod-stream caddy wrk prometheus redis-server redis-tools \
+              postgresql postgresql-contrib postgresql-client openssl curl util-linux \
+              systemd strace runc umoci nodejs
+BENCH_DEPS := $(TEST_DEPS) netcat-openbsd
+
 DEMO_HTTP := 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003
 DEMO_TCP  := 127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103
 
-.PHONY: build image run test bench bench-quick bench-deps lint fuzz clean
+.PHONY: build image run test test-deps bench bench-quick bench-deps lint fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/sluice ./cmd/sluice
@@ -56,10 +66,15 @@ bench: build
 bench-quick: build
 	$(BIN)/sluice-bench run --sluice $(BIN)/sluice --quick $(ARGS)
 
+test-deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "make test-deps installs Debian packages: run it as root"; exit 1; fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(TEST_DEPS)
+
 bench-deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make bench-deps installs Debian packages: run it as root"; exit 1; fi
 	apt-get update
-	apt-get install -y --no-install-recommends haproxy nginx libnginx-mod-stream caddy wrk prometheus redis-server redis-tools postgresql postgresql-contrib netcat-openbsd util-linux
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BENCH_DEPS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

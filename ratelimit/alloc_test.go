@@ -32,3 +32,13 @@ func TestAllocsPerAllow(t *testing.T) {
 		}
 	}
 }
+
+// TestFloodMillionKeysAlloc: 1,000,000 distinct keys leave the table's
+// capacity and the heap unchanged (see TestFloodBounded; too slow under
+// -race, so it runs in make test's pass without it).
+func TestFloodMillionKeysAlloc(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000,000 keys: skipped with -short")
+	}
+	floodBounded(t, 1_000_000)
+}

@@ -146,42 +146,41 @@ func TestEvictionOrder(t *testing.T) {
 	}
 }
 
-// TestFloodBounded: 100,000 and 1,000,000 distinct keys (each sending once)
-// leave the table's capacity and the heap unchanged.
-func TestFloodBounded(t *testing.T) {
-	for _, n := range []uint64{100_000, 1_000_000} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			if n > 100_000 && (testing.Short() || raceEnabled) {
-				t.Skip("1,000,000 keys take ~45 s under -race; run without -race")
-			}
-			tb := mustTable(t, 5.0/3600, 3, 0) // long-lived state: every key stays live
-			capBefore := tb.Cap()
-			before := heapInUse()
-			now := sec
-			admitted := 0
-			for i := range n {
-				if ok, _ := tb.Allow(keyN(i), now); ok {
-					admitted++
-				}
-				now += 1000
-			}
-			after := heapInUse()
-			// Every key is still live (T = 720s), so the table is full, give
-			// or take the few slots two-choice placement has not reached
-			// after 1.5x Cap keys.
-			if tb.Cap() != capBefore || tb.Len() > capBefore || tb.Len() < capBefore*999/1000 {
-				t.Fatalf("Cap %d→%d, Len %d", capBefore, tb.Cap(), tb.Len())
-			}
-			if admitted != int(n) {
-				t.Fatalf("admitted %d of %d new keys", admitted, n)
-			}
-			growth := int64(after) - int64(before)
-			if growth > 256<<10 {
-				t.Fatalf("heap grew %d bytes over %d keys", growth, n)
-			}
-			t.Logf("%d keys: Cap %d, Len %d, heap %d → %d (growth %d B)", n, tb.Cap(), tb.Len(), before, after, growth)
-		})
+// TestFloodBounded: 100,000 distinct keys (each sending once) leave the
+// table's capacity and the heap unchanged. The 1,000,000-key case takes
+// ~45 s under -race: it is TestFloodMillionKeysAlloc, which make test runs
+// in its pass without the race detector.
+func TestFloodBounded(t *testing.T) { floodBounded(t, 100_000) }
+
+// floodBounded sends once from each of n distinct keys and checks that the
+// table's capacity and the heap are unchanged.
+func floodBounded(t *testing.T, n uint64) {
+	tb := mustTable(t, 5.0/3600, 3, 0) // long-lived state: every key stays live
+	capBefore := tb.Cap()
+	before := heapInUse()
+	now := sec
+	admitted := 0
+	for i := range n {
+		if ok, _ := tb.Allow(keyN(i), now); ok {
+			admitted++
+		}
+		now += 1000
 	}
+	after := heapInUse()
+	// Every key is still live (T = 720s), so the table is full, give
+	// or take the few slots two-choice placement has not reached
+	// after 1.5x Cap keys.
+	if tb.Cap() != capBefore || tb.Len() > capBefore || tb.Len() < capBefore*999/1000 {
+		t.Fatalf("Cap %d→%d, Len %d", capBefore, tb.Cap(), tb.Len())
+	}
+	if admitted != int(n) {
+		t.Fatalf("admitted %d of %d new keys", admitted, n)
+	}
+	growth := int64(after) - int64(before)
+	if growth > 256<<10 {
+		t.Fatalf("heap grew %d bytes over %d keys", growth, n)
+	}
+	t.Logf("%d keys: Cap %d, Len %d, heap %d → %d (growth %d B)", n, tb.Cap(), tb.Len(), before, after, growth)
 }
 
 // TestHotKeysSurviveFlood: 100 hot keys sending at 10x their limit stay

@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicelb/sluice/internal/testtool"
 )
 
 func TestOptionsValidation(t *testing.T) {
@@ -53,9 +54,7 @@ func TestRunNoPeers(t *testing.T) {
 // TestRunHAProxy runs three scenarios against haproxy (when installed) with short windows
 // and the Go driver, and checks every output file.
 func TestRunHAProxy(t *testing.T) {
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		t.Skip("haproxy not installed (apt-get install -y haproxy): skipping the end-to-end run")
-	}
+	testtool.Need(t, "haproxy")
 	out := t.TempDir()
 	var log strings.Builder
 	res, err := Run(context.Background(), Options{Peers: []string{"haproxy"}, Scenarios: []string{"a", "d", "g"},

@@ -13,6 +13,8 @@ import (
 
 	"github.com/sluicelb/sluice/bench/backend"
 	"github.com/sluicelb/sluice/internal/freeport"
+
+	"github.com/sluicelb/sluice/internal/testtool"
 )
 
 var testSetup = Setup{
@@ -28,6 +30,12 @@ func TestConfigsValid(t *testing.T) {
 	sluice := os.Getenv("SLUICE_BIN")
 	if sluice == "" {
 		sluice = "../../bin/sluice"
+		if _, err := os.Stat(sluice); err != nil { // not built by make build: build it here
+			sluice = filepath.Join(t.TempDir(), "sluice")
+			if out, err := exec.Command("go", "build", "-o", sluice, "github.com/sluicelb/sluice/cmd/sluice").CombinedOutput(); err != nil {
+				t.Fatalf("build sluice: %v\n%s", err, out)
+			}
+		}
 	}
 	for _, p := range All(sluice) {
 		t.Run(p.Name, func(t *testing.T) {
@@ -49,10 +57,7 @@ func TestConfigsValid(t *testing.T) {
 					t.Fatalf("%s does not mention %s:\n%s", cfg, a, b)
 				}
 			}
-			bin, err := p.Lookup()
-			if err != nil {
-				t.Skipf("not validating %s: %v", filepath.Base(cfg), err)
-			}
+			bin := peerBinary(t, p, sluice)
 			out, err := p.Validate(bin, dir, cfg).CombinedOutput()
 			if err != nil {
 				t.Fatalf("%s rejects %s: %v\n%s\n--- config:\n%s", p.Name, cfg, err, out, b)
@@ -64,10 +69,7 @@ func TestConfigsValid(t *testing.T) {
 func TestStartStopRSS(t *testing.T) {
 	// haproxy starts fastest; the test needs it installed.
 	p := HAProxy()
-	bin, err := p.Lookup()
-	if err != nil {
-		t.Skipf("haproxy not installed: %v", err)
-	}
+	bin := testtool.Need(t, p.Binary)
 	be, err := backend.StartHTTP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +81,7 @@ func TestStartStopRSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, _ := exec.LookPath("taskset")
+	ts, _ := testtool.Find(t, "taskset")
 	pr, err := Start(p, bin, dir, cfg, ts, "0")
 	if err != nil {
 		t.Fatal(err)
@@ -174,4 +176,19 @@ func TestTidy(t *testing.T) {
 	if strings.Join(got, ",") != "Caddyfile,caddy.log" {
 		t.Fatalf("left %v", got)
 	}
+}
+
+// peerBinary is the program p runs: sluice's at sluicePath (built above),
+// another peer's where installed (testtool: skipped where absent, a failure
+// with SLUICE_REQUIRE_TOOLS=1).
+func peerBinary(t *testing.T, p *Peer, sluicePath string) string {
+	t.Helper()
+	if p.Binary != sluicePath {
+		return testtool.Need(t, p.Binary)
+	}
+	bin, err := p.Lookup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }

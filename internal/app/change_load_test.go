@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/internal/state"
+
+	"github.com/sluicelb/sluice/internal/testtool"
 )
 
 // TestChangeUnderLoad: while keep-alive clients (and wrk, when installed)
@@ -70,7 +72,7 @@ func TestChangeUnderLoad(t *testing.T) {
 	var wrkOut []byte
 	var wrkErr error
 	wrkDone := make(chan struct{})
-	if path, err := exec.LookPath("wrk"); err == nil {
+	if path, ok := testtool.Find(t, "wrk"); ok {
 		go func() {
 			defer close(wrkDone)
 			wrkOut, wrkErr = exec.Command(path, "-t1", "-c8", "-d7s", "http://"+r.web+"/").CombinedOutput()

@@ -16,7 +16,7 @@ import (
 // and waits until every address in listens accepts connections.
 func startHAProxy(t *testing.T, cfg string, listens ...string) {
 	t.Helper()
-	bin := testtool.Need(t, "haproxy", "apt-get install -y haproxy")
+	bin := testtool.Need(t, "haproxy")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicelb/sluice/internal/testtool"
 )
 
 // obsRig is an App with one http frontend ("web") routing by path to one
@@ -568,10 +570,7 @@ func TestObsAccessLogReopen(t *testing.T) {
 
 // TestObsPromtool runs `promtool check metrics` on /metrics after traffic.
 func TestObsPromtool(t *testing.T) {
-	const promtool = "/usr/bin/promtool"
-	if _, err := os.Stat(promtool); err != nil {
-		t.Skipf("promtool not installed (%s): apt-get install prometheus to run this test", promtool)
-	}
+	promtool := testtool.Need(t, "promtool")
 	r := obsNewRig(t, "off")
 	obsGet(t, r.web, "/ok")
 	obsGet(t, r.web, "/err")
@@ -593,13 +592,10 @@ func TestObsPromtool(t *testing.T) {
 // until histogram_quantile(0.99, …) over sluice_request_duration_seconds
 // returns a number.
 func TestObsPrometheusScrape(t *testing.T) {
-	const prom = "/usr/bin/prometheus"
-	if _, err := os.Stat(prom); err != nil {
-		t.Skipf("prometheus not installed (%s): apt-get install prometheus to run this test", prom)
-	}
 	if testing.Short() {
 		t.Skip("starts a real prometheus: skipped with -short")
 	}
+	prom := testtool.Need(t, "prometheus")
 	r := obsNewRig(t, "off")
 	dir := t.TempDir()
 	promAddr := obsFreeAddr(t)
@@ -758,7 +754,7 @@ func TestObsThroughput(t *testing.T) {
 			goRPS := float64(total.Load()) / obsLoadTime.Seconds()
 			goCPU := float64((obsCPU(t) - cpu0).Microseconds()) / float64(total.Load())
 			wrkRPS, wrkCPU := "n/a (wrk not installed)", 0.0
-			if path, err := exec.LookPath("wrk"); err == nil {
+			if path, ok := testtool.Find(t, "wrk"); ok {
 				cpu0 = obsCPU(t)
 				out, err := exec.Command(path, "-t2", fmt.Sprintf("-c%d", obsLoadClients),
 					fmt.Sprintf("-d%ds", int(obsLoadTime.Seconds())), "http://"+web+"/bench/path?x=1").CombinedOutput()

@@ -32,7 +32,7 @@ const serverIdle = 150 * time.Millisecond
 // socket's own, as Node's servers had it before keepAliveTimeout existed.)
 func nodeIdleCloser(t *testing.T) idleCloser {
 	t.Helper()
-	node := testtool.Need(t, "node", "apt-get install -y nodejs")
+	node := testtool.Need(t, "node")
 	const script = `
 const http = require('http');
 let conns = 0;

@@ -54,9 +54,12 @@ func buildTags(f *ast.File) (race, noRace bool) {
 // calls it must be built !race, and then only the non-race pass can run its
 // tests: each must be named …Alloc…. A test in a !race file named otherwise
 // would never run at all.
-func TestAllocTestsRunInMakeTest(t *testing.T) {
+// eachTestFile parses every _test.go file of the module (hidden
+// directories and testdata excepted) and calls fn with its path relative to
+// the module root.
+func eachTestFile(t *testing.T, fn func(rel string, f *ast.File)) {
+	t.Helper()
 	r := root(t)
-	found := 0
 	err := filepath.WalkDir(r, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -70,30 +73,45 @@ func TestAllocTestsRunInMakeTest(t *testing.T) {
 		if !strings.HasSuffix(path, "_test.go") {
 			return nil
 		}
-		fset := token.NewFileSet()
-		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ParseComments)
 		if err != nil {
 			return err
 		}
 		relPath, _ := filepath.Rel(r, path)
-		race, noRace := buildTags(f)
-		usesAllocs := false
-		ast.Inspect(f, func(n ast.Node) bool {
-			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "AllocsPerRun" {
-				if id, ok := sel.X.(*ast.Ident); ok && id.Name == "testing" {
-					usesAllocs = true
-				}
+		fn(filepath.ToSlash(relPath), f)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// calls reports whether f calls pkg.name (by the package's import name).
+func calls(f *ast.File, pkg, name string) bool {
+	found := false
+	ast.Inspect(f, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == name {
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == pkg {
+				found = true
 			}
-			return true
-		})
-		if usesAllocs {
+		}
+		return !found
+	})
+	return found
+}
+
+func TestAllocTestsRunInMakeTest(t *testing.T) {
+	found := 0
+	eachTestFile(t, func(relPath string, f *ast.File) {
+		race, noRace := buildTags(f)
+		if calls(f, "testing", "AllocsPerRun") {
 			found++
 			if race || !noRace {
 				t.Errorf("%s calls testing.AllocsPerRun but is not built //go:build !race", relPath)
 			}
 		}
 		if race || !noRace {
-			return nil
+			return
 		}
 		for _, decl := range f.Decls {
 			fn, ok := decl.(*ast.FuncDecl)
@@ -105,11 +123,7 @@ func TestAllocTestsRunInMakeTest(t *testing.T) {
 					relPath, fn.Name.Name)
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if found < 5 {
 		t.Fatalf("found only %d files with allocation tests; is the walk broken?", found)
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -30,18 +28,10 @@ func rel(p string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(p, module), "/")
 }
 
-// goTool is the go command of the toolchain running the test.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
-
 // listPackages runs `go list -json` over the whole module.
 func listPackages(t *testing.T) map[string]*pkg {
 	t.Helper()
-	cmd := exec.Command(goTool(), "list", "-json", module+"/...")
+	cmd := exec.Command("go", "list", "-json", module+"/...")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

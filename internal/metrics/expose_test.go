@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicelb/sluice/internal/testtool"
 )
 
 // sample is one parsed exposition line.
@@ -438,10 +440,7 @@ func TestConcurrentUpdatesAndScrapes(t *testing.T) {
 // text, VictoriaMetrics naming) are tolerated; any remark on a sluice_
 // family or any parse error fails.
 func TestPromtoolCheckMetrics(t *testing.T) {
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not found in PATH (apt-get install prometheus provides it); the built-in validator still runs in the other tests")
-	}
+	path := testtool.Need(t, "promtool") // the built-in validator runs in the other tests either way
 	r := NewRegistry()
 	exercise(r)
 	r.Frontend("we\"ird\\name\n").AddBytes(1, 2)

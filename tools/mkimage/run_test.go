@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -55,8 +56,8 @@ func TestImageRunsInOCIRuntime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a container; skipped with -short")
 	}
-	runc := testtool.Need(t, "runc", "apt-get install -y runc")
-	umoci := testtool.Need(t, "umoci", "apt-get install -y umoci")
+	runc := testtool.Need(t, "runc")
+	umoci := testtool.Need(t, "umoci")
 	if os.Geteuid() != 0 {
 		testtool.Missing(t, "runc needs root to create the container's namespaces")
 	}
@@ -194,8 +195,10 @@ func TestImageRunsInOCIRuntime(t *testing.T) {
 // where a daemon is expected. TestImageRunsInOCIRuntime runs the same image
 // without a daemon.
 func TestImageRunsInDocker(t *testing.T) {
-	docker, err := exec.LookPath("docker")
-	if err == nil {
+	docker, found := testtool.Lookup("docker")
+	err := errors.New("docker is not installed")
+	if found {
+		err = nil
 		var out []byte
 		if out, err = exec.Command(docker, "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
 			err = fmt.Errorf("docker info: %v: %s", err, strings.TrimSpace(string(out)))

@@ -30,7 +30,7 @@ type Redis struct {
 // persistence, and stops it when the test ends.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
-	bin := testtool.Need(t, "redis-server", "apt-get install -y redis-server")
+	bin := testtool.Need(t, "redis-server")
 	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
