@@ -120,8 +120,9 @@ func TestHashBalanceFactorMeansIPHash(t *testing.T) {
 }
 
 // TestActiveHealthTypeFromKeys: an active block with path or expect_status
-// and no type means http (the default tcp would ignore them); with type tcp
-// written they conflict, and the message names both.
+// and no type means http (the default tcp would ignore them). A written
+// type wins: type tcp with a path left over from an http check is valid
+// and checks tcp (as before; switching a check's type needs no other edit).
 func TestActiveHealthTypeFromKeys(t *testing.T) {
 	for _, blk := range []string{"{path: /healthz}", "{expect_status: 204}", "{}"} {
 		c := mustParse(t, backendWith("    health:\n      active: "+blk+"\n"))
@@ -133,14 +134,15 @@ func TestActiveHealthTypeFromKeys(t *testing.T) {
 			t.Errorf("active %s: type %q, want %q", blk, typ, want)
 		}
 	}
-	checkErrs(t, backendWith(`    health:
+	c := mustParse(t, backendWith(`    health:
       active:
         type: tcp
         path: /healthz
         expect_status: 204
-`),
-		`12:15: backends[0].health.active.path: only applies to type http; type is tcp (line 11)`,
-		`13:24: backends[0].health.active.expect_status: only applies to type http; type is tcp (line 11)`)
+`))
+	if typ := c.Backends[0].Health.Active.Type; typ != HealthTCP {
+		t.Errorf("written type tcp became %q", typ)
+	}
 }
 
 // TestExpectStatusForms: a code, a class, or a list of either; the default

@@ -415,12 +415,6 @@ func (v *validator) health(h *Health, path string) {
 				v.at(&a.m, "path", ap, "must start with / and contain no spaces or control characters, got %q", a.Path)
 			}
 			v.expectStatus(a, ap) // a decoded list is valid; this checks one built in code
-		} else {
-			for _, k := range []string{"path", "expect_status"} {
-				if a.m.has(k) {
-					v.at(&a.m, k, ap, "only applies to type http; type is %s%s", a.Type, a.m.line("type"))
-				}
-			}
 		}
 	}
 	p := &h.Passive
