@@ -127,4 +127,16 @@ func TestAllocTestsRunInMakeTest(t *testing.T) {
 	if found < 5 {
 		t.Fatalf("found only %d files with allocation tests; is the walk broken?", found)
 	}
+	// And make test has that pass: a go test line with -run Alloc and no -race.
+	mk, err := os.ReadFile(filepath.Join(root(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := false
+	for _, line := range strings.Split(string(mk), "\n") {
+		pass = pass || strings.Contains(line, "test ") && strings.Contains(line, "-run Alloc") && !strings.Contains(line, "-race")
+	}
+	if !pass {
+		t.Error("the Makefile has no `go test -run Alloc` line without -race: the allocation tests never run")
+	}
 }
