@@ -27,6 +27,21 @@ func accessBackend(t *testing.T) (addr string, reached *atomic.Int64) {
 	return addr, reached
 }
 
+// distinctAddrs returns n different loopback addresses that were free a
+// moment ago (obsFreeAddr alone may draw the same port twice).
+func distinctAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	out := make([]string, 0, n)
+	for len(out) < n {
+		if a := obsFreeAddr(t); !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // TestAccessListsBehindTrustedProxy: on an http frontend with
 // trusted_proxies, the access lists judge the client that a trusted peer's
 // X-Forwarded-For names, request by request (contract section 2a): 403 for
@@ -36,8 +51,8 @@ func accessBackend(t *testing.T) (addr string, reached *atomic.Int64) {
 // X-Forwarded-For it sends. Real sockets, a real backend, the whole App.
 func TestAccessListsBehindTrustedProxy(t *testing.T) {
 	be, reached := accessBackend(t)
-	admin, relay, relayDeny := obsFreeAddr(t), obsFreeAddr(t), obsFreeAddr(t)
-	direct, open := obsFreeAddr(t), obsFreeAddr(t)
+	ad := distinctAddrs(t, 5)
+	admin, relay, relayDeny, direct, open := ad[0], ad[1], ad[2], ad[3], ad[4]
 	alog := &obsBuffer{}
 	obsStart(t, fmt.Sprintf(`
 admin: {listen: %q}

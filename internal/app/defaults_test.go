@@ -45,7 +45,8 @@ func TestHealthCheckAccepts204And301(t *testing.T) {
 	s204, p204 := healthEndpoint(t, http.StatusNoContent)
 	s301, p301 := healthEndpoint(t, http.StatusMovedPermanently)
 	s500, _ := healthEndpoint(t, http.StatusInternalServerError)
-	admin, web := obsFreeAddr(t), obsFreeAddr(t)
+	ad := distinctAddrs(t, 2)
+	admin, web := ad[0], ad[1]
 	const check = "type: http, path: /health, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 1"
 	obsStart(t, fmt.Sprintf(`
 admin: {listen: %[1]q}
@@ -94,7 +95,8 @@ backends:
 // internal/config's TestTCPClientIdleDefault.)
 func TestTCPIdleSession(t *testing.T) {
 	echo := obsServe(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
-	admin, db, plain := obsFreeAddr(t), obsFreeAddr(t), obsFreeAddr(t)
+	ad := distinctAddrs(t, 3)
+	admin, db, plain := ad[0], ad[1], ad[2]
 	a := obsStart(t, fmt.Sprintf(`
 admin: {listen: %q}
 logging: {level: error, access_log: "off"}
