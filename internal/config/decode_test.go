@@ -18,7 +18,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"unknown keys, all of them", minimal + "shutdown_timout: 1s\nadmin:\n  listen: 127.0.0.1:1\n  pprf: true\n  color: red\n", []string{
 			`9:1: top level: unknown key "shutdown_timout" (did you mean "shutdown_timeout"?)`,
 			`12:3: admin: unknown key "pprf" (did you mean "pprof"?)`,
-			`13:3: admin: unknown key "color"; known keys: listen, pprof, state_dir`,
+			`13:3: admin: unknown key "color"; known keys: listen, pprof, state_dir, tls, grpc_listen, users, protect_metrics`,
 		}},
 		{"unknown nested key", strings.Replace(minimal, "    backend: web\n", "    backend: web\n    timeouts: {client_idel: 1s}\n", 1), []string{
 			`5:16: frontends[0].timeouts: unknown key "client_idel" (did you mean "client_idle"?)`,

@@ -21,7 +21,11 @@ func TestDefaults(t *testing.T) {
 	}
 	eq("admin.listen", c.Admin.Listen, "127.0.0.1:9900")
 	eq("admin.pprof", c.Admin.Pprof, false)
+	eq("admin.tls", [2]string{c.Admin.TLS.Cert, c.Admin.TLS.Key}, [2]string{"", ""})
+	eq("admin.grpc_listen", c.Admin.GRPCListen, "")
 	eq("admin.state_dir", c.Admin.StateDir, "")
+	eq("admin.users", len(c.Admin.Users), 0)
+	eq("admin.protect_metrics", c.Admin.ProtectMetrics, false)
 	eq("logging.level", c.Logging.Level, "info")
 	eq("logging.format", c.Logging.Format, "json")
 	eq("logging.access_log", c.Logging.AccessLog, "stdout")

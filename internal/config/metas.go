@@ -5,6 +5,8 @@ package config
 func (x *Config) meta() *meta           { return &x.m }
 func (x *Admin) meta() *meta            { return &x.m }
 func (x *Logging) meta() *meta          { return &x.m }
+func (x *AdminTLS) meta() *meta         { return &x.m }
+func (x *AdminUser) meta() *meta        { return &x.m }
 func (x *Frontend) meta() *meta         { return &x.m }
 func (x *FrontendTimeouts) meta() *meta { return &x.m }
 func (x *Limits) meta() *meta           { return &x.m }

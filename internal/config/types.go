@@ -48,13 +48,60 @@ type Admin struct {
 	// SLUICE_ADMIN_LISTEN and --admin-listen override it.
 	Listen string `yaml:"listen"`
 	// Pprof mounts net/http/pprof under /debug/pprof/ on the admin
-	// listener. Default false. (Extension to the contract.)
+	// listener, behind the admin role. Default false. (Extension to the
+	// contract.)
 	Pprof bool `yaml:"pprof"`
-	// StateDir is where persistent state lives (API keys, alert state,
-	// audit log: contract §8). Default "" = nothing is persisted; when set
-	// it must be an absolute path. SLUICE_STATE_DIR and --state-dir
-	// override it.
+	// StateDir is where persistent state lives (API keys, login sessions,
+	// alert state, audit log: contract §8). Default "" = nothing is
+	// persisted (API keys cannot be created, sessions end with the process,
+	// the audit goes to the process log only); when set it must be an
+	// absolute path, created 0700 at start. SLUICE_STATE_DIR and
+	// --state-dir override it.
 	StateDir string `yaml:"state_dir"`
+	// TLS, when cert and key are both set, serves the admin listener over
+	// TLS. Default: plain HTTP. Both files are read at load and at reload.
+	TLS AdminTLS `yaml:"tls"`
+	// GRPCListen is host:port of the gRPC control service. Default "" (off).
+	GRPCListen string `yaml:"grpc_listen"`
+	// Users may log in to the API and UI. Default none.
+	Users []AdminUser `yaml:"users"`
+	// ProtectMetrics puts GET /metrics behind a viewer credential. Default
+	// false (open, like /healthz and /readyz).
+	ProtectMetrics bool `yaml:"protect_metrics"`
+
+	m meta
+}
+
+// AdminTLS is the admin listener's certificate: both or neither.
+type AdminTLS struct {
+	// Cert is a PEM certificate (chain) file. Default "".
+	Cert string `yaml:"cert"`
+	// Key is its PEM private key file. Default "".
+	Key string `yaml:"key"`
+
+	m meta
+}
+
+// Enabled reports whether the admin listener serves TLS.
+func (t *AdminTLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
+
+// Admin roles (AdminUser.Role), lowest first.
+const (
+	RoleViewer   = "viewer"
+	RoleOperator = "operator"
+	RoleAdmin    = "admin"
+)
+
+// AdminUser is one user of the admin API and UI.
+type AdminUser struct {
+	// Name is the login name. Required, unique, letters, digits, '.', '_',
+	// '-' and '@' only.
+	Name string `yaml:"name"`
+	// PasswordHash is a bcrypt hash, as printed by `sluice hash-password`.
+	// Required.
+	PasswordHash string `yaml:"password_hash"`
+	// Role is viewer | operator | admin. Required.
+	Role string `yaml:"role"`
 
 	m meta
 }

@@ -54,6 +54,7 @@ func (v *validator) config(c *Config) {
 	if d := c.Admin.StateDir; d != "" && !filepath.IsAbs(d) {
 		v.at(&c.Admin.m, "state_dir", "admin", "must be an absolute path (or empty: nothing persisted), got %q", d)
 	}
+	v.admin(&c.Admin)
 	v.oneOf(&c.Logging.m, "level", "logging", c.Logging.Level, "error", "warn", "info", "debug", "trace")
 	v.oneOf(&c.Logging.m, "format", "logging", c.Logging.Format, "json", "text")
 	if c.Logging.AccessLog == "" {
@@ -102,6 +103,16 @@ func (v *validator) config(c *Config) {
 			owner = "admin.listen (by default; set admin.listen to move the admin listener)"
 		}
 		listens[p] = append(listens[p], listener{host: h, owner: owner})
+	}
+	if g := c.Admin.GRPCListen; g != "" && v.listenAddr(&c.Admin.m, "grpc_listen", "admin", g) {
+		h, p, _ := splitListen(g)
+		for _, l := range listens[p] {
+			if l.host == h || l.host == "" || h == "" {
+				v.at(&c.Admin.m, "grpc_listen", "admin", "address %s is already used by %s", g, l.owner)
+				break
+			}
+		}
+		listens[p] = append(listens[p], listener{host: h, owner: "admin.grpc_listen"})
 	}
 	for i := range c.Frontends {
 		f := &c.Frontends[i]
