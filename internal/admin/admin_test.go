@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicelb/sluice/internal/auth"
 	"github.com/sluicelb/sluice/internal/metrics"
 )
 
@@ -106,24 +107,6 @@ func TestMetricsServesRegistry(t *testing.T) {
 	}
 }
 
-func TestPprofOnlyWhenEnabled(t *testing.T) {
-	_, off := start(t, Options{})
-	if code, _, _ := get(t, off+"/debug/pprof/"); code != 404 {
-		t.Fatalf("pprof disabled: /debug/pprof/ = %d, want 404", code)
-	}
-	if code, _, _ := get(t, off+"/metrics"); code != 404 {
-		t.Fatalf("no Metrics func: /metrics = %d, want 404", code)
-	}
-	_, on := start(t, Options{Pprof: true})
-	code, body, _ := get(t, on+"/debug/pprof/")
-	if code != 200 || !strings.Contains(body, "goroutine") {
-		t.Fatalf("pprof enabled: /debug/pprof/ = %d", code)
-	}
-	if code, body, _ := get(t, on+"/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile") {
-		t.Fatalf("/debug/pprof/goroutine = %d", code)
-	}
-}
-
 func TestExtendMuxAndGivenListener(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -133,11 +116,18 @@ func TestExtendMuxAndGivenListener(t *testing.T) {
 	if s.Addr().String() != ln.Addr().String() {
 		t.Fatalf("Addr %v, want %v", s.Addr(), ln.Addr())
 	}
-	s.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, `{"ok":true}`)
-	})
-	if code, body, _ := get(t, base+"/api/v1/status"); code != 200 || body != `{"ok":true}` {
+	s.Handle("GET /ui/", auth.RoleNone, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `ui`)
+	}))
+	if code, body, _ := get(t, base+"/ui/x"); code != 200 || body != `ui` {
 		t.Fatalf("added route = %d %q", code, body)
+	}
+	found := false
+	for _, rt := range s.Routes() {
+		found = found || rt.pattern() == "GET /ui/"
+	}
+	if !found {
+		t.Fatal("Handle did not add the route to the role table")
 	}
 }
 

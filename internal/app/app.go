@@ -180,7 +180,8 @@ func (a *App) Start(cfg *config.Config) error {
 	}
 	a.adminLn = ln
 	a.admin = admin.New(admin.Options{Listener: ln, Ready: a.Ready,
-		Metrics: a.reg.WritePrometheus, Pprof: cfg.Admin.Pprof, Logger: a.log})
+		Metrics: a.reg.WritePrometheus, Pprof: cfg.Admin.Pprof, Logger: a.log,
+		StateDir: cfg.Admin.StateDir, Settings: adminSettings(cfg)})
 	if err := a.admin.Start(); err != nil {
 		a.abortStart()
 		return fmt.Errorf("admin: %w", err)
@@ -366,6 +367,12 @@ func (a *App) applyLocked(cfg *config.Config, reload bool) (string, error) {
 	}
 	if a.cfg != nil && cfg.Admin.Listen != a.cfg.Admin.Listen {
 		a.log.Warn("admin.listen changed: it takes effect at the next restart", "listen", a.cfg.Admin.Listen, "new", cfg.Admin.Listen)
+	}
+	if a.cfg != nil && cfg.Admin.StateDir != a.cfg.Admin.StateDir {
+		a.log.Warn("admin.state_dir changed: it takes effect at the next restart", "state_dir", a.cfg.Admin.StateDir, "new", cfg.Admin.StateDir)
+	}
+	if a.cfg != nil && cfg.Admin.Pprof != a.cfg.Admin.Pprof {
+		a.log.Warn("admin.pprof changed: it takes effect at the next restart")
 	}
 	pl, err := a.plan(cfg, reload)
 	if err != nil {

@@ -31,6 +31,7 @@ type plan struct {
 	alog     *accesslog.Logger
 	newLog   bool      // alog was opened by this plan: abandon closes it
 	store    storePlan // rate_limit_store (ratestore.go)
+	admin    func()    // commits the admin server's next settings (users, protect_metrics, TLS certificate)
 
 	// Metric series the plan created, removed again by abandon.
 	newFrontMet []string    // frontends that had no series
@@ -79,6 +80,14 @@ func (a *App) plan(cfg *config.Config, reload bool) (*plan, error) {
 
 func (pl *plan) build(reload bool) error {
 	a, cfg := pl.a, pl.cfg
+	pl.admin = func() {}
+	if a.admin != nil {
+		c, err := a.admin.Configure(adminSettings(cfg))
+		if err != nil {
+			return err
+		}
+		pl.admin = c
+	}
 	for i := range cfg.Backends {
 		c := &cfg.Backends[i]
 		p, err := a.planBackend(c, a.backends[c.Name], reload, sharedLimits(cfg))
@@ -252,6 +261,7 @@ func (a *App) commit(pl *plan) string {
 	cfg := pl.cfg
 	var ch changeLog
 	oldLog := a.alog
+	pl.admin()
 	a.alog, a.alogDest = pl.alog, cfg.Logging.AccessLog
 	if a.opts.Level != nil {
 		a.opts.Level.Set(ParseLevel(cfg.Logging.Level))

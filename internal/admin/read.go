@@ -1,0 +1,303 @@
+package admin
+
+import (
+	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sluicelb/sluice/internal/auth"
+	"github.com/sluicelb/sluice/internal/state"
+)
+
+// Query limits.
+const (
+	defaultLogLimit   = 100
+	maxLogLimit       = 10000
+	defaultEventLimit = 1000
+)
+
+// control returns the running process, or answers 503 without one.
+func (s *Server) control(w http.ResponseWriter) (state.Control, bool) {
+	if s.opts.Control == nil {
+		writeError(w, http.StatusServiceUnavailable, codeNotAvailable, "the API is not available yet: the process is starting")
+		return nil, false
+	}
+	return s.opts.Control, true
+}
+
+// query returns r's query parameters, refusing unknown and repeated ones
+// (a typo would otherwise silently match everything).
+func query(r *http.Request, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badBody("invalid query string: %v", err)
+	}
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		found := false
+		for _, a := range allowed {
+			found = found || k == a
+		}
+		switch {
+		case !found && len(allowed) == 0:
+			return nil, badBody("unknown query parameter %q: this endpoint takes none", k)
+		case !found:
+			return nil, badBody("unknown query parameter %q: want %s", k, strings.Join(allowed, ", "))
+		case len(q[k]) > 1:
+			return nil, badBody("query parameter %q is given %d times", k, len(q[k]))
+		}
+	}
+	return q, nil
+}
+
+// intParam parses an optional integer parameter within [lo, hi].
+func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
+	s := q.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, badBody("query parameter %q: want a whole number from %d to %d, got %q", name, lo, hi, s)
+	}
+	return n, nil
+}
+
+// boolParam parses an optional true/false parameter.
+func boolParam(q url.Values, name string) (bool, error) {
+	switch s := q.Get(name); s {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	default:
+		return false, badBody("query parameter %q: want true or false, got %q", name, s)
+	}
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	if _, err := query(r); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	c, ok := s.control(w)
+	if !ok {
+		return
+	}
+	v := viewStatus(c.Snapshot(), c.Stats(), s.opts.Now())
+	v.ShuttingDown, v.Streams = s.stopping.Load(), s.streams.Load()
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) frontends(w http.ResponseWriter, r *http.Request) {
+	if _, err := query(r); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	c, ok := s.control(w)
+	if !ok {
+		return
+	}
+	snap, st := c.Snapshot(), c.Stats()
+	out := make([]frontendView, 0, len(snap.Frontends))
+	for i := range snap.Frontends {
+		out = append(out, viewFrontend(&snap.Frontends[i], st))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"frontends": out})
+}
+
+func (s *Server) frontend(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.control(w)
+	if !ok {
+		return
+	}
+	snap, name := c.Snapshot(), r.PathValue("name")
+	for i := range snap.Frontends {
+		if snap.Frontends[i].Name == name {
+			writeJSON(w, http.StatusOK, viewFrontend(&snap.Frontends[i], c.Stats()))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, codeNotFound, "no frontend named "+strconv.Quote(name))
+}
+
+func (s *Server) backends(w http.ResponseWriter, r *http.Request) {
+	if _, err := query(r); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	c, ok := s.control(w)
+	if !ok {
+		return
+	}
+	snap, st := c.Snapshot(), c.Stats()
+	out := make([]backendView, 0, len(snap.Backends))
+	for i := range snap.Backends {
+		out = append(out, viewBackend(&snap.Backends[i], st))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"backends": out})
+}
+
+func (s *Server) backend(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.control(w)
+	if !ok {
+		return
+	}
+	snap, name := c.Snapshot(), r.PathValue("name")
+	for i := range snap.Backends {
+		if snap.Backends[i].Name == name {
+			writeJSON(w, http.StatusOK, viewBackend(&snap.Backends[i], c.Stats()))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, codeNotFound, "no backend named "+strconv.Quote(name))
+}
+
+// passwordHashValue finds the value of every password_hash key, in block
+// and flow style, quoted or not.
+var passwordHashValue = regexp.MustCompile(`(password_hash\s*:[ \t]*)("(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|[^\s,}#]+)`)
+
+// redactSecrets replaces the password hashes in a configuration text: a
+// viewer or operator reads everything but secrets.
+func redactSecrets(text []byte) []byte {
+	return passwordHashValue.ReplaceAll(text, []byte(`${1}"<redacted>"`))
+}
+
+// getConfig answers the running configuration text as written in the file
+// (before ${VAR} expansion), application/yaml, with its checksum as ETag
+// (PUT takes it back in If-Match). Password hashes are shown to admins only.
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
+	if _, err := query(r); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	c, ok := s.control(w)
+	if !ok {
+		return
+	}
+	snap := c.Snapshot()
+	text := snap.Text
+	if identityOf(r).Role < auth.RoleAdmin {
+		text = redactSecrets(text)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/yaml; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("ETag", strconv.Quote(snap.Checksum))
+	h.Set("X-Config-File", snap.ConfigFile)
+	w.Write(text)
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	q, err := query(r, "frontend", "backend", "status", "client_ip", "q", "limit")
+	if err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	f := state.LogFilter{Frontend: q.Get("frontend"), Backend: q.Get("backend"), Status: q.Get("status"),
+		ClientIP: q.Get("client_ip"), Q: q.Get("q")}
+	if f.Limit, err = intParam(q, "limit", defaultLogLimit, 1, maxLogLimit); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	if _, err := state.CompileLogFilter(f); err != nil {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "query parameter "+err.Error())
+		return
+	}
+	c, ok := s.control(w)
+	if !ok {
+		return
+	}
+	entries := c.Logs(f)
+	if entries == nil {
+		entries = []state.LogEntry{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	q, err := query(r, "after", "limit")
+	if err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	var after uint64
+	if a := q.Get("after"); a != "" {
+		if after, err = strconv.ParseUint(a, 10, 64); err != nil {
+			writeError(w, http.StatusBadRequest, codeBadRequest, "query parameter \"after\": want an event id, got "+strconv.Quote(a))
+			return
+		}
+	}
+	limit, err := intParam(q, "limit", defaultEventLimit, 1, 100000)
+	if err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	c, ok := s.control(w)
+	if !ok {
+		return
+	}
+	evs := c.Events(after, limit)
+	if evs == nil {
+		evs = []state.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+}
+
+func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
+	q, err := query(r, "frontend", "method", "host", "path", "client_ip", "sni")
+	if err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	eq := state.ExplainQuery{Frontend: q.Get("frontend"), Method: q.Get("method"), Host: q.Get("host"),
+		Path: q.Get("path"), ClientIP: q.Get("client_ip"), SNI: q.Get("sni")}
+	switch {
+	case eq.Frontend == "":
+		err = badBody("query parameter \"frontend\" is required")
+	case eq.Path != "" && !strings.HasPrefix(eq.Path, "/"):
+		err = badBody("query parameter \"path\" must start with /, got %q", eq.Path)
+	case eq.Method != "" && !isToken(eq.Method):
+		err = badBody("query parameter \"method\": %q is not an HTTP method", eq.Method)
+	case eq.ClientIP != "":
+		if _, perr := netip.ParseAddr(eq.ClientIP); perr != nil {
+			err = badBody("query parameter \"client_ip\": want an address like 10.0.0.7, got %q", eq.ClientIP)
+		}
+	}
+	if err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	c, ok := s.control(w)
+	if !ok {
+		return
+	}
+	ex, err := c.Explain(eq)
+	if err != nil {
+		s.changeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ex)
+}
+
+// isToken reports whether s is an RFC 9110 token (a method name).
+func isToken(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
