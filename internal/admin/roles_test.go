@@ -292,7 +292,8 @@ func TestFallback(t *testing.T) {
 		{req{method: "GET", path: "/debug/pprof/", key: e.keys[auth.RoleAdmin]}, 404, ""}, // pprof off
 		{req{method: "DELETE", path: "/api/v1/status", key: v}, 405, "GET"},
 		{req{method: "GET", path: "/api/v1/backends/web/servers/1.2.3.4:80", key: v}, 405, "PATCH, DELETE"},
-		{req{method: "POST", path: "/healthz"}, 401, ""},
+		{req{method: "POST", path: "/healthz"}, 405, "GET"},
+		{req{method: "PUT", path: "/api/v1/login"}, 405, "POST"},
 	} {
 		res := e.do(c.r)
 		if res.status != c.want || res.header.Get("Allow") != c.allow || !strings.HasPrefix(res.header.Get("Content-Type"), "application/json") {

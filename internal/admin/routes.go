@@ -50,7 +50,7 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/api/v1/backends", role: v, h: s.backends},
 		{method: "GET", path: "/api/v1/backends/{name}", role: v, h: s.backend},
 		{method: "POST", path: "/api/v1/backends/{name}/servers", role: a, h: s.addServer},
-		{method: "PATCH", path: "/api/v1/backends/{name}/servers/{address}", role: v, h: s.patchServer},
+		{method: "PATCH", path: "/api/v1/backends/{name}/servers/{address}", role: o, h: s.patchServer},
 		{method: "DELETE", path: "/api/v1/backends/{name}/servers/{address}", role: a, h: s.removeServer},
 
 		{method: "GET", path: "/api/v1/config", role: v, h: s.getConfig},
@@ -153,7 +153,7 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 					"this needs the "+need.String()+" role; "+id.Name+" is "+id.Role.String())
 				return
 			}
-			if false && id.Via == viaSession && changes(r.Method) && !id.session.CSRFMatches(r.Header.Get(csrfHeader)) {
+			if id.Via == viaSession && changes(r.Method) && !id.session.CSRFMatches(r.Header.Get(csrfHeader)) {
 				writeError(w, http.StatusForbidden, codeCSRF,
 					"a change made with a session cookie needs the X-CSRF-Token header from POST /api/v1/login or GET /api/v1/me")
 				return
@@ -168,18 +168,23 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 
 // fallback answers paths no route matches: 401 without a valid credential
 // (so that nothing but /metrics, /healthz and /readyz is open), else 405
-// with Allow when another method matches, else 404.
+// with Allow when another method matches, else 404. A public path asked
+// with another method gets its 405 without a credential.
 func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.authenticate(r); err != nil {
-		s.unauthorized(w, r, err)
-		return
-	}
 	var allow []string
+	public := false
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		c := r.Clone(r.Context())
 		c.Method = m
 		if _, p := s.probe.Handler(c); p != "" {
 			allow = append(allow, m)
+			public = public || s.isPublic(p)
+		}
+	}
+	if !public {
+		if _, err := s.authenticate(r); err != nil {
+			s.unauthorized(w, r, err)
+			return
 		}
 	}
 	if len(allow) > 0 {
@@ -188,6 +193,16 @@ func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(w, http.StatusNotFound, codeNotFound, "no such endpoint: "+r.URL.Path+" (see docs/api.md)")
+}
+
+// isPublic reports whether the route with pattern needs no credential now.
+func (s *Server) isPublic(pattern string) bool {
+	for _, rt := range s.Routes() {
+		if rt.pattern() == pattern {
+			return s.required(rt) == auth.RoleNone
+		}
+	}
+	return false
 }
 
 // mkdirPrivate creates dir (0700) and checks it is a directory.
