@@ -353,4 +353,3 @@ func TestProtectMetrics(t *testing.T) {
 		t.Fatalf("unprotected /metrics: %d", r.status)
 	}
 }
-
