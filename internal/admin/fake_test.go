@@ -168,3 +168,16 @@ func (f *fakeControl) Explain(q state.ExplainQuery) (state.Explanation, error) {
 }
 
 var _ state.Control = (*fakeControl)(nil)
+
+// dropAll drops every subscription as a producer does with one that fell
+// behind.
+func (f *fakeControl) dropAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for fs := range f.subs {
+		fs.dropped.Store(true)
+		close(fs.c)
+		delete(f.subs, fs)
+		f.dropped.Add(1)
+	}
+}

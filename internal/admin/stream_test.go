@@ -1,0 +1,321 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sluicelb/sluice/internal/auth"
+	"github.com/sluicelb/sluice/internal/state"
+)
+
+// dialStream opens the stream with a Bearer key (or extra headers).
+func (e *env) dialStream(t *testing.T, h http.Header) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, e.base+"/api/v1/stream", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+func bearer(k string) http.Header { return http.Header{"Authorization": {"Bearer " + k}} }
+
+func readFrame(t *testing.T, c *websocket.Conn) frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("frame %s: %v", b, err)
+	}
+	return f
+}
+
+// waitSubscribers waits until the fake has n subscriptions.
+func (e *env) waitSubscribers(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.ctl.subscribers() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers, want %d", e.ctl.subscribers(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStreamSubscribe(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.dialStream(t, bearer(e.keys[auth.RoleViewer]))
+	e.waitSubscribers(t, 1)
+	// Before any subscribe message: stats and events.
+	e.ctl.publish(state.Item{Log: &state.LogEntry{ID: 1}})
+	e.ctl.publish(state.Item{Stats: e.ctl.Stats()})
+	e.ctl.publish(state.Item{Event: &state.Event{ID: 9, Type: "reload"}})
+	if f := readFrame(t, c); f.Type != "stats" || f.Stats.Frontends[0].Name != "web" {
+		t.Fatalf("first frame %+v", f)
+	}
+	if f := readFrame(t, c); f.Type != "event" || f.Event.ID != 9 {
+		t.Fatalf("second frame %+v", f)
+	}
+	// Logs with a filter only.
+	ctx := context.Background()
+	c.Write(ctx, websocket.MessageText, []byte(`{"subscribe":["logs"],"logs":{"status":"5xx","frontend":"web"}}`))
+	if f := readFrame(t, c); f.Type != "subscribed" || strings.Join(f.Subscribe, ",") != "logs" {
+		t.Fatalf("ack %+v", f)
+	}
+	e.ctl.publish(state.Item{Stats: e.ctl.Stats()})
+	e.ctl.publish(state.Item{Event: &state.Event{ID: 10}})
+	e.ctl.publish(state.Item{Log: &state.LogEntry{ID: 2, Frontend: "web", Status: 200}})
+	e.ctl.publish(state.Item{Log: &state.LogEntry{ID: 3, Frontend: "web", Status: 502}})
+	if f := readFrame(t, c); f.Type != "log" || f.Log.ID != 3 {
+		t.Fatalf("filtered log frame %+v", f)
+	}
+	// A bad message is answered with an error frame naming the field, and
+	// the previous subscription stays.
+	for msg, want := range map[string]string{
+		`{"subscribe":["metrics"]}`:                    `unknown topic "metrics"`,
+		`{"subscribe":["logs"],"logs":{"status":"9"}}`: `field "logs": status`,
+		`{"subscrbe":["logs"]}`:                        `unknown field "subscrbe"`,
+		`{"logs":{}}`:                                  `"subscribe" is required`,
+		`not json`:                                     "invalid JSON",
+	} {
+		c.Write(ctx, websocket.MessageText, []byte(msg))
+		f := readFrame(t, c)
+		if f.Type != "error" || f.Error.Code != codeBadRequest || !strings.Contains(f.Error.Message, want) {
+			t.Errorf("%s: %+v", msg, f)
+		}
+	}
+	e.ctl.publish(state.Item{Log: &state.LogEntry{ID: 4, Frontend: "web", Status: 503}})
+	if f := readFrame(t, c); f.Type != "log" || f.Log.ID != 4 {
+		t.Fatalf("after bad messages %+v", f)
+	}
+	// A message over 4 KiB ends the stream.
+	c.Write(ctx, websocket.MessageText, []byte(`{"subscribe":["logs"],"logs":{"q":"`+strings.Repeat("x", 5000)+`"}}`))
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, _, err := c.Read(rctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Fatalf("oversized message: %v", err)
+	}
+	e.waitSubscribers(t, 0)
+}
+
+func TestStreamOriginAndUpgrade(t *testing.T) {
+	e := newEnv(t, nil)
+	cookie, _ := e.login("victor", pwViewer)
+	h := http.Header{"Cookie": {CookieName + "=" + cookie}, "Origin": {"https://evil.example"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, res, err := websocket.Dial(ctx, e.base+"/api/v1/stream", &websocket.DialOptions{HTTPHeader: h}); err == nil || res.StatusCode != 403 {
+		t.Fatalf("cross-origin stream: %v", err)
+	}
+	h.Set("Origin", e.base)
+	e.dialStream(t, h) // same origin with a cookie: fine
+	if r := e.do(req{method: "GET", path: "/api/v1/stream", cookie: cookie}); r.status != 426 || r.header.Get("Upgrade") != "websocket" || r.errCode() == "" {
+		t.Fatalf("plain GET of the stream: %d %s", r.status, r.body)
+	}
+}
+
+// The hijacked connection outlives the server's read and write timeouts
+// (cleared, replaced by ping/pong), and shutdown ends it with 1001.
+func TestStreamTimeoutsAndShutdown(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.ReadTimeout, o.WriteTimeout, o.IdleTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+		o.StreamPing = 100 * time.Millisecond
+	})
+	c := e.dialStream(t, bearer(e.keys[auth.RoleViewer]))
+	e.waitSubscribers(t, 1)
+	go func() { // the client reads (and so answers pings) in the background
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	for i := 0; i < 8; i++ { // 800 ms: four times the timeouts
+		time.Sleep(100 * time.Millisecond)
+		e.ctl.publish(state.Item{Stats: e.ctl.Stats()})
+	}
+	if e.ctl.subscribers() != 1 || e.s.Streams() != 1 {
+		t.Fatalf("stream ended early: %d subscribers", e.ctl.subscribers())
+	}
+	e.s.BeginShutdown()
+	e.waitSubscribers(t, 0)
+	c2 := e.dialStream(t, bearer(e.keys[auth.RoleViewer])) // a new one during shutdown ends at once
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := c2.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("stream during shutdown: %v", err)
+	}
+}
+
+func rssBytes(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Skip("no VmRSS")
+	return 0
+}
+
+// TestStreamSlowConsumer: ten clients each get one stats frame per second
+// while an eleventh that never reads is dropped, under a flood of event
+// frames, and the process's RSS stays flat.
+func TestStreamSlowConsumer(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.StreamPing = time.Second })
+	const good = 10
+	var counts [good]atomic.Int64
+	var wg sync.WaitGroup
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	for i := 0; i < good; i++ {
+		c := e.dialStream(t, bearer(e.keys[auth.RoleViewer]))
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for {
+				_, b, err := c.Read(ctx)
+				if err != nil {
+					return
+				}
+				if strings.HasPrefix(string(b), `{"type":"stats"`) {
+					counts[i].Add(1)
+				}
+			}
+		}(i)
+	}
+	stalled := e.dialStream(t, bearer(e.keys[auth.RoleViewer])) // never read
+	_ = stalled
+	e.waitSubscribers(t, good+1)
+
+	// The producer: stats once a second, and 200 events a second of 4 KiB.
+	big := strings.Repeat("x", 4096)
+	go func() {
+		sec := time.NewTicker(time.Second)
+		fast := time.NewTicker(5 * time.Millisecond)
+		defer sec.Stop()
+		defer fast.Stop()
+		id := uint64(0)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sec.C:
+				e.ctl.publish(state.Item{Stats: e.ctl.Stats()})
+			case <-fast.C:
+				id++
+				e.ctl.publish(state.Item{Event: &state.Event{ID: id, Message: big}})
+			}
+		}
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	rss0 := rssBytes(t)
+	for i := range counts {
+		counts[i].Store(0)
+	}
+	start := time.Now()
+	deadline := start.Add(15 * time.Second)
+	for e.s.Streams() > good {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stalled client was not dropped: %d streams", e.s.Streams())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dropped := time.Since(start)
+	// Measure a further window of whole seconds.
+	time.Sleep(4 * time.Second)
+	window := time.Since(start).Seconds()
+	rss1 := rssBytes(t)
+	stop()
+	wg.Wait()
+	for i := range counts {
+		n := float64(counts[i].Load())
+		if n < window-1.5 || n > window+1.5 {
+			t.Errorf("client %d got %v stats frames in %.1f s, want one a second", i, n, window)
+		}
+	}
+	growth := rss1 - rss0
+	t.Logf("stalled client dropped after %v (+1.5 s warm-up); RSS %d MiB → %d MiB (%+d KiB) over %.1f s; the fake dropped %d subscriptions",
+		dropped.Round(time.Millisecond), rss0>>20, rss1>>20, growth>>10, window, e.ctl.dropped.Load())
+	if growth > 32<<20 {
+		t.Fatalf("RSS grew by %d MiB", growth>>20)
+	}
+	if e.s.Streams() != good && e.s.Streams() != 0 {
+		t.Fatalf("%d streams", e.s.Streams())
+	}
+}
+
+// A subscription the producer dropped (it fell behind) ends the stream
+// with 1013 "try again later".
+func TestStreamProducerDrop(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.dialStream(t, bearer(e.keys[auth.RoleViewer]))
+	e.waitSubscribers(t, 1)
+	e.ctl.publish(state.Item{Event: &state.Event{ID: 1}})
+	if f := readFrame(t, c); f.Type != "event" {
+		t.Fatalf("frame %+v", f)
+	}
+	e.ctl.dropAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, _, err := c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusTryAgainLater {
+				t.Fatalf("close: %v", err)
+			}
+			break
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.s.Streams() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("stream not ended")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A client that stops reading is dropped by the write timeout even when
+// pings are far apart, and its subscription is closed.
+func TestStreamWriteTimeout(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.StreamPing = time.Hour })
+	e.dialStream(t, bearer(e.keys[auth.RoleViewer])) // never read
+	e.waitSubscribers(t, 1)
+	big := strings.Repeat("y", 64<<10)
+	start := time.Now()
+	for e.s.Streams() > 0 {
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("a client that does not read was not dropped")
+		}
+		for i := 0; i < 20; i++ {
+			e.ctl.publish(state.Item{Event: &state.Event{Message: big}})
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("dropped after %v", time.Since(start).Round(time.Millisecond))
+	e.waitSubscribers(t, 0)
+}
