@@ -1,6 +1,7 @@
 // Command sluice is the Sluice load balancer: `sluice run -c FILE` runs the
-// proxy, `sluice validate -c FILE` checks a configuration, `sluice version`
-// prints the build. See README.md and the contract for flags, signals and
+// proxy, `sluice validate -c FILE` checks a configuration, `sluice
+// hash-password` hashes an admin password, `sluice version` prints the
+// build. See README.md and the contract for flags, signals and
 // exit codes (0 clean stop, 1 bad config or flags, 2 failure at start).
 package main
 
@@ -34,6 +35,7 @@ const usage = `usage:
                                  what a reload from RUNNING to FILE would change
   sluice explain -c FILE --frontend F [--method M --host H --path P --client-ip IP --header 'Name: value']
                                  which route, backend and server a request would get, and why
+  sluice hash-password           read a password on stdin, print its bcrypt hash for admin.users
   sluice version                 print version, commit and Go version
 
   sluice run --help lists the flags and SLUICE_* environment variables that
@@ -56,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "explain":
 		return cmdExplain(args[1:], stdout, stderr)
+	case "hash-password":
+		return cmdHashPassword(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "sluice %s commit %s %s %s/%s\n", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
