@@ -176,13 +176,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Debug("stream closed", "remote", remoteAddr(r), "reason", reason)
-	// Close waits for the client's close frame at most 5 s; a stalled
-	// client gets CloseNow.
-	go func() {
-		if err := conn.Close(code, reason); err != nil {
-			conn.CloseNow()
-		}
-	}()
+	// Close sends the status and waits at most 5 s for the client's close
+	// frame (the reader goroutine, still running, takes it); a connection
+	// already broken by a write timeout gets CloseNow.
+	if err := conn.Close(code, reason); err != nil {
+		conn.CloseNow()
+	}
 }
 
 var mustMatchAll, _ = state.CompileLogFilter(state.LogFilter{})
