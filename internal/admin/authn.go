@@ -54,6 +54,11 @@ func (s *Server) authenticate(r *http.Request) (identity, error) {
 		}
 		k, err := s.keys.Verify(strings.TrimSpace(tok))
 		if err != nil {
+			if !errors.Is(err, auth.ErrBadKey) && !errors.Is(err, auth.ErrKeyExpired) {
+				// keys.json unreadable: say so in the log, not to the caller.
+				s.log.Error("API keys cannot be checked", "error", err.Error())
+				return identity{}, auth.ErrBadKey
+			}
 			return identity{}, err
 		}
 		return identity{Name: k.Name, Role: k.Role, Via: viaKey, KeyID: k.ID}, nil
