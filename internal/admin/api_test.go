@@ -95,7 +95,7 @@ func TestLogsEventsExplain(t *testing.T) {
 		t.Fatalf("explain %+v %+v", ex, e.ctl.explained)
 	}
 	for q, want := range map[string]int{"": 400, "frontend=web&path=x": 400, "frontend=web&client_ip=1.2.3": 400,
-		"frontend=web&method=G%20T": 400, "frontend=nope": 404} {
+		"frontend=web&method=G%20T": 400, "frontend=nope": 404, "frontend=web&host=bad.example": 400} {
 		if r := e.do(req{method: "GET", path: "/api/v1/explain?" + q, key: v}); r.status != want {
 			t.Errorf("explain?%s: %d %s, want %d", q, r.status, r.body, want)
 		}

@@ -161,6 +161,9 @@ func (f *fakeControl) Explain(q state.ExplainQuery) (state.Explanation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.explained = append(f.explained, q)
+	if q.Host == "bad.example" {
+		return state.Explanation{}, fmt.Errorf("host %q cannot be explained", q.Host)
+	}
 	if q.Frontend != "web" {
 		return state.Explanation{}, fmt.Errorf("no frontend %q: %w", q.Frontend, state.ErrNotFound)
 	}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -281,8 +282,12 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex, err := c.Explain(eq)
-	if err != nil {
-		s.changeError(w, err)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		writeError(w, http.StatusNotFound, codeNotFound, err.Error())
+		return
+	case err != nil: // the query cannot be explained (a bad address, method or path)
+		writeError(w, http.StatusBadRequest, codeBadRequest, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, ex)

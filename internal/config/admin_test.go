@@ -84,6 +84,7 @@ func TestAdminKeyErrors(t *testing.T) {
     - {name: alice, password_hash: "`+string(h)+`", role: root}
     - {name: "a b", password_hash: "secret-not-a-hash"}
     - {password_hash: ""}
+  state_dir: var/lib/sluice
 `+minimal,
 		`3:16: admin.grpc_listen: address 127.0.0.1:9900 is already used by admin.listen`,
 		`4:8: admin.tls.key: a key file is required with a certificate`,
@@ -95,6 +96,7 @@ func TestAdminKeyErrors(t *testing.T) {
 		`9:7: admin.users[3].name: a user needs a name`,
 		`9:7: admin.users[3].role: a role is required: viewer, operator or admin`,
 		`9:23: admin.users[3].password_hash: a password hash is required: create one with `+"`sluice hash-password`",
+		`10:14: admin.state_dir: must be an absolute path (or empty: nothing persisted), got "var/lib/sluice"`,
 	)
 	// A certificate with someone else's key, and a missing file: the error
 	// names the files.
