@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -177,5 +179,15 @@ func TestSlowHeaderIsCutOff(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("closed after %v", d)
+	}
+}
+
+// A state_dir that cannot be used fails Start with a message naming it.
+func TestStateDirUnusable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	os.WriteFile(file, []byte("x"), 0o600)
+	err := New(Options{Addr: "127.0.0.1:0", StateDir: file}).Start()
+	if err == nil || !strings.Contains(err.Error(), file) {
+		t.Fatalf("Start with a file as state_dir: %v", err)
 	}
 }
