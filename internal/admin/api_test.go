@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -90,12 +91,15 @@ func TestLogsEventsExplain(t *testing.T) {
 		t.Fatalf("events?after=-1: %d", r.status)
 	}
 	var ex state.Explanation
-	e.do(req{method: "GET", path: "/api/v1/explain?frontend=web&method=GET&host=a.example&path=/api/x&client_ip=10.1.2.3", key: v}).json(t, &ex)
-	if ex.Pick != "10.0.0.1:80" || e.ctl.explained[0] != (state.ExplainQuery{Frontend: "web", Method: "GET", Host: "a.example", Path: "/api/x", ClientIP: "10.1.2.3"}) {
+	e.do(req{method: "GET", path: "/api/v1/explain?frontend=web&method=GET&host=a.example&path=/api/x&client_ip=10.1.2.3" +
+		"&header=x-forwarded-for:203.0.113.7&header=X-Api-Key:%20k1", key: v}).json(t, &ex)
+	if want := (state.ExplainQuery{Frontend: "web", Method: "GET", Host: "a.example", Path: "/api/x", ClientIP: "10.1.2.3",
+		Headers: map[string]string{"X-Forwarded-For": "203.0.113.7", "X-Api-Key": "k1"}}); ex.Pick != "10.0.0.1:80" || !reflect.DeepEqual(e.ctl.explained[0], want) {
 		t.Fatalf("explain %+v %+v", ex, e.ctl.explained)
 	}
 	for q, want := range map[string]int{"": 400, "frontend=web&path=x": 400, "frontend=web&client_ip=1.2.3": 400,
-		"frontend=web&method=G%20T": 400, "frontend=nope": 404, "frontend=web&host=bad.example": 400} {
+		"frontend=web&method=G%20T": 400, "frontend=nope": 404, "frontend=web&host=bad.example": 400,
+		"frontend=web&header=NoColon": 400, "frontend=web&header=Bad%20Name:x": 400, "frontend=web&frontend=web": 400} {
 		if r := e.do(req{method: "GET", path: "/api/v1/explain?" + q, key: v}); r.status != want {
 			t.Errorf("explain?%s: %d %s, want %d", q, r.status, r.body, want)
 		}

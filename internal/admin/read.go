@@ -30,6 +30,9 @@ func (s *Server) control(w http.ResponseWriter) (state.Control, bool) {
 	return s.opts.Control, true
 }
 
+// repeatable names query parameters that may be given more than once.
+var repeatable = map[string]bool{"header": true}
+
 // query returns r's query parameters, refusing unknown and repeated ones
 // (a typo would otherwise silently match everything).
 func query(r *http.Request, allowed ...string) (url.Values, error) {
@@ -52,7 +55,7 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 			return nil, badBody("unknown query parameter %q: this endpoint takes none", k)
 		case !found:
 			return nil, badBody("unknown query parameter %q: want %s", k, strings.Join(allowed, ", "))
-		case len(q[k]) > 1:
+		case len(q[k]) > 1 && !repeatable[k]:
 			return nil, badBody("query parameter %q is given %d times", k, len(q[k]))
 		}
 	}
@@ -254,13 +257,17 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
-	q, err := query(r, "frontend", "method", "host", "path", "client_ip", "sni")
+	q, err := query(r, "frontend", "method", "host", "path", "client_ip", "sni", "header")
 	if err != nil {
 		writeBodyError(w, err)
 		return
 	}
 	eq := state.ExplainQuery{Frontend: q.Get("frontend"), Method: q.Get("method"), Host: q.Get("host"),
 		Path: q.Get("path"), ClientIP: q.Get("client_ip"), SNI: q.Get("sni")}
+	if eq.Headers, err = explainHeaders(q["header"]); err != nil {
+		writeBodyError(w, err)
+		return
+	}
 	switch {
 	case eq.Frontend == "":
 		err = badBody("query parameter \"frontend\" is required")
@@ -291,6 +298,30 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ex)
+}
+
+// maxExplainHeaders bounds the header parameters of one explain query.
+const maxExplainHeaders = 32
+
+// explainHeaders parses repeated header=Name:value parameters (e.g.
+// header=X-Forwarded-For:203.0.113.7) into ExplainQuery.Headers.
+func explainHeaders(vals []string) (map[string]string, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	if len(vals) > maxExplainHeaders {
+		return nil, badBody("query parameter \"header\": at most %d", maxExplainHeaders)
+	}
+	h := make(map[string]string, len(vals))
+	for _, v := range vals {
+		name, value, ok := strings.Cut(v, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || !isToken(name) || strings.ContainsAny(value, "\r\n\x00") {
+			return nil, badBody("query parameter \"header\": want Name:value like X-Forwarded-For:203.0.113.7, got %q", v)
+		}
+		h[http.CanonicalHeaderKey(name)] = value
+	}
+	return h, nil
 }
 
 // isToken reports whether s is an RFC 9110 token (a method name).
