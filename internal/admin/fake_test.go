@@ -34,6 +34,37 @@ type fakeSub struct {
 	c       chan state.Item
 	dropped atomic.Bool
 	once    sync.Once
+	filter  atomic.Pointer[state.StreamFilter] // nil: everything
+}
+
+// wants applies the subscription's filter as a producer does.
+func (fs *fakeSub) wants(it state.Item) bool {
+	f := fs.filter.Load()
+	switch {
+	case f == nil:
+		return true
+	case it.Stats != nil:
+		return f.Stats
+	case it.Event != nil:
+		return f.Events
+	case it.Log != nil:
+		m, err := state.CompileLogFilter(f.Log)
+		return f.Logs && err == nil && m.Match(it.Log)
+	}
+	return false
+}
+
+// filters returns the filter every subscription has now.
+func (f *fakeControl) filters() []state.StreamFilter {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []state.StreamFilter
+	for fs := range f.subs {
+		if p := fs.filter.Load(); p != nil {
+			out = append(out, *p)
+		}
+	}
+	return out
 }
 
 func newFakeControl() *fakeControl {
@@ -103,7 +134,7 @@ func (f *fakeControl) Subscribe(buffer int) *state.Subscription {
 		f.mu.Lock()
 		delete(f.subs, fs)
 		f.mu.Unlock()
-	}}
+	}, SetFilter: func(sf state.StreamFilter) { fs.filter.Store(&sf) }}
 }
 
 // publish sends it to every subscriber without blocking; a full one is
@@ -112,6 +143,9 @@ func (f *fakeControl) publish(it state.Item) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for fs := range f.subs {
+		if !fs.wants(it) {
+			continue
+		}
 		select {
 		case fs.c <- it:
 		default:

@@ -134,12 +134,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	defer s.streams.Add(-1)
 	sub := ctl.Subscribe(streamBuffer)
 	defer sub.Close()
+	setFilter := func(f *streamFilter) {
+		if sub.SetFilter != nil { // items filtered out then never take room in C
+			sub.SetFilter(state.StreamFilter{Stats: f.stats, Events: f.events, Logs: f.logs, Log: f.match.Filter()})
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var filter atomic.Pointer[streamFilter]
-	filter.Store(&streamFilter{stats: true, events: true, match: mustMatchAll, topics: []string{topicStats, topicEvents}})
-	go s.streamRead(ctx, cancel, conn, &filter)
+	first := &streamFilter{stats: true, events: true, match: mustMatchAll, topics: []string{topicStats, topicEvents}}
+	filter.Store(first)
+	setFilter(first)
+	go s.streamRead(ctx, cancel, conn, &filter, setFilter)
 	go s.streamPing(ctx, cancel, conn)
 
 	reason, code := "", websocket.StatusNormalClosure
@@ -198,7 +205,7 @@ func writeFrame(ctx context.Context, conn *websocket.Conn, fr *frame) error {
 
 // streamRead takes subscribe messages; a bad one is answered with an error
 // frame and ignored. Any read error ends the stream.
-func (s *Server) streamRead(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn, filter *atomic.Pointer[streamFilter]) {
+func (s *Server) streamRead(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn, filter *atomic.Pointer[streamFilter], setFilter func(*streamFilter)) {
 	defer cancel()
 	for {
 		typ, b, err := conn.Read(ctx)
@@ -217,6 +224,7 @@ func (s *Server) streamRead(ctx context.Context, cancel context.CancelFunc, conn
 			continue
 		}
 		filter.Store(f)
+		setFilter(f)
 		_ = writeFrame(ctx, conn, &frame{Type: "subscribed", Subscribe: f.topics})
 	}
 }

@@ -65,6 +65,13 @@ func TestStreamSubscribe(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.dialStream(t, bearer(e.keys[auth.RoleViewer]))
 	e.waitSubscribers(t, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for fs := e.ctl.filters(); len(fs) != 1 || fs[0] != (state.StreamFilter{Stats: true, Events: true}); fs = e.ctl.filters() {
+		if time.Now().After(deadline) {
+			t.Fatalf("first SetFilter %+v", fs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	// Before any subscribe message: stats and events.
 	e.ctl.publish(state.Item{Log: &state.LogEntry{ID: 1}})
 	e.ctl.publish(state.Item{Stats: e.ctl.Stats()})
@@ -80,6 +87,11 @@ func TestStreamSubscribe(t *testing.T) {
 	c.Write(ctx, websocket.MessageText, []byte(`{"subscribe":["logs"],"logs":{"status":"5xx","frontend":"web"}}`))
 	if f := readFrame(t, c); f.Type != "subscribed" || strings.Join(f.Subscribe, ",") != "logs" {
 		t.Fatalf("ack %+v", f)
+	}
+	// The producer was told, so stats and events no longer take room in
+	// the subscription.
+	if fs := e.ctl.filters(); len(fs) != 1 || fs[0] != (state.StreamFilter{Logs: true, Log: state.LogFilter{Status: "5xx", Frontend: "web"}}) {
+		t.Fatalf("SetFilter %+v", fs)
 	}
 	e.ctl.publish(state.Item{Stats: e.ctl.Stats()})
 	e.ctl.publish(state.Item{Event: &state.Event{ID: 10}})

@@ -181,7 +181,7 @@ func (a *App) Start(cfg *config.Config) error {
 	a.adminLn = ln
 	a.admin = admin.New(admin.Options{Listener: ln, Ready: a.Ready,
 		Metrics: a.reg.WritePrometheus, Pprof: cfg.Admin.Pprof, Logger: a.log,
-		StateDir: cfg.Admin.StateDir, Settings: adminSettings(cfg)})
+		StateDir: cfg.Admin.StateDir, Settings: adminSettings(cfg), Control: a.Control()})
 	if err := a.admin.Start(); err != nil {
 		a.abortStart()
 		return fmt.Errorf("admin: %w", err)
