@@ -3,8 +3,6 @@ package live
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -192,77 +190,38 @@ func (x *logRec) entry() state.LogEntry {
 	return e
 }
 
-// LogMatcher is a compiled state.LogFilter.
+// LogMatcher is a compiled state.LogFilter with the query's limit. The
+// filter rule itself is state.LogMatcher's (one owner for the logs
+// endpoint, the stream and the ring).
 type LogMatcher struct {
-	frontend, backend string
-	status            int // exact code, or 1..5 for a class, 0 = any
-	class             bool
-	ip                netip.Prefix // invalid: any
-	q                 string
-	limit             int
+	m     *state.LogMatcher
+	limit int
 }
 
-// CompileLogFilter checks f and compiles it: Status is a code 100..599 or
-// a class 1xx..5xx, ClientIP an address or a prefix, Limit not negative
-// (<= 0 becomes 100; capped at max). The error names the query parameter.
+// CompileLogFilter checks f and compiles it (state.CompileLogFilter: Status
+// is a code 100..599 or a class 1xx..5xx, ClientIP an address or a prefix),
+// with Limit not negative (<= 0 becomes 100; capped at max). The error
+// names the query parameter.
 func CompileLogFilter(f state.LogFilter, max int) (*LogMatcher, error) {
-	if err := validateLogFilter(f); err != nil {
+	if f.Limit < 0 {
+		return nil, fmt.Errorf("limit: must not be negative, got %d", f.Limit)
+	}
+	sm, err := state.CompileLogFilter(f)
+	if err != nil {
 		return nil, err
 	}
-	m := &LogMatcher{frontend: f.Frontend, backend: f.Backend, q: f.Q, limit: f.Limit}
+	m := &LogMatcher{m: sm, limit: f.Limit}
 	if m.limit <= 0 {
 		m.limit = 100
 	}
 	m.limit = min(m.limit, max)
-	if s := strings.ToLower(f.Status); s != "" {
-		if strings.HasSuffix(s, "xx") {
-			m.status, m.class = int(s[0]-'0'), true
-		} else {
-			m.status, _ = strconv.Atoi(s)
-		}
-	}
-	if f.ClientIP != "" {
-		if p, err := netip.ParsePrefix(f.ClientIP); err == nil {
-			m.ip = p.Masked()
-		} else {
-			a, _ := netip.ParseAddr(f.ClientIP)
-			m.ip = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-		}
-	}
 	return m, nil
 }
 
 func (m *LogMatcher) match(x *logRec) bool {
-	if m.frontend != "" && x.frontend != m.frontend || m.backend != "" && x.backend != m.backend {
-		return false
-	}
-	if m.status != 0 {
-		if x.tcp {
-			return false
-		}
-		if m.class && int(x.status)/100 != m.status || !m.class && int(x.status) != m.status {
-			return false
-		}
-	}
-	if m.ip.IsValid() && !m.ip.Contains(x.client.Unmap()) {
-		return false
-	}
-	if m.q != "" {
-		return contains(x.path[:x.pathLen], m.q) || contains(x.host[:x.nHost], m.q)
-	}
-	return true
+	return m.m.MatchFields(x.frontend, x.backend, x.tcp, int(x.status), x.client, x.host[:x.nHost], x.path[:x.pathLen])
 }
 
-// contains reports whether b contains s, without allocating.
-func contains(b []byte, s string) bool {
-	n := len(s)
-	for i := 0; i+n <= len(b); i++ {
-		if string(b[i:i+n]) == s {
-			return true
-		}
-	}
-	return false
-}
 
 // Query returns up to m's limit entries matching m, newest first.
 func (r *LogRing) Query(m *LogMatcher) []state.LogEntry {
@@ -312,27 +271,3 @@ func (x *Rec) Match(m *LogMatcher) bool { return m == nil || m.match(&x.r) }
 // Entry builds the state view of the entry.
 func (x *Rec) Entry() state.LogEntry { return x.r.entry() }
 
-// validateLogFilter reports the first field of f that cannot be a filter.
-func validateLogFilter(f state.LogFilter) error {
-	if s := strings.ToLower(f.Status); s != "" {
-		ok := len(s) == 3 && s[0] >= '1' && s[0] <= '5'
-		if ok && s[1:] != "xx" {
-			n, err := strconv.Atoi(s)
-			ok = err == nil && n >= 100 && n <= 599
-		}
-		if !ok {
-			return fmt.Errorf("status: want a code like 503 or a class like 5xx, got %q", f.Status)
-		}
-	}
-	if f.ClientIP != "" {
-		if _, err := netip.ParsePrefix(f.ClientIP); err != nil {
-			if _, err := netip.ParseAddr(f.ClientIP); err != nil {
-				return fmt.Errorf("client_ip: want an address or a CIDR like 10.0.0.0/8, got %q", f.ClientIP)
-			}
-		}
-	}
-	if f.Limit < 0 {
-		return fmt.Errorf("limit: must not be negative, got %d", f.Limit)
-	}
-	return nil
-}

@@ -31,11 +31,13 @@ func CompileLogFilter(f LogFilter) (*LogMatcher, error) {
 	m := &LogMatcher{f: f}
 	if s := f.Status; s != "" {
 		switch {
-		case len(s) == 3 && s[0] >= '1' && s[0] <= '5' && strings.EqualFold(s[1:], "xx"):
+		case len(s) != 3 || s[0] < '1' || s[0] > '5':
+			return nil, fmt.Errorf("status: want a code like 503 or a class like 5xx, got %q", s)
+		case strings.EqualFold(s[1:], "xx"):
 			m.class = int(s[0] - '0')
 		default:
 			n, err := strconv.Atoi(s)
-			if err != nil || n < 100 || n > 599 {
+			if err != nil || s[1] < '0' || s[1] > '9' {
 				return nil, fmt.Errorf("status: want a code like 503 or a class like 5xx, got %q", s)
 			}
 			m.status = n
@@ -68,21 +70,47 @@ func (m *LogMatcher) Filter() LogFilter { return m.f }
 
 // Match reports whether e passes every condition of the filter.
 func (m *LogMatcher) Match(e *LogEntry) bool {
-	f := &m.f
-	if f.Frontend != "" && e.Frontend != f.Frontend || f.Backend != "" && e.Backend != f.Backend {
-		return false
-	}
-	if m.status != 0 && e.Status != m.status || m.class != 0 && e.Status/100 != m.class {
-		return false
-	}
+	var client netip.Addr
 	if m.hasIP {
 		a, err := netip.ParseAddr(e.ClientIP)
-		if err != nil || !m.ip.Contains(a.Unmap()) {
+		if err != nil {
 			return false
 		}
+		client = a
 	}
-	if f.Q != "" && !strings.Contains(e.Path, f.Q) && !strings.Contains(e.Host, f.Q) {
+	return m.MatchFields(e.Frontend, e.Backend, e.Mode == "tcp", e.Status, client, []byte(e.Host), []byte(e.Path))
+}
+
+// MatchFields is Match on an entry's fields, for a store that keeps them
+// in its own form (the access-log ring's fixed-size slots): tcp marks a TCP
+// session (no status: a status condition excludes it). It allocates
+// nothing.
+func (m *LogMatcher) MatchFields(frontend, backend string, tcp bool, status int, client netip.Addr, host, path []byte) bool {
+	f := &m.f
+	if f.Frontend != "" && frontend != f.Frontend || f.Backend != "" && backend != f.Backend {
+		return false
+	}
+	if (m.status != 0 || m.class != 0) && tcp {
+		return false
+	}
+	if m.status != 0 && status != m.status || m.class != 0 && status/100 != m.class {
+		return false
+	}
+	if m.hasIP && !m.ip.Contains(client.Unmap()) {
+		return false
+	}
+	if f.Q != "" && !containsString(path, f.Q) && !containsString(host, f.Q) {
 		return false
 	}
 	return true
+}
+
+// containsString reports whether b contains s, without allocating.
+func containsString(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if string(b[i:i+len(s)]) == s {
+			return true
+		}
+	}
+	return false
 }

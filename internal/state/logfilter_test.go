@@ -1,6 +1,7 @@
 package state
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,7 @@ func TestLogMatcher(t *testing.T) {
 		{LogFilter{Q: "example.com"}, "01"},
 		{LogFilter{Q: "/v1/"}, "0"},
 		{LogFilter{Frontend: "web", Status: "2xx", Q: "users"}, "0"},
+		{LogFilter{ClientIP: "::ffff:10.0.0.0/104"}, "02"},
 	}
 	for _, c := range cases {
 		m, err := CompileLogFilter(c.f)
@@ -45,7 +47,7 @@ func TestLogMatcher(t *testing.T) {
 			t.Errorf("%+v matched %q, want %q", c.f, got, c.want)
 		}
 	}
-	for _, f := range []LogFilter{{Status: "600"}, {Status: "5x"}, {Status: "abc"}, {Status: "0xx"}} {
+	for _, f := range []LogFilter{{Status: "600"}, {Status: "5x"}, {Status: "abc"}, {Status: "0xx"}, {Status: "+50"}, {Status: "5+3"}, {Status: "099"}} {
 		if _, err := CompileLogFilter(f); err == nil || !strings.HasPrefix(err.Error(), "status: ") {
 			t.Errorf("%+v: %v", f, err)
 		}
@@ -54,5 +56,18 @@ func TestLogMatcher(t *testing.T) {
 		if _, err := CompileLogFilter(f); err == nil || !strings.HasPrefix(err.Error(), "client_ip: ") {
 			t.Errorf("%+v: %v", f, err)
 		}
+	}
+}
+
+// MatchFields allocates nothing (the ring calls it per slot).
+func TestMatchFieldsAllocs(t *testing.T) {
+	m, _ := CompileLogFilter(LogFilter{Frontend: "web", Status: "5xx", ClientIP: "10.0.0.0/8", Q: "/api"})
+	host, path := []byte("api.example.com"), []byte("/api/users")
+	client := netip.MustParseAddr("10.1.2.3")
+	if !m.MatchFields("web", "app", false, 503, client, host, path) {
+		t.Fatal("no match")
+	}
+	if n := testing.AllocsPerRun(100, func() { m.MatchFields("web", "app", false, 503, client, host, path) }); n != 0 {
+		t.Fatalf("%v allocations", n)
 	}
 }
