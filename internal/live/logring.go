@@ -222,7 +222,6 @@ func (m *LogMatcher) match(x *logRec) bool {
 	return m.m.MatchFields(x.frontend, x.backend, x.tcp, int(x.status), x.client, x.host[:x.nHost], x.path[:x.pathLen])
 }
 
-
 // Query returns up to m's limit entries matching m, newest first.
 func (r *LogRing) Query(m *LogMatcher) []state.LogEntry {
 	last := r.next.Load()
@@ -270,4 +269,3 @@ func (x *Rec) Match(m *LogMatcher) bool { return m == nil || m.match(&x.r) }
 
 // Entry builds the state view of the entry.
 func (x *Rec) Entry() state.LogEntry { return x.r.entry() }
-
