@@ -334,7 +334,6 @@ func (a *App) operatorEvents(old, nu *config.Config, actor *state.Actor) {
 	}
 }
 
-// errShuttingDown is returned by Change once a graceful stop has begun.
-//
-// TODO(api-core): state.ErrShuttingDown (api-http) once it is on main.
-var errShuttingDown = errors.New("shutting down")
+// errShuttingDown is returned by Change once a graceful stop has begun (the
+// API answers 503).
+var errShuttingDown = state.ErrShuttingDown
