@@ -87,12 +87,20 @@ func boolParam(q url.Values, name string) (bool, error) {
 	}
 }
 
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	if _, err := query(r); err != nil {
+// begin checks a read request's query parameters (allowed names only) and
+// that the process can answer; on failure it has answered.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, allowed ...string) (state.Control, url.Values, bool) {
+	q, err := query(r, allowed...)
+	if err != nil {
 		writeBodyError(w, err)
-		return
+		return nil, nil, false
 	}
 	c, ok := s.control(w)
+	return c, q, ok
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	c, _, ok := s.begin(w, r)
 	if !ok {
 		return
 	}
@@ -101,68 +109,42 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
+// views answers the list of items ({"<key>": [...]}) or, when the request
+// names one ({name}), that item or 404.
+func views[T, V any](s *Server, w http.ResponseWriter, r *http.Request, key, what string,
+	items func(*state.Snapshot) []T, name func(*T) string, view func(*T, *state.Stats) V) {
+	c, _, ok := s.begin(w, r)
+	if !ok {
+		return
+	}
+	all, st := items(c.Snapshot()), c.Stats()
+	if want := r.PathValue("name"); want != "" {
+		for i := range all {
+			if name(&all[i]) == want {
+				writeJSON(w, http.StatusOK, view(&all[i], st))
+				return
+			}
+		}
+		writeError(w, http.StatusNotFound, codeNotFound, "no "+what+" named "+strconv.Quote(want))
+		return
+	}
+	out := make([]V, 0, len(all))
+	for i := range all {
+		out = append(out, view(&all[i], st))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{key: out})
+}
+
+// frontends answers GET /api/v1/frontends and /api/v1/frontends/{name}.
 func (s *Server) frontends(w http.ResponseWriter, r *http.Request) {
-	if _, err := query(r); err != nil {
-		writeBodyError(w, err)
-		return
-	}
-	c, ok := s.control(w)
-	if !ok {
-		return
-	}
-	snap, st := c.Snapshot(), c.Stats()
-	out := make([]frontendView, 0, len(snap.Frontends))
-	for i := range snap.Frontends {
-		out = append(out, viewFrontend(&snap.Frontends[i], st))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"frontends": out})
+	views(s, w, r, "frontends", "frontend", func(sn *state.Snapshot) []state.Frontend { return sn.Frontends },
+		func(f *state.Frontend) string { return f.Name }, viewFrontend)
 }
 
-func (s *Server) frontend(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.control(w)
-	if !ok {
-		return
-	}
-	snap, name := c.Snapshot(), r.PathValue("name")
-	for i := range snap.Frontends {
-		if snap.Frontends[i].Name == name {
-			writeJSON(w, http.StatusOK, viewFrontend(&snap.Frontends[i], c.Stats()))
-			return
-		}
-	}
-	writeError(w, http.StatusNotFound, codeNotFound, "no frontend named "+strconv.Quote(name))
-}
-
+// backends answers GET /api/v1/backends and /api/v1/backends/{name}.
 func (s *Server) backends(w http.ResponseWriter, r *http.Request) {
-	if _, err := query(r); err != nil {
-		writeBodyError(w, err)
-		return
-	}
-	c, ok := s.control(w)
-	if !ok {
-		return
-	}
-	snap, st := c.Snapshot(), c.Stats()
-	out := make([]backendView, 0, len(snap.Backends))
-	for i := range snap.Backends {
-		out = append(out, viewBackend(&snap.Backends[i], st))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"backends": out})
-}
-
-func (s *Server) backend(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.control(w)
-	if !ok {
-		return
-	}
-	snap, name := c.Snapshot(), r.PathValue("name")
-	for i := range snap.Backends {
-		if snap.Backends[i].Name == name {
-			writeJSON(w, http.StatusOK, viewBackend(&snap.Backends[i], c.Stats()))
-			return
-		}
-	}
-	writeError(w, http.StatusNotFound, codeNotFound, "no backend named "+strconv.Quote(name))
+	views(s, w, r, "backends", "backend", func(sn *state.Snapshot) []state.Backend { return sn.Backends },
+		func(b *state.Backend) string { return b.Name }, viewBackend)
 }
 
 // passwordHashValue finds the value of every password_hash key, in block
@@ -179,11 +161,7 @@ func redactSecrets(text []byte) []byte {
 // (before ${VAR} expansion), application/yaml, with its checksum as ETag
 // (PUT takes it back in If-Match). Password hashes are shown to admins only.
 func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
-	if _, err := query(r); err != nil {
-		writeBodyError(w, err)
-		return
-	}
-	c, ok := s.control(w)
+	c, _, ok := s.begin(w, r)
 	if !ok {
 		return
 	}

@@ -46,9 +46,9 @@ func (s *Server) table() []route {
 
 		{method: "GET", path: "/api/v1/status", role: v, h: s.status},
 		{method: "GET", path: "/api/v1/frontends", role: v, h: s.frontends},
-		{method: "GET", path: "/api/v1/frontends/{name}", role: v, h: s.frontend},
+		{method: "GET", path: "/api/v1/frontends/{name}", role: v, h: s.frontends},
 		{method: "GET", path: "/api/v1/backends", role: v, h: s.backends},
-		{method: "GET", path: "/api/v1/backends/{name}", role: v, h: s.backend},
+		{method: "GET", path: "/api/v1/backends/{name}", role: v, h: s.backends},
 		{method: "POST", path: "/api/v1/backends/{name}/servers", role: a, h: s.addServer},
 		{method: "PATCH", path: "/api/v1/backends/{name}/servers/{address}", role: o, h: s.patchServer},
 		{method: "DELETE", path: "/api/v1/backends/{name}/servers/{address}", role: a, h: s.removeServer},
