@@ -22,12 +22,11 @@ type serverPatch struct {
 	Drain   *bool `json:"drain"`
 }
 
-// serverAdd is the body of POST …/servers.
+// serverAdd is the body of POST …/servers: an address and the fields of
+// a patch.
 type serverAdd struct {
 	Address string `json:"address"`
-	Weight  *int   `json:"weight"`
-	Enabled *bool  `json:"enabled"`
-	Drain   *bool  `json:"drain"`
+	serverPatch
 }
 
 func (p *serverPatch) check() error {
@@ -67,17 +66,11 @@ func (p *serverPatch) fields() map[string]any {
 
 func (s *Server) addServer(w http.ResponseWriter, r *http.Request) {
 	var body serverAdd
-	dry, err := s.changeBody(r, &body)
-	if err == nil {
-		err = body.check()
-	}
-	if err != nil {
-		writeBodyError(w, err)
+	dry, ok := s.serverBody(w, r, &body, body.check)
+	if !ok {
 		return
 	}
-	name := r.PathValue("name")
-	p := serverPatch{Weight: body.Weight, Enabled: body.Enabled, Drain: body.Drain}
-	req := p.fields()
+	name, req := r.PathValue("name"), body.fields()
 	req["address"] = body.Address
 	s.change(w, r, http.StatusCreated, state.Change{Op: state.OpAddServer, Backend: name, Address: body.Address, DryRun: dry,
 		Server: state.ServerSpec{Address: body.Address, Weight: body.Weight, Enabled: body.Enabled, Drain: body.Drain}},
@@ -86,18 +79,28 @@ func (s *Server) addServer(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) patchServer(w http.ResponseWriter, r *http.Request) {
 	var body serverPatch
-	dry, err := s.changeBody(r, &body)
-	if err == nil {
-		err = body.check()
-	}
-	if err != nil {
-		writeBodyError(w, err)
+	dry, ok := s.serverBody(w, r, &body, body.check)
+	if !ok {
 		return
 	}
 	name, addr := r.PathValue("name"), r.PathValue("address")
 	s.change(w, r, http.StatusOK, state.Change{Op: state.OpPatchServer, Backend: name, Address: addr, DryRun: dry,
 		Server: state.ServerSpec{Weight: body.Weight, Enabled: body.Enabled, Drain: body.Drain}},
 		audit.ActionPatchServer, "backends/"+name+"/servers/"+addr, body.fields())
+}
+
+// serverBody reads ?dry_run and a server body into v and checks it; on
+// failure it has answered 400.
+func (s *Server) serverBody(w http.ResponseWriter, r *http.Request, v any, check func() error) (dry, ok bool) {
+	dry, err := s.changeBody(r, v)
+	if err == nil {
+		err = check()
+	}
+	if err != nil {
+		writeBodyError(w, err)
+		return false, false
+	}
+	return dry, true
 }
 
 func (s *Server) removeServer(w http.ResponseWriter, r *http.Request) {

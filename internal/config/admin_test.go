@@ -86,7 +86,7 @@ func TestAdminKeyErrors(t *testing.T) {
     - {password_hash: ""}
   state_dir: var/lib/sluice
 `+minimal,
-		`3:16: admin.grpc_listen: address 127.0.0.1:9900 is already used by admin.listen`,
+		`3:16: admin.grpc_listen: address 127.0.0.1:9900 is already used by admin.listen (line 2)`,
 		`4:8: admin.tls.key: a key file is required with a certificate`,
 		`7:14: admin.users[1].name: duplicate user "alice" (also users[0])`,
 		`7:106: admin.users[1].role: unknown value "root": want viewer, operator, admin`,

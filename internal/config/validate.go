@@ -105,14 +105,7 @@ func (v *validator) config(c *Config) {
 		listens[p] = append(listens[p], listener{host: h, owner: owner})
 	}
 	if g := c.Admin.GRPCListen; g != "" && v.listenAddr(&c.Admin.m, "grpc_listen", "admin", g) {
-		h, p, _ := splitListen(g)
-		for _, l := range listens[p] {
-			if l.host == h || l.host == "" || h == "" {
-				v.at(&c.Admin.m, "grpc_listen", "admin", "address %s is already used by %s", g, l.owner)
-				break
-			}
-		}
-		listens[p] = append(listens[p], listener{host: h, owner: "admin.grpc_listen"})
+		v.claim(listens, &c.Admin.m, "grpc_listen", "admin", g, "admin.grpc_listen")
 	}
 	for i := range c.Frontends {
 		f := &c.Frontends[i]
@@ -128,21 +121,27 @@ func (v *validator) config(c *Config) {
 			}
 		}
 		if v.listenAddr(&f.m, "listen", path, f.Listen) {
-			h, p, _ := splitListen(f.Listen)
-			for _, l := range listens[p] {
-				if l.host == h || l.host == "" || h == "" {
-					v.at(&f.m, "listen", path, "address %s is already used by %s", f.Listen, l.owner)
-					break
-				}
-			}
 			owner := fmt.Sprintf("frontends[%d] (%s)", i, f.Name)
 			if at, ok := f.m.keys["listen"]; ok {
 				owner = fmt.Sprintf("frontends[%d] (%s, line %d)", i, f.Name, at.Line)
 			}
-			listens[p] = append(listens[p], listener{host: h, owner: owner})
+			v.claim(listens, &f.m, "listen", path, f.Listen, owner)
 		}
 		v.frontend(f, path, backends)
 	}
+}
+
+// claim records the listen address addr (valid) for owner, reporting it
+// at key when an earlier listener has the same port on an overlapping host.
+func (v *validator) claim(listens map[int][]listener, m *meta, key, path, addr, owner string) {
+	h, p, _ := splitListen(addr)
+	for _, l := range listens[p] {
+		if l.host == h || l.host == "" || h == "" {
+			v.at(m, key, path, "address %s is already used by %s", addr, l.owner)
+			break
+		}
+	}
+	listens[p] = append(listens[p], listener{host: h, owner: owner})
 }
 
 type listener struct {
