@@ -16,11 +16,13 @@ const (
 	WhyZeroWeight                  // weight 0: takes no new traffic
 	WhyFull                        // at MaxConnsPerServer
 	WhyRemoved                     // removed from the configuration by a reload, finishing its connections
+	WhyDamped                      // held out by flap damping
 )
 
 var whyText = [...]string{"down (active health check)", "down (passive check: failures on real traffic)",
 	"half-open: its one trial request is in flight", "draining", "disabled", "weight 0", "at max_connections_per_server",
-	"removed from the configuration"}
+	"removed from the configuration",
+	"damped (held out by flap damping)"}
 
 // String lists the reasons: "down (active health check), draining".
 func (w Why) String() string {
@@ -65,6 +67,9 @@ func (s *Server) WhyNot() (why Why, trial bool) {
 	}
 	if st&stRemoved != 0 {
 		why |= WhyRemoved
+	}
+	if st&stDamped != 0 {
+		why |= WhyDamped
 	}
 	if s.weight.Load() == 0 {
 		why |= WhyZeroWeight

@@ -28,6 +28,7 @@ const (
 	stHalfOpen   // passive half-open: one trial pick allowed (see SetPassiveHalfOpen)
 	stTrialTaken // the half-open trial was handed out by Pick
 	stRemoved    // removed by a reload, finishing its connections (see SetRemoved)
+	stDamped     // held out by flap damping (see SetDamped)
 
 	stUnhealthy = stActiveDown | stPassiveDown
 	stTrial     = stHalfOpen | stTrialTaken
@@ -55,7 +56,7 @@ type Server struct {
 	// Pick's fields share the first cache line (a Server is allocated in a
 	// 64-byte-aligned size class); the padding keeps the cold fields off it.
 	active atomic.Int64
-	state  atomic.Uint32 // stActiveDown | stPassiveDown | stDraining | stDisabled | stHalfOpen | stTrialTaken | stRemoved
+	state  atomic.Uint32 // stActiveDown | stPassiveDown | stDraining | stDisabled | stHalfOpen | stTrialTaken | stRemoved | stDamped
 	owner  atomic.Pointer[Balancer]
 	_      [40]byte
 
@@ -222,6 +223,17 @@ func (s *Server) PassiveUp() bool { return s.state.Load()&stPassiveDown == 0 }
 // whether that changed. A disabled server keeps its connections but Pick no
 // longer returns it.
 func (s *Server) SetEnabled(on bool) (changed bool) { return s.setBit(stDisabled, !on) }
+
+// SetDamped holds the server out (true) or gives it back to its health
+// checks (false), and reports whether that changed. Flap damping
+// (health.Flap) calls it: a damped server keeps its connections but Pick
+// never returns it, whatever its health, until it is trusted again. It
+// satisfies health.DampTarget. Lock-free; a real change rebuilds the
+// owner's Set.
+func (s *Server) SetDamped(on bool) (changed bool) { return s.setBit(stDamped, on) }
+
+// Damped reports whether flap damping holds the server out.
+func (s *Server) Damped() bool { return s.state.Load()&stDamped != 0 }
 
 // Enabled reports whether the server is enabled.
 func (s *Server) Enabled() bool { return s.state.Load()&stDisabled == 0 }

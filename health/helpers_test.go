@@ -13,6 +13,7 @@ type fakeTarget struct {
 	addr    string
 	active  atomic.Bool
 	passive atomic.Bool
+	damped  atomic.Bool
 
 	mu     sync.Mutex
 	events []event
@@ -34,6 +35,7 @@ func newFake(addr string) *fakeTarget {
 func (f *fakeTarget) Addr() string              { return f.addr }
 func (f *fakeTarget) SetActiveUp(up bool) bool  { return f.active.Swap(up) != up }
 func (f *fakeTarget) SetPassiveUp(up bool) bool { return f.passive.Swap(up) != up }
+func (f *fakeTarget) SetDamped(on bool) bool    { return f.damped.Swap(on) != on }
 func (f *fakeTarget) record(up bool, reason string) {
 	f.mu.Lock()
 	f.events = append(f.events, event{up, reason, time.Now()})
@@ -68,4 +70,5 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.
 var (
 	_ Target        = (*fakeTarget)(nil)
 	_ PassiveTarget = (*fakeTarget)(nil)
+	_ DampTarget    = (*fakeTarget)(nil)
 )

@@ -11,10 +11,12 @@ import (
 const DefaultSweepPeriod = 100 * time.Millisecond
 
 // Sweeper runs one goroutine that calls Tick([Now]()) on a set of [Passive]
-// trackers every period, so cooldowns end on time and transitions are
-// logged off the data path. Set and Stop are safe for concurrent use.
+// trackers and a set of [Flap] trackers every period, so cooldowns and
+// flap-damping penalties end on time and transitions are logged off the
+// data path. Set, SetFlaps and Stop are safe for concurrent use.
 type Sweeper struct {
 	set    atomic.Pointer[[]*Passive]
+	flaps  atomic.Pointer[[]*Flap]
 	period time.Duration
 	stop   chan struct{}
 	done   chan struct{}
@@ -29,6 +31,7 @@ func NewSweeper(period time.Duration, ps []*Passive) *Sweeper {
 	}
 	s := &Sweeper{period: period, stop: make(chan struct{}), done: make(chan struct{})}
 	s.Set(ps)
+	s.SetFlaps(nil)
 	go s.run()
 	return s
 }
@@ -55,6 +58,13 @@ func (s *Sweeper) Stop() error {
 	}
 }
 
+// SetFlaps replaces the swept flap trackers from the next period on. The
+// Sweeper keeps its own copy of fs.
+func (s *Sweeper) SetFlaps(fs []*Flap) {
+	cp := append([]*Flap(nil), fs...)
+	s.flaps.Store(&cp)
+}
+
 func (s *Sweeper) run() {
 	defer close(s.done)
 	t := time.NewTicker(s.period)
@@ -68,6 +78,9 @@ func (s *Sweeper) run() {
 		now := Now()
 		for _, p := range *s.set.Load() {
 			p.Tick(now)
+		}
+		for _, f := range *s.flaps.Load() {
+			f.Tick(now)
 		}
 	}
 }

@@ -46,8 +46,13 @@ const (
 	DefaultHealthSendProxy           = SendProxyAuto
 	DefaultDNSRefresh                = 30 * time.Second
 
-	DefaultRateLimitSync   = 100 * time.Millisecond
-	DefaultRateLimitPrefix = "sluice"
+	DefaultRateLimitSync      = 100 * time.Millisecond
+	DefaultRateLimitPrefix    = "sluice"
+	DefaultFlapMaxTransitions = 4
+	DefaultFlapWindow         = time.Minute
+	DefaultFlapPenalty        = 30 * time.Second
+	DefaultFlapMaxPenalty     = 10 * time.Minute
+	MaxFlapTransitions        = 1000
 )
 
 // Defaults returns a Config holding every top-level default and no
@@ -144,6 +149,11 @@ func (a *ActiveHealth) setDefaults() { *a = DefaultActiveHealth(HealthTCP) }
 // 3xx, as HAProxy and Traefik accept (a health endpoint answering 204, or a
 // redirect such as Django's trailing slash, is healthy).
 func DefaultExpectStatus() StatusCodes { return StatusCodes{{200, 299}, {300, 399}} }
+
+func (f *FlapHealth) setDefaults() {
+	f.MaxTransitions, f.Window = DefaultFlapMaxTransitions, DefaultFlapWindow
+	f.Penalty, f.MaxPenalty = DefaultFlapPenalty, DefaultFlapMaxPenalty
+}
 
 func (s *Server) setDefaults() {
 	s.Weight, s.Enabled, s.Drain = DefaultWeight, DefaultServerEnabled, DefaultServerDrain

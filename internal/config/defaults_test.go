@@ -123,3 +123,20 @@ backends:
 		t.Errorf("backend = %+v", b)
 	}
 }
+
+// TestFlapDefaults: flap damping is off without a flap block; an empty
+// block turns it on with the contract's example values.
+func TestFlapDefaults(t *testing.T) {
+	c := mustParse(t, "frontends: [{name: f, listen: \":1\", backend: b}]\nbackends:\n  - name: b\n  - name: c\n    health: {flap: {}}\n  - name: d\n    health: {flap: {max_transitions: 2, window: 10s}}\n")
+	if c.Backends[0].Health.Flap != nil {
+		t.Fatalf("flap damping on without a flap block: %+v", c.Backends[0].Health.Flap)
+	}
+	want := FlapHealth{MaxTransitions: 4, Window: time.Minute, Penalty: 30 * time.Second, MaxPenalty: 10 * time.Minute}
+	if f := c.Backends[1].Health.Flap; f == nil || f.MaxTransitions != want.MaxTransitions || f.Window != want.Window ||
+		f.Penalty != want.Penalty || f.MaxPenalty != want.MaxPenalty {
+		t.Fatalf("flap: {} = %+v, want %+v", f, want)
+	}
+	if f := c.Backends[2].Health.Flap; f.MaxTransitions != 2 || f.Window != 10*time.Second || f.Penalty != 30*time.Second {
+		t.Fatalf("partial flap block = %+v", f)
+	}
+}

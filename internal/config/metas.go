@@ -23,5 +23,6 @@ func (x *Server) meta() *meta           { return &x.m }
 func (x *Health) meta() *meta           { return &x.m }
 func (x *ActiveHealth) meta() *meta     { return &x.m }
 func (x *PassiveHealth) meta() *meta    { return &x.m }
+func (x *FlapHealth) meta() *meta       { return &x.m }
 func (x *BackendRateLimit) meta() *meta { return &x.m }
 func (x *RateLimitStore) meta() *meta   { return &x.m }

@@ -419,6 +419,11 @@ type Server struct {
 type Health struct {
 	Active  ActiveHealth  `yaml:"active"`
 	Passive PassiveHealth `yaml:"passive"`
+	// Flap, when non-nil, turns flap damping on: a server whose health
+	// changes state more than MaxTransitions times within Window is held
+	// out for Penalty (doubling per repeat, up to MaxPenalty) before it is
+	// trusted again. Default nil = off (contract §8).
+	Flap *FlapHealth `yaml:"flap"`
 
 	m meta
 }
@@ -474,6 +479,25 @@ type PassiveHealth struct {
 	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
 	// Cooldown: how long an ejected server rests. Default 10s; > 0.
 	Cooldown time.Duration `yaml:"cooldown"`
+
+	m meta
+}
+
+// FlapHealth configures flap damping (health.flap). Every field has a
+// default when the block is present.
+type FlapHealth struct {
+	// MaxTransitions: more state changes than this within Window damp the
+	// server. Default 4; 1..1000.
+	MaxTransitions int `yaml:"max_transitions"`
+	// Window over which transitions are counted. Default 1m; > 0.
+	Window time.Duration `yaml:"window"`
+	// Penalty: how long the first damping holds the server out; doubled by
+	// each repeat. Default 30s; > 0.
+	Penalty time.Duration `yaml:"penalty"`
+	// MaxPenalty caps the penalty (and is how long a server must stay
+	// trusted for its penalty to start again from Penalty). Default 10m;
+	// >= Penalty.
+	MaxPenalty time.Duration `yaml:"max_penalty"`
 
 	m meta
 }

@@ -432,6 +432,16 @@ func (v *validator) health(h *Health, path string) {
 	if v.atLeast(&p.m, "unhealthy_threshold", pp, p.UnhealthyThreshold, 0) && p.UnhealthyThreshold > 0 {
 		v.positive(&p.m, "cooldown", pp, p.Cooldown)
 	}
+	if f := h.Flap; f != nil {
+		fp := join(path, "flap")
+		if v.atLeast(&f.m, "max_transitions", fp, f.MaxTransitions, 1) && f.MaxTransitions > MaxFlapTransitions {
+			v.at(&f.m, "max_transitions", fp, "must be at most %d, got %d", MaxFlapTransitions, f.MaxTransitions)
+		}
+		v.positive(&f.m, "window", fp, f.Window)
+		if v.positive(&f.m, "penalty", fp, f.Penalty) && f.MaxPenalty < f.Penalty {
+			v.at(&f.m, "max_penalty", fp, "must not be shorter than penalty (%s), got %s", f.Penalty, f.MaxPenalty)
+		}
+	}
 }
 
 // Rate-limit store bounds.

@@ -287,6 +287,21 @@ backends:
 			`15:17: backends[0].rate_limit.rate: a rate is required, like 100/s, 20/m or 1000/h`,
 			`15:25: backends[0].rate_limit.burst: must be at least 1`,
 		}},
+		{"flap damping", `frontends: [{name: f, listen: ":1"}]
+backends:
+  - name: b
+    health:
+      flap: {max_transitions: 0, window: 0s, penalty: 1m, max_penalty: 30s}
+  - name: c
+    health:
+      flap: {max_transitions: 1001, penalty: -1s}
+`, []string{
+			`5:31: backends[0].health.flap.max_transitions: must be at least 1, got 0`,
+			`5:42: backends[0].health.flap.window: must be greater than 0, got 0s`,
+			`5:72: backends[0].health.flap.max_penalty: must not be shorter than penalty (1m0s), got 30s`,
+			`8:31: backends[1].health.flap.max_transitions: must be at most 1000, got 1001`,
+			`8:46: backends[1].health.flap.penalty: must be greater than 0, got -1s`,
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { checkErrs(t, tc.src, tc.want...) })
