@@ -12,6 +12,8 @@
 #   make bench-deps  the same plus what only the benchmark harness uses
 #   make lint        gofmt check and go vet
 #   make fuzz        run each fuzz target for FUZZTIME (default 20s)
+#   make proto       regenerate api/sluice/v1/*.pb.go (protoc from Debian's protobuf-compiler;
+#                    protoc-gen-go and protoc-gen-go-grpc pinned as go tool dependencies in go.mod)
 
 GO       ?= go
 BIN      := bin
@@ -36,7 +38,7 @@ NORACE_PKGS = $(sort $(patsubst %/,%,$(dir $(shell grep -rl --include='*_test.go
 DEMO_HTTP := 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003
 DEMO_TCP  := 127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103
 
-.PHONY: build image run test test-deps bench bench-quick bench-deps lint fuzz clean
+.PHONY: build image run test test-deps bench bench-quick bench-deps lint fuzz proto clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/sluice ./cmd/sluice
@@ -90,6 +92,13 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+proto:
+	protoc -I api --plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) \
+	  --plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) \
+	  --go_out=api --go_opt=paths=source_relative \
+	  --go-grpc_out=api --go-grpc_opt=paths=source_relative \
+	  api/sluice/v1/control.proto
 
 clean:
 	rm -rf $(BIN)
