@@ -397,7 +397,11 @@ func (d *differ) list(scope, key string, a, b reflect.Value) {
 			continue
 		}
 		nb = append(nb, n)
-		d.fields(scope+": "+item+" "+n, "", a.Index(j), b.Index(i), map[string]bool{strings.ToLower(idField): true})
+		sub := item + " " + n
+		if scope != "" {
+			sub = scope + ": " + sub
+		}
+		d.fields(sub, "", a.Index(j), b.Index(i), map[string]bool{strings.ToLower(idField): true})
 	}
 	for i := 0; i < a.Len(); i++ {
 		n := id(a.Index(i))

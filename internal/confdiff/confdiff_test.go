@@ -162,6 +162,14 @@ func TestDiffKinds(t *testing.T) {
 				"shutdown_timeout 30s → 10s",
 				"max_connections 50000 → 1000",
 			}},
+		{"alerts and flap damping", edit(t,
+			"health: {active: {type: http, path: /health}}", "health: {active: {type: http, path: /health}, flap: {max_transitions: 3}}",
+			"  - name: pg\n    servers: [{address: 10.0.2.1:5432}]\n",
+			"  - name: pg\n    servers: [{address: 10.0.2.1:5432}]\nalerts:\n  - {name: slow, when: latency_p99, scope: {backend: web}, threshold: 250ms}\n"),
+			[]string{
+				"alert slow added (when latency_p99, threshold 250ms)",
+				"backend web: health.flap added (max_transitions 3, window 1m, penalty 30s, max_penalty 10m)",
+			}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

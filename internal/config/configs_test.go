@@ -69,7 +69,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Load(p)
-	if err == nil || err.Error() != p+`:9:1: top level: unknown key "bogus"; known keys: admin, logging, shutdown_timeout, max_connections, frontends, backends, rate_limit_store, resolvers` {
+	if err == nil || err.Error() != p+`:9:1: top level: unknown key "bogus"; known keys: admin, logging, shutdown_timeout, max_connections, frontends, backends, rate_limit_store, resolvers, alerts` {
 		t.Fatalf("got %v", err)
 	}
 	if _, err := parseT(strings.Repeat("#", MaxFileSize+1)); err == nil || !strings.Contains(err.Error(), "file is larger than") {

@@ -235,6 +235,9 @@ func (c *Config) setDerived() {
 			}
 		}
 	}
+	for i := range c.Alerts {
+		c.Alerts[i].setDerived()
+	}
 }
 
 // freeName returns name, or name-2, name-3… when taken has it, and marks

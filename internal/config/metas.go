@@ -24,5 +24,8 @@ func (x *Health) meta() *meta           { return &x.m }
 func (x *ActiveHealth) meta() *meta     { return &x.m }
 func (x *PassiveHealth) meta() *meta    { return &x.m }
 func (x *FlapHealth) meta() *meta       { return &x.m }
+func (x *Alert) meta() *meta            { return &x.m }
+func (x *AlertScope) meta() *meta       { return &x.m }
+func (x *AlertNotify) meta() *meta      { return &x.m }
 func (x *BackendRateLimit) meta() *meta { return &x.m }
 func (x *RateLimitStore) meta() *meta   { return &x.m }

@@ -30,6 +30,8 @@ type Config struct {
 	// names are resolved with, at load and every dns_refresh. Default empty:
 	// the system's resolver (/etc/resolv.conf). (Extension.)
 	Resolvers []string `yaml:"resolvers"`
+	// Alerts are alert rules (contract §8). Default none.
+	Alerts []Alert `yaml:"alerts"`
 
 	// File is the name given to Load or Parse (used in error messages).
 	File string `yaml:"-"`

@@ -129,6 +129,7 @@ func (v *validator) config(c *Config) {
 		}
 		v.frontend(f, path, backends)
 	}
+	v.alerts(c)
 }
 
 // claim records the listen address addr (valid) for owner, reporting it
@@ -381,10 +382,7 @@ func (v *validator) servers(b *Backend, path string) {
 		} else if msg := checkHostPort(s.Address, true); msg != "" {
 			v.at(&s.m, "address", sp, "%s", msg)
 		} else {
-			key := strings.ToLower(s.Address)
-			if ap, ok := addrPortOf(s.Address); ok {
-				key = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
-			}
+			key := serverKey(s.Address)
 			if j, dup := seen[key]; dup {
 				v.at(&s.m, "address", sp, "duplicate server %s (also servers[%d])", s.Address, j)
 			}
@@ -403,6 +401,15 @@ func (v *validator) servers(b *Backend, path string) {
 		v.at(&b.m, "servers", path, "algorithm weighted_round_robin%s needs at least one server with a weight above 0 (the default weight is 1)",
 			b.m.line("algorithm"))
 	}
+}
+
+// serverKey is a server address in a form where the same IP:port written
+// differently compares equal (host names: case-insensitive).
+func serverKey(addr string) string {
+	if ap, ok := addrPortOf(addr); ok {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	return strings.ToLower(addr)
 }
 
 func (v *validator) health(h *Health, path string) {
