@@ -110,7 +110,7 @@ const (
 // AlertKind describes one kind of alert: the unit of its threshold and the
 // scopes it allows. AlertKinds is the one table of them.
 type AlertKind struct {
-	Unit                              string
+	Unit                               string
 	Process, Frontend, Backend, Server bool
 	// Meaning is one line for the documentation and error messages.
 	Meaning string
