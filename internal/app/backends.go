@@ -23,6 +23,7 @@ type srvState struct {
 	label   string // metrics and access-log name: the address, or NAME@IP:PORT (dns.go)
 	met     *metrics.Server
 	passive atomic.Pointer[health.Passive]
+	flap    atomic.Pointer[health.Flap] // nil when flap damping is off
 	be      *backendRT
 	live    srvLive                // latency histogram (data path) and the sampler's view
 	reason  atomic.Pointer[string] // why it last went down (health events)
@@ -157,6 +158,8 @@ type backendPlan struct {
 	hasCheck  bool
 	passive   health.PassiveOptions
 	hasPass   bool
+	flap      health.FlapOptions
+	hasFlap   bool
 	rate      *ratelimit.Rule
 }
 
@@ -186,6 +189,7 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload, shared bool
 	}
 	p.passive, p.hasPass = passiveOptions(c, a.log)
 	a.passiveHooks(c.Name, &p.passive)
+	p.flap, p.hasFlap = flapOptions(c, a.log)
 	for i := range c.Servers {
 		for _, sa := range expandServer(&c.Servers[i]) {
 			addr := sa.dial
@@ -249,7 +253,7 @@ func (a *App) commitBackend(p *backendPlan) *backendRT {
 	b := p.rt
 	for i, srv := range p.added {
 		st := &srvState{be: b, label: p.labels[i]}
-		st.met = a.reg.Server(p.cfg.Name, st.label, srv.Healthy, srv.Active)
+		st.met = a.reg.Server(p.cfg.Name, st.label, healthyNow(srv), srv.Active)
 		srv.SetExt(balance.ExtMetrics, st)
 	}
 	// Operator state (weight, enabled, drain) is configuration: the file
@@ -272,6 +276,7 @@ func (a *App) commitBackend(p *backendPlan) *backendRT {
 		default:
 			ps.SetOptions(p.passive)
 		}
+		commitFlap(srv, st, p.flap, p.hasFlap)
 	}
 	// Health of new servers is settled before they become pickable: with
 	// active checks on they start down and are probed first.

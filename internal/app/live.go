@@ -250,6 +250,7 @@ func (a *App) passiveHooks(backend string, o *health.PassiveOptions) {
 }
 
 func (a *App) healthEvent(backend, addr, source string, up bool, reason string, t any) {
+	healthTransition(t) // flap damping counts every transition, active or passive
 	e := state.Event{Type: state.EventHealth, Backend: backend, Server: addr, Source: source, Reason: reason}
 	if up {
 		e.Severity, e.State = "info", state.HealthUp

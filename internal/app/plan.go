@@ -269,6 +269,7 @@ func (a *App) commit(pl *plan) string {
 	a.global.SetMax(int64(cfg.MaxConnections))
 	next := make(map[string]*backendRT, len(pl.backends))
 	var passives []*health.Passive
+	var flaps []*health.Flap
 	bals := make([]*balance.Balancer, 0, len(pl.backends))
 	for _, p := range pl.backends {
 		ch.backend(p)
@@ -279,9 +280,13 @@ func (a *App) commit(pl *plan) string {
 			if ps := stateOf(s).passive.Load(); ps != nil {
 				passives = append(passives, ps)
 			}
+			if f := stateOf(s).flap.Load(); f != nil {
+				flaps = append(flaps, f)
+			}
 		}
 	}
 	a.sweep.Set(passives)
+	a.sweep.SetFlaps(flaps)
 	a.bals.Store(&bals)
 	nextFE := make(map[string]*frontendRT, len(pl.fronts))
 	var retired []*frontendRT

@@ -212,6 +212,9 @@ func (c *Config) setDerived() {
 	}
 	for bi := range c.Backends {
 		b := &c.Backends[bi]
+		if f := b.Health.Flap; f != nil && !f.m.has("max_penalty") && f.MaxPenalty < f.Penalty {
+			f.MaxPenalty = f.Penalty // a long penalty alone is not an error
+		}
 		if b.RateLimit != nil && b.RateLimit.Burst == 0 && !b.RateLimit.m.has("burst") {
 			b.RateLimit.Burst = b.RateLimit.Rate.DefaultBurst()
 		}

@@ -125,9 +125,10 @@ backends:
 }
 
 // TestFlapDefaults: flap damping is off without a flap block; an empty
-// block turns it on with the contract's example values.
+// block turns it on with the contract's example values; max_penalty
+// follows a longer penalty unless written.
 func TestFlapDefaults(t *testing.T) {
-	c := mustParse(t, "frontends: [{name: f, listen: \":1\", backend: b}]\nbackends:\n  - name: b\n  - name: c\n    health: {flap: {}}\n  - name: d\n    health: {flap: {max_transitions: 2, window: 10s}}\n")
+	c := mustParse(t, "frontends: [{name: f, listen: \":1\", backend: b}]\nbackends:\n  - name: b\n  - name: c\n    health: {flap: {}}\n  - name: d\n    health: {flap: {max_transitions: 2, window: 10s}}\n  - name: e\n    health: {flap: {penalty: 1h}}\n")
 	if c.Backends[0].Health.Flap != nil {
 		t.Fatalf("flap damping on without a flap block: %+v", c.Backends[0].Health.Flap)
 	}
@@ -138,5 +139,8 @@ func TestFlapDefaults(t *testing.T) {
 	}
 	if f := c.Backends[2].Health.Flap; f.MaxTransitions != 2 || f.Window != 10*time.Second || f.Penalty != 30*time.Second {
 		t.Fatalf("partial flap block = %+v", f)
+	}
+	if f := c.Backends[3].Health.Flap; f.Penalty != time.Hour || f.MaxPenalty != time.Hour {
+		t.Fatalf("penalty 1h alone: %+v (max_penalty follows it)", f)
 	}
 }

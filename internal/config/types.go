@@ -497,8 +497,8 @@ type FlapHealth struct {
 	// each repeat. Default 30s; > 0.
 	Penalty time.Duration `yaml:"penalty"`
 	// MaxPenalty caps the penalty (and is how long a server must stay
-	// trusted for its penalty to start again from Penalty). Default 10m;
-	// >= Penalty.
+	// trusted for its penalty to start again from Penalty). Default 10m
+	// (or Penalty, if longer); >= Penalty.
 	MaxPenalty time.Duration `yaml:"max_penalty"`
 
 	m meta
