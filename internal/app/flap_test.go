@@ -60,7 +60,7 @@ backends:
       passive: {unhealthy_threshold: 0}
 %s`, p[0], p[1], stable, flapAddr, flap)
 	h = hlStart(t, yaml)
-	cl := hlHTTPClient()
+	cl := hlHTTPClient(t)
 	url := "http://" + hlAddr(p[1]) + "/x"
 	t0 := time.Now()
 	fl.start.Store(t0.UnixNano()) // flapping starts with the load
