@@ -38,6 +38,7 @@ type Registry struct {
 	lastReloadOK     atomic.Bool
 	accessLogDropped *Counter
 	store            *Store // nil until RateLimitStore
+	alerts           alertSeries
 }
 
 type pairKey struct{ frontend, backend string }
@@ -203,6 +204,9 @@ func (r *Registry) sets() []*vm.Set {
 	defer r.mu.Unlock()
 	out := make([]*vm.Set, 0, 1+len(r.frontends)+len(r.pairs)+len(r.servers))
 	out = append(out, r.process)
+	if r.alerts.firing != nil {
+		out = append(out, r.alerts.firing)
+	}
 
 	fn := make([]string, 0, len(r.frontends))
 	for n := range r.frontends {

@@ -128,6 +128,7 @@ type FrontendStats struct {
 	ErrorRate         float64 `json:"error_rate"` // share of 5xx answers (http), 0..1
 	P50Ms             float64 `json:"p50_ms"`
 	P99Ms             float64 `json:"p99_ms"`
+	RateLimitedPerSec float64 `json:"rate_limited_per_sec"` // requests (tcp: connections) refused by its rate limits
 	BytesInPerSec     float64 `json:"bytes_in_per_sec"`
 	BytesOutPerSec    float64 `json:"bytes_out_per_sec"`
 	Requests          uint64  `json:"requests_total"` // http requests or tcp sessions
@@ -141,6 +142,7 @@ type BackendStats struct {
 	ErrorRate         float64       `json:"error_rate"`
 	P50Ms             float64       `json:"p50_ms"`
 	P99Ms             float64       `json:"p99_ms"`
+	RateLimitedPerSec float64       `json:"rate_limited_per_sec"` // refused by the backend's rate_limit
 	Servers           []ServerStats `json:"servers"`
 }
 
@@ -168,6 +170,21 @@ type ServerStats struct {
 	P99Ms             float64 `json:"p99_ms"`
 	Failures          uint64  `json:"failures_total"`
 	Reason            string  `json:"reason,omitempty"` // why it is down (the last transition's reason)
+	// DampedUntil is when flap damping trusts the server again (Health
+	// "damped" only).
+	DampedUntil time.Time `json:"damped_until,omitzero"`
+	// UpRatio is the share of the last hour (or of its time in the
+	// process, if shorter) the server spent up, 0..1.
+	UpRatio float64 `json:"up_ratio_1h"`
+}
+
+// HealthTransition is one entry of a server's health history (the last
+// 100 per server): GET /api/v1/backends/{name} serves them per server.
+type HealthTransition struct {
+	Time   time.Time `json:"time"`
+	Source string    `json:"source"` // active | passive | operator | damping
+	State  string    `json:"state"`  // up | down | half_open | damped | …
+	Reason string    `json:"reason"` // "active check: status 503", "5 consecutive failures on live traffic: 5xx"
 }
 
 // ProcessStats are whole-process numbers (also what resource alerts read).
@@ -280,6 +297,9 @@ const (
 	OpRemoveServer = "remove_server" // Backend/Address; it drains first
 	OpPutConfig    = "put_config"    // replace the whole text with Text
 	OpReload       = "reload"        // re-read the file, as SIGHUP
+	OpAddAlert     = "add_alert"     // Alert (Name unique) appended to alerts
+	OpSetAlert     = "set_alert"     // the rule named Alert.Name replaced by Alert
+	OpRemoveAlert  = "remove_alert"  // the rule named Alert.Name removed
 )
 
 // ServerSpec carries the fields of a server change; nil means unchanged
@@ -297,8 +317,9 @@ type Change struct {
 	Backend string
 	Address string
 	Server  ServerSpec
-	Text    []byte // OpPutConfig
-	DryRun  bool   // validate and diff only; nothing is applied or written
+	Text    []byte     // OpPutConfig
+	Alert   *AlertRule // OpAddAlert, OpSetAlert, OpRemoveAlert (Name only)
+	DryRun  bool       // validate and diff only; nothing is applied or written
 	Actor   Actor
 }
 
