@@ -53,3 +53,17 @@ type AlertStatus struct {
 	Fired time.Time `json:"fired,omitzero"`  // when it last fired
 	Error string    `json:"error,omitempty"` // why it cannot be evaluated (its scope has no data)
 }
+
+// AlertReader is implemented by a Control that evaluates alert rules
+// (internal/app's): the API and the gRPC service type-assert it and answer
+// "not available" without it.
+type AlertReader interface {
+	Alerts() []AlertStatus
+}
+
+// HistoryReader is implemented by a Control that keeps each server's
+// health history: the last transitions (at most 100, oldest first) of the
+// server at address of backend; nil when there is no such server.
+type HistoryReader interface {
+	History(backend, address string) []HealthTransition
+}
