@@ -23,6 +23,7 @@ import (
 	"github.com/sluicelb/sluice/internal/app"
 	"github.com/sluicelb/sluice/internal/confdiff"
 	"github.com/sluicelb/sluice/internal/config"
+	"github.com/sluicelb/sluice/internal/ctl"
 )
 
 // Set with -ldflags "-X main.version=... -X main.commit=...".
@@ -36,6 +37,11 @@ const usage = `usage:
   sluice explain -c FILE --frontend F [--method M --host H --path P --client-ip IP --header 'Name: value']
                                  which route, backend and server a request would get, and why
   sluice hash-password           read a password on stdin, print its bcrypt hash for admin.users
+  sluice ctl [--addr HOST:PORT] [--key KEY] [--plain] COMMAND
+                                 drive a running sluice over gRPC (admin.grpc_listen):
+                                 status, servers, drain, undrain, enable, disable, weight,
+                                 add, remove, reload, explain, events, alerts, watch
+                                 (sluice ctl help lists them and the exit codes)
   sluice version                 print version, commit and Go version
 
   sluice run --help lists the flags and SLUICE_* environment variables that
@@ -60,6 +66,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdExplain(args[1:], stdout, stderr)
 	case "hash-password":
 		return cmdHashPassword(args[1:], os.Stdin, stdout, stderr)
+	case "ctl":
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sig)
+		return ctl.Run(args[1:], os.Getenv, stdout, stderr, sig)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "sluice %s commit %s %s %s/%s\n", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
