@@ -182,6 +182,12 @@ func (f *fakeControl) Change(ctx context.Context, c state.Change) (state.Result,
 	return r, nil
 }
 
+// Alerts makes the fake a state.AlertReader with one rule.
+func (f *fakeControl) Alerts() []state.AlertStatus {
+	return []state.AlertStatus{{AlertRule: state.AlertRule{Name: "api-slow", When: "latency_p99", Scope: state.AlertScope{Backend: "web"},
+		Threshold: "250ms"}, State: state.AlertOK}}
+}
+
 func (f *fakeControl) lastChange() state.Change {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -143,8 +143,19 @@ func (s *Server) frontends(w http.ResponseWriter, r *http.Request) {
 
 // backends answers GET /api/v1/backends and /api/v1/backends/{name}.
 func (s *Server) backends(w http.ResponseWriter, r *http.Request) {
+	one := r.PathValue("name") != ""
+	hr, _ := s.opts.Control.(state.HistoryReader)
 	views(s, w, r, "backends", "backend", func(sn *state.Snapshot) []state.Backend { return sn.Backends },
-		func(b *state.Backend) string { return b.Name }, viewBackend)
+		func(b *state.Backend) string { return b.Name },
+		func(b *state.Backend, st *state.Stats) backendView {
+			v := viewBackend(b, st)
+			if one && hr != nil { // the one-backend view carries each server's health history
+				for j := range v.Servers {
+					v.Servers[j].History = hr.History(b.Name, v.Servers[j].Address)
+				}
+			}
+			return v
+		})
 }
 
 // passwordHashValue finds the value of every password_hash key, in block

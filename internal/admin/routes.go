@@ -33,8 +33,8 @@ func changes(method string) bool {
 
 // table is THE role table (contract §8): every endpoint of the admin
 // listener with its minimum role. The guard enforces it in front of every
-// handler and TestRoleTable walks it. Alerts (issue 22) add
-// GET /api/v1/alerts[/{name}] (viewer) and POST/PUT/DELETE (admin) here.
+// handler and TestRoleTable walks it. The gRPC control service takes its
+// roles from it too (Authorize, by the REST route each RPC mirrors).
 func (s *Server) table() []route {
 	v, o, a, none := auth.RoleViewer, auth.RoleOperator, auth.RoleAdmin, auth.RoleNone
 	t := []route{
@@ -62,6 +62,12 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/api/v1/events", role: v, h: s.events},
 		{method: "GET", path: "/api/v1/explain", role: v, h: s.explain},
 		{method: "GET", path: "/api/v1/stream", role: v, h: s.stream},
+
+		{method: "GET", path: "/api/v1/alerts", role: v, h: s.alerts},
+		{method: "GET", path: "/api/v1/alerts/{name}", role: v, h: s.alert},
+		{method: "POST", path: "/api/v1/alerts", role: a, h: s.addAlert},
+		{method: "PUT", path: "/api/v1/alerts/{name}", role: a, h: s.setAlert},
+		{method: "DELETE", path: "/api/v1/alerts/{name}", role: a, h: s.removeAlert},
 
 		{method: "GET", path: "/api/v1/keys", role: a, h: s.listKeys},
 		{method: "POST", path: "/api/v1/keys", role: a, h: s.createKey},

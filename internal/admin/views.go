@@ -86,6 +86,14 @@ type serverView struct {
 	P99Ms             float64 `json:"p99_ms"`
 	Failures          uint64  `json:"failures_total"`
 	Reason            string  `json:"reason,omitempty"`
+	// DampedUntil: when flap damping trusts the server again (health
+	// "damped" only). UpRatio: the share of the last hour it spent up.
+	DampedUntil time.Time `json:"damped_until,omitzero"`
+	UpRatio     float64   `json:"up_ratio_1h"`
+	// History is the server's last health transitions (at most 100,
+	// oldest first, with source and reason): GET /api/v1/backends/{name}
+	// only.
+	History []state.HealthTransition `json:"history,omitempty"`
 }
 
 func viewStatus(snap *state.Snapshot, st *state.Stats, now time.Time) statusView {
@@ -180,4 +188,5 @@ func fillLive(v *serverView, s *state.ServerStats) {
 	v.Health, v.ActiveUp, v.PassiveUp, v.Draining, v.Removed = s.Health, s.ActiveUp, s.PassiveUp, s.Draining, s.Removed
 	v.EffectiveWeight, v.ActiveConnections, v.RequestsPerSec = s.Weight, s.ActiveConnections, s.RequestsPerSec
 	v.P50Ms, v.P99Ms, v.Failures, v.Reason = s.P50Ms, s.P99Ms, s.Failures, s.Reason
+	v.DampedUntil, v.UpRatio = s.DampedUntil, s.UpRatio
 }

@@ -33,6 +33,9 @@ const (
 	ActionRemoveServer = "remove_server"
 	ActionPutConfig    = "put_config"
 	ActionReload       = "reload"
+	ActionAddAlert     = "add_alert"
+	ActionSetAlert     = "set_alert"
+	ActionRemoveAlert  = "remove_alert"
 )
 
 // Outcomes.

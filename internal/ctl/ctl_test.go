@@ -56,7 +56,7 @@ func (auth) Authorize(token, pattern string) (state.Actor, int, error) {
 	}
 	return state.Actor{Name: token}, 0, nil
 }
-func (auth) Audit(state.Actor, string, state.Result, error) {}
+func (auth) Audit(state.Actor, string, string, map[string]any, state.Result, error) {}
 
 func start(t *testing.T) (string, *fake) {
 	f := &fake{items: make(chan state.Item, 4), changes: make(chan state.Change, 16)}

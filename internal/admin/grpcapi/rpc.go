@@ -169,12 +169,13 @@ func (s *Server) ListServers(ctx context.Context, r *sluicev1.ListServersRequest
 	return out, nil
 }
 
-// change runs one change through Control.Change and audits it.
-func (s *Server) change(ctx context.Context, action string, c state.Change) (*sluicev1.ChangeResponse, error) {
+// change runs one change through Control.Change and audits it (dry runs
+// are not audited, as over REST).
+func (s *Server) change(ctx context.Context, action, target string, req map[string]any, c state.Change) (*sluicev1.ChangeResponse, error) {
 	c.Actor = actorOf(ctx)
 	res, err := s.o.Control.Change(ctx, c)
-	if s.o.Auth != nil {
-		s.o.Auth.Audit(c.Actor, action, res, err)
+	if s.o.Auth != nil && !c.DryRun {
+		s.o.Auth.Audit(c.Actor, action, target, req, res, err)
 	}
 	if err != nil {
 		return nil, changeErr(err)
@@ -182,6 +183,8 @@ func (s *Server) change(ctx context.Context, action string, c state.Change) (*sl
 	return &sluicev1.ChangeResponse{Applied: res.Applied, DryRun: res.DryRun, Changes: res.Changes, Persisted: res.Persisted,
 		Warnings: res.Warnings, ConfigChecksum: res.Checksum}, nil
 }
+
+func serverTarget(backend, address string) string { return "backends/" + backend + "/servers/" + address }
 
 func spec(address string, w *int32, en, dr *bool) state.ServerSpec {
 	sp := state.ServerSpec{Address: address, Enabled: en, Drain: dr}
@@ -200,7 +203,17 @@ func (s *Server) UpdateServer(ctx context.Context, r *sluicev1.UpdateServerReque
 	if r.Weight == nil && r.Enabled == nil && r.Drain == nil {
 		return nil, status.Error(codes.InvalidArgument, "nothing to change: give weight, enabled or drain")
 	}
-	return s.change(ctx, "update server "+r.GetAddress()+" of backend "+r.GetBackend(), state.Change{Op: state.OpPatchServer,
+	req := map[string]any{}
+	if r.Weight != nil {
+		req["weight"] = r.GetWeight()
+	}
+	if r.Enabled != nil {
+		req["enabled"] = r.GetEnabled()
+	}
+	if r.Drain != nil {
+		req["drain"] = r.GetDrain()
+	}
+	return s.change(ctx, "patch_server", serverTarget(r.GetBackend(), r.GetAddress()), req, state.Change{Op: state.OpPatchServer,
 		Backend: r.GetBackend(), Address: r.GetAddress(), Server: spec("", r.Weight, r.Enabled, r.Drain), DryRun: r.GetDryRun()})
 }
 
@@ -209,7 +222,7 @@ func (s *Server) AddServer(ctx context.Context, r *sluicev1.AddServerRequest) (*
 	if r.GetBackend() == "" || r.GetAddress() == "" {
 		return nil, status.Error(codes.InvalidArgument, "backend and address are required")
 	}
-	return s.change(ctx, "add server "+r.GetAddress()+" to backend "+r.GetBackend(), state.Change{Op: state.OpAddServer,
+	return s.change(ctx, "add_server", serverTarget(r.GetBackend(), r.GetAddress()), map[string]any{"address": r.GetAddress()}, state.Change{Op: state.OpAddServer,
 		Backend: r.GetBackend(), Address: r.GetAddress(), Server: spec(r.GetAddress(), r.Weight, r.Enabled, r.Drain), DryRun: r.GetDryRun()})
 }
 
@@ -218,7 +231,7 @@ func (s *Server) RemoveServer(ctx context.Context, r *sluicev1.RemoveServerReque
 	if r.GetBackend() == "" || r.GetAddress() == "" {
 		return nil, status.Error(codes.InvalidArgument, "backend and address are required")
 	}
-	return s.change(ctx, "remove server "+r.GetAddress()+" from backend "+r.GetBackend(), state.Change{Op: state.OpRemoveServer,
+	return s.change(ctx, "remove_server", serverTarget(r.GetBackend(), r.GetAddress()), nil, state.Change{Op: state.OpRemoveServer,
 		Backend: r.GetBackend(), Address: r.GetAddress(), DryRun: r.GetDryRun()})
 }
 
@@ -230,7 +243,7 @@ func (s *Server) GetConfig(ctx context.Context, _ *sluicev1.GetConfigRequest) (*
 
 // PutConfig replaces the configuration text (or dry-runs it).
 func (s *Server) PutConfig(ctx context.Context, r *sluicev1.PutConfigRequest) (*sluicev1.ChangeResponse, error) {
-	return s.change(ctx, "replace the configuration", state.Change{Op: state.OpPutConfig, Text: []byte(r.GetText()), DryRun: r.GetDryRun()})
+	return s.change(ctx, "put_config", "config", nil, state.Change{Op: state.OpPutConfig, Text: []byte(r.GetText()), DryRun: r.GetDryRun()})
 }
 
 // Validate checks a configuration text.
@@ -245,7 +258,7 @@ func (s *Server) Validate(ctx context.Context, r *sluicev1.ValidateRequest) (*sl
 
 // Reload re-reads the configuration file.
 func (s *Server) Reload(ctx context.Context, _ *sluicev1.ReloadRequest) (*sluicev1.ChangeResponse, error) {
-	return s.change(ctx, "reload", state.Change{Op: state.OpReload})
+	return s.change(ctx, "reload", "config", nil, state.Change{Op: state.OpReload})
 }
 
 // Explain answers which route, backend and server a request would get.

@@ -44,9 +44,12 @@ type Auth interface {
 	// http.StatusUnauthorized, too low a role http.StatusForbidden (with
 	// an error saying why); 0 means allowed.
 	Authorize(token, pattern string) (actor state.Actor, httpStatus int, err error)
-	// Audit records a change made through the service, as the REST API
-	// records its own (who, what, the outcome).
-	Audit(actor state.Actor, action string, res state.Result, err error)
+	// Audit records a change made through the service as the REST API
+	// records its own: who, the action (the audit log's names:
+	// patch_server, add_server, remove_server, put_config, reload), its
+	// target (backends/web/servers/10.0.0.1:80, config), the fields asked
+	// for, and the outcome.
+	Audit(actor state.Actor, action, target string, req map[string]any, res state.Result, err error)
 }
 
 // Options configure a Server.

@@ -102,9 +102,9 @@ func (a *fakeAuth) Authorize(token, pattern string) (state.Actor, int, error) {
 	return state.Actor{Name: strings.TrimSuffix(token, "-key"), Role: []string{"viewer", "operator", "admin"}[r]}, 0, nil
 }
 
-func (a *fakeAuth) Audit(actor state.Actor, action string, res state.Result, err error) {
+func (a *fakeAuth) Audit(actor state.Actor, action, target string, _ map[string]any, res state.Result, err error) {
 	a.mu.Lock()
-	a.audits = append(a.audits, actor.Name+" via "+actor.Via+": "+action)
+	a.audits = append(a.audits, actor.Name+" via "+actor.Via+": "+action+" "+target)
 	a.mu.Unlock()
 }
 
@@ -196,7 +196,7 @@ func TestGRPCAuth(t *testing.T) {
 	}
 	fa.mu.Lock()
 	defer fa.mu.Unlock()
-	if len(fa.audits) != 1 || fa.audits[0] != "operator via grpc: update server 10.0.0.1:80 of backend app" {
+	if len(fa.audits) != 1 || fa.audits[0] != "operator via grpc: patch_server backends/app/servers/10.0.0.1:80" {
 		t.Fatalf("audits %q", fa.audits)
 	}
 }
