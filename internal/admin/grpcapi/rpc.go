@@ -184,7 +184,9 @@ func (s *Server) change(ctx context.Context, action, target string, req map[stri
 		Warnings: res.Warnings, ConfigChecksum: res.Checksum}, nil
 }
 
-func serverTarget(backend, address string) string { return "backends/" + backend + "/servers/" + address }
+func serverTarget(backend, address string) string {
+	return "backends/" + backend + "/servers/" + address
+}
 
 func spec(address string, w *int32, en, dr *bool) state.ServerSpec {
 	sp := state.ServerSpec{Address: address, Enabled: en, Drain: dr}
