@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -63,4 +64,16 @@ func (s *Server) Audit(actor state.Actor, action, target string, req map[string]
 		rec.Changes, rec.ChecksumAfter, rec.Persisted = res.Changes, res.Checksum, res.Persisted
 	}
 	s.audit.Write(rec)
+}
+
+// TLSConfig is the admin listener's TLS configuration (admin.tls), whose
+// certificate follows reloads, for the gRPC control service to serve with
+// the same certificate; nil when the admin listener serves plain HTTP.
+// Valid after Start.
+func (s *Server) TLSConfig() *tls.Config {
+	if !s.tlsOn {
+		return nil
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"},
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }}
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/sluicelb/sluice/health"
 	"github.com/sluicelb/sluice/internal/accesslog"
 	"github.com/sluicelb/sluice/internal/admin"
+	"github.com/sluicelb/sluice/internal/admin/grpcapi"
+	"github.com/sluicelb/sluice/internal/alert"
 	"github.com/sluicelb/sluice/internal/confedit"
 	"github.com/sluicelb/sluice/internal/config"
 	"github.com/sluicelb/sluice/internal/live"
@@ -109,6 +111,10 @@ type App struct {
 	logs       *live.LogRing
 	hub        *live.Hub
 	ctl        *control
+	alerts     *alert.Engine    // nil before Start
+	grpc       *grpcapi.Server  // nil when admin.grpc_listen is empty
+	grpcLn     *net.TCPListener // its listener (handed to an upgrade)
+	grpcAddr   string           // admin.grpc_listen as started
 
 	// The configuration file (change path): what was last read from or
 	// written to it, and the overlay edits running on top of it.
@@ -186,6 +192,11 @@ func (a *App) Start(cfg *config.Config) error {
 		a.abortStart()
 		return fmt.Errorf("admin: %w", err)
 	}
+	if err := a.startGRPC(cfg); err != nil {
+		a.abortStart()
+		return err
+	}
+	a.startAlerts(cfg)
 	source := SourceStart
 	if len(a.opts.Inherited) > 0 {
 		source = SourceUpgrade
@@ -212,6 +223,7 @@ func (a *App) Start(cfg *config.Config) error {
 	go a.tickLoop()
 	go a.sampler()
 	go a.dnsLoop()
+	a.alerts.Run(a.ctl.Stats)
 	a.ready.Store(true)
 	a.logSummary()
 	return nil
@@ -222,6 +234,10 @@ func (a *App) abortStart() {
 	defer cancel()
 	if a.admin != nil {
 		_ = a.admin.Shutdown(ctx)
+	}
+	a.stopGRPC(ctx)
+	if a.alerts != nil {
+		a.alerts.Stop(0)
 	}
 	_ = a.eng.Stop(ctx)
 	_ = a.sweep.Stop()
@@ -368,6 +384,9 @@ func (a *App) applyLocked(cfg *config.Config, reload bool) (string, error) {
 	if a.cfg != nil && cfg.Admin.Listen != a.cfg.Admin.Listen {
 		a.log.Warn("admin.listen changed: it takes effect at the next restart", "listen", a.cfg.Admin.Listen, "new", cfg.Admin.Listen)
 	}
+	if a.cfg != nil && cfg.Admin.GRPCListen != a.grpcAddr {
+		a.log.Warn("admin.grpc_listen changed: it takes effect at the next restart", "listen", a.grpcAddr, "new", cfg.Admin.GRPCListen)
+	}
 	if a.cfg != nil && cfg.Admin.StateDir != a.cfg.Admin.StateDir {
 		a.log.Warn("admin.state_dir changed: it takes effect at the next restart", "state_dir", a.cfg.Admin.StateDir, "new", cfg.Admin.StateDir)
 	}
@@ -469,6 +488,11 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	fes := a.frontends
 	a.mu.Unlock()
+	// Alerts stop first: their state is saved and the state lock released,
+	// so the process of a binary upgrade takes over at once.
+	if a.alerts != nil {
+		a.alerts.Stop(time.Second)
+	}
 	a.log.Info("shutting down", "tcp_sessions", a.eng.Sessions())
 	var wg sync.WaitGroup
 	for _, rt := range fes {
@@ -508,6 +532,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		}
 	}
 	_ = a.sweep.Stop()
+	a.stopGRPC(hard)
 	if a.admin != nil {
 		_ = a.admin.Shutdown(hard)
 	}
@@ -603,6 +628,7 @@ func (a *App) ListenerFiles() (addrs []string, files []*os.File, err error) {
 		}
 	}
 	add(a.cfg.Admin.Listen, a.adminLn)
+	add(a.grpcAddr, a.grpcLn)
 	for _, rt := range a.frontends {
 		add(rt.cfg.Listen, rt.ln)
 	}

@@ -27,6 +27,7 @@ type srvState struct {
 	be      *backendRT
 	live    srvLive                // latency histogram (data path) and the sampler's view
 	reason  atomic.Pointer[string] // why it last went down (health events)
+	hist    history                // the last health transitions
 }
 
 func stateOf(s *balance.Server) *srvState {
@@ -190,6 +191,7 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload, shared bool
 	p.passive, p.hasPass = passiveOptions(c, a.log)
 	a.passiveHooks(c.Name, &p.passive)
 	p.flap, p.hasFlap = flapOptions(c, a.log)
+	p.flap.OnDamp = a.flapHook(c.Name)
 	for i := range c.Servers {
 		for _, sa := range expandServer(&c.Servers[i]) {
 			addr := sa.dial

@@ -33,7 +33,8 @@ func (a *App) change(ctx context.Context, c state.Change) (state.Result, error) 
 	switch c.Op {
 	case state.OpReload:
 		return a.apiReload(ctx, c)
-	case state.OpPatchServer, state.OpAddServer, state.OpRemoveServer, state.OpPutConfig:
+	case state.OpPatchServer, state.OpAddServer, state.OpRemoveServer, state.OpPutConfig,
+		state.OpAddAlert, state.OpSetAlert, state.OpRemoveAlert:
 	default:
 		return state.Result{}, fmt.Errorf("unknown change operation %q", c.Op)
 	}
@@ -144,6 +145,8 @@ func editsFor(c state.Change) ([]confedit.Edit, error) {
 		if len(c.Text) == 0 {
 			return nil, invalidf("the new configuration is empty")
 		}
+	case state.OpAddAlert, state.OpSetAlert, state.OpRemoveAlert:
+		return alertEdits(c)
 	}
 	return nil, nil
 }

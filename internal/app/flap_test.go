@@ -33,7 +33,8 @@ func (f *flapper) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // flapRun runs one App over a stable server and a flapper (active http
-// checks every 100ms that flip on one result, passive checks off, flap
+// checks every 100ms: down after 2 failures, up after 1 success; passive
+// checks off; flap
 // block as given) under load for d, and returns every request's result,
 // when the load (and the flapping) started, and the App.
 func flapRun(t *testing.T, flap string, d time.Duration) (rs []hlResult, t0 time.Time, h *hlApp, fl *flapper) {
@@ -54,7 +55,7 @@ backends:
   - name: be
     servers: [{address: "%s"}, {address: "%s"}]
     health:
-      active: {type: http, path: /health, interval: 100ms, timeout: 90ms, healthy_threshold: 1, unhealthy_threshold: 1}
+      active: {type: http, path: /health, interval: 100ms, timeout: 90ms, healthy_threshold: 1, unhealthy_threshold: 2}
       passive: {unhealthy_threshold: 0}
 %s`, p[0], p[1], stable, flapAddr, flap)
 	h = hlStart(t, yaml)
@@ -106,7 +107,10 @@ func TestFlapDampingCutsClientErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	lead := heldAt.Sub(onT0) + 50*time.Millisecond // requests in flight at that moment may still fail
-	_, onLate, _ := hlErrors(onRs, onT0.Add(lead))
+	_, onLate, firstOn := hlErrors(onRs, onT0.Add(lead))
+	if firstOn != nil {
+		t.Logf("first error with damping on after the hold-out: %v", firstOn)
+	}
 	_, offLate, _ := hlErrors(offRs, offT0.Add(lead))
 	offErrs, onErrs := countErrs(offRs), countErrs(onRs)
 	t.Logf("client errors over %v: damping off %d of %d requests, damping on %d of %d; after the hold-out began (%v in): off %d, on %d",

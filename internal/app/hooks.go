@@ -56,8 +56,12 @@ func (h *tcpHooks) Opened()                  { h.fe.ConnOpened() }
 func (h *tcpHooks) Closed()                  { h.fe.ConnClosed() }
 
 func (h *tcpHooks) Refused(r l4.Refusal, _ netip.Addr) {
-	if r == l4.RefusedNoServer {
+	switch r {
+	case l4.RefusedNoServer:
 		h.noSrv.refused(h.name, h.backend)
+	case l4.RefusedRateLimit:
+		h.fl.limited.Add(1)
+		h.bl.limited.Add(1)
 	}
 }
 
@@ -148,6 +152,12 @@ func (o *httpObserver) RequestDone(r *l7.Record) {
 	o.fl.lat.Observe(r.Duration)
 	if bl != nil {
 		bl.req.Add(1)
+	}
+	if r.Failure == l7.FailRateLimited { // rate_limited alerts
+		o.fl.limited.Add(1)
+		if bl != nil {
+			bl.limited.Add(1)
+		}
 	}
 	if r.Status >= 500 {
 		o.fl.errs.Add(1)

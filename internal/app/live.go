@@ -15,21 +15,25 @@ import (
 // name (App.feLive). The data path adds; the sampler alone reads and owns
 // the fields below the line.
 type feLive struct {
-	req  atomic.Uint64 // http requests or tcp sessions
-	errs atomic.Uint64 // 5xx answers (http), sessions that reached no server or broke on the backend side (tcp)
-	lat  live.Hist
+	req     atomic.Uint64 // http requests or tcp sessions
+	errs    atomic.Uint64 // 5xx answers (http), sessions that reached no server or broke on the backend side (tcp)
+	limited atomic.Uint64 // refused by a rate limit (http 429, tcp refused)
+	lat     live.Hist
 
 	rate rates
+	lim  rates
 	win  live.Window
 }
 
 // beLive are the live counters of one backend (requests routed to it,
 // whether or not a server was reached). Latencies come from its servers.
 type beLive struct {
-	req  atomic.Uint64
-	errs atomic.Uint64
+	req     atomic.Uint64
+	errs    atomic.Uint64
+	limited atomic.Uint64 // requests (connections) to it refused by a rate limit
 
 	rate rates
+	lim  rates
 }
 
 // srvLive is a server's latency histogram and the sampler's view of it,
@@ -40,6 +44,7 @@ type srvLive struct {
 	win  live.Window
 	prev uint64 // requests at the last sample
 	rps  float64
+	up   upRing // one bit per sample: up or not (the last hour)
 }
 
 // rates turns counters into per-second rates between two samples. Owned
@@ -150,7 +155,9 @@ func (a *App) sample(now time.Time, dt float64) *state.Stats {
 		l := f.live
 		l.rate.advance(dt, l.req.Load(), l.errs.Load(), f.met.BytesIn().Get(), f.met.BytesOut().Get())
 		l.win.Advance(&l.lat)
+		l.lim.advance(dt, l.limited.Load())
 		fs := state.FrontendStats{Name: f.name, RequestsPerSec: l.rate.per[0], Requests: l.rate.prev[0],
+			RateLimitedPerSec: l.lim.per[0],
 			BytesInPerSec: l.rate.per[2], BytesOutPerSec: l.rate.per[3],
 			ErrorRate: ratio(l.rate.d[1], l.rate.d[0]),
 			P50Ms:     l.win.Sum().Quantile(0.5), P99Ms: l.win.Sum().Quantile(0.99)}
@@ -164,7 +171,9 @@ func (a *App) sample(now time.Time, dt float64) *state.Stats {
 		b := &p.bes[i]
 		l := b.live
 		l.rate.advance(dt, l.req.Load(), l.errs.Load())
+		l.lim.advance(dt, l.limited.Load())
 		bs := state.BackendStats{Name: b.name, RequestsPerSec: l.rate.per[0], ErrorRate: ratio(l.rate.d[1], l.rate.d[0]),
+			RateLimitedPerSec: l.lim.per[0],
 			Servers: make([]state.ServerStats, 0, len(b.servers))}
 		var lat live.Counts
 		for _, ps := range b.servers {
@@ -201,6 +210,13 @@ func (a *App) serverStats(b *pubBE, ps pubSrv, dt float64) state.ServerStats {
 		Weight: b.bal.EffectiveWeight(s), ActiveConnections: s.Active(), RequestsPerSec: l.rps,
 		P50Ms: l.win.Sum().Quantile(0.5), P99Ms: l.win.Sum().Quantile(0.99), Failures: fails}
 	switch {
+	case s.Damped():
+		ss.Health = state.HealthDamped
+		if f := st.flap.Load(); f != nil {
+			if d, until := f.Damped(); d {
+				ss.DampedUntil = time.Now().Add(time.Duration(until - health.Now()))
+			}
+		}
 	case s.HalfOpen():
 		ss.Health = state.HealthHalfOpen
 	case s.Healthy():
@@ -211,6 +227,10 @@ func (a *App) serverStats(b *pubBE, ps pubSrv, dt float64) state.ServerStats {
 	if r := st.reason.Load(); r != nil && ss.Health != state.HealthUp {
 		ss.Reason = *r
 	}
+	if !ps.removed {
+		l.up.add(ss.Health == state.HealthUp)
+	}
+	ss.UpRatio = l.up.ratio()
 	return ss
 }
 
@@ -275,5 +295,6 @@ func (a *App) setReason(t any, reason string) {
 // addEvent stores e in the ring and hands it to the stream.
 func (a *App) addEvent(e state.Event) {
 	e = a.events.Add(e)
+	a.recordHistory(&e)
 	a.hub.PublishEvent(&e)
 }

@@ -328,6 +328,7 @@ func (a *App) commit(pl *plan) string {
 	}
 	a.backends, a.frontends, a.cfg = next, nextFE, cfg
 	a.commitStore(pl.store)
+	a.setAlertRules(cfg)
 	// Replaced frontends stop accepting and drain in the background.
 	for _, rt := range retired {
 		a.drains.Add(1)
