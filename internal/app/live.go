@@ -158,7 +158,7 @@ func (a *App) sample(now time.Time, dt float64) *state.Stats {
 		l.lim.advance(dt, l.limited.Load())
 		fs := state.FrontendStats{Name: f.name, RequestsPerSec: l.rate.per[0], Requests: l.rate.prev[0],
 			RateLimitedPerSec: l.lim.per[0],
-			BytesInPerSec: l.rate.per[2], BytesOutPerSec: l.rate.per[3],
+			BytesInPerSec:     l.rate.per[2], BytesOutPerSec: l.rate.per[3],
 			ErrorRate: ratio(l.rate.d[1], l.rate.d[0]),
 			P50Ms:     l.win.Sum().Quantile(0.5), P99Ms: l.win.Sum().Quantile(0.99)}
 		if f.active != nil {
@@ -174,7 +174,7 @@ func (a *App) sample(now time.Time, dt float64) *state.Stats {
 		l.lim.advance(dt, l.limited.Load())
 		bs := state.BackendStats{Name: b.name, RequestsPerSec: l.rate.per[0], ErrorRate: ratio(l.rate.d[1], l.rate.d[0]),
 			RateLimitedPerSec: l.lim.per[0],
-			Servers: make([]state.ServerStats, 0, len(b.servers))}
+			Servers:           make([]state.ServerStats, 0, len(b.servers))}
 		var lat live.Counts
 		for _, ps := range b.servers {
 			ss := a.serverStats(b, ps, dt)
