@@ -19,7 +19,7 @@ const alertPoll = 200 * time.Millisecond
 // the first apply gives it its rules. Called from Start.
 func (a *App) startAlerts(cfg *config.Config) {
 	a.alerts = alert.New(alert.Options{Logger: a.log.With("component", "alerts"), Emit: a.addEvent,
-		StateDir: cfg.Admin.StateDir, Notified: a.reg.AlertNotification, Period: alertPoll})
+		StateDir: cfg.Admin.StateDir, Notified: a.reg.AlertNotification, Period: min(alertPoll, a.sampleEvery()/2)})
 }
 
 // setAlertRules gives the engine the rules of cfg (at every apply) and

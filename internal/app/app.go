@@ -65,6 +65,10 @@ type Options struct {
 	// (default live.DefaultLogEntries); Events the size of the events ring
 	// (default live.DefaultEvents).
 	LogEntries, Events int
+	// SampleInterval is the period of the live Stats sample (the stream's
+	// stats, the alerts' evaluation; latencies are over 60 samples).
+	// Default 1s; tests shorten it.
+	SampleInterval time.Duration
 }
 
 // Reload sources, as Snapshot.LastReload.Source names them.

@@ -53,7 +53,7 @@ const upSamples = 3600
 
 // upRing is a ring of one bit per sample (1 = up), owned by the sampler.
 type upRing struct {
-	bits [upSamples / 64]uint64
+	bits [(upSamples + 63) / 64]uint64
 	n    int // samples kept, <= upSamples
 	next int
 	ones int

@@ -110,15 +110,24 @@ var failKinds = []string{
 // noKind is a failure of no named kind (health.Passive.Failure).
 const noKind = 0xff
 
-// sampleEvery is the sampler's period (also the stream's stats period).
+// sampleEvery is the sampler's default period (also the stream's stats
+// period).
 const sampleEvery = time.Second
+
+// sampleEvery is the sampler's period: Options.SampleInterval or 1s.
+func (a *App) sampleEvery() time.Duration {
+	if a.opts.SampleInterval > 0 {
+		return a.opts.SampleInterval
+	}
+	return sampleEvery
+}
 
 // sampler builds a Stats once a second from the published objects and the
 // data path's atomics, stores it and hands it to the stream; every 50ms it
 // hands new access-log entries to log subscribers. It runs until Shutdown.
 func (a *App) sampler() {
 	defer a.bg.Done()
-	st := time.NewTicker(sampleEvery)
+	st := time.NewTicker(a.sampleEvery())
 	defer st.Stop()
 	lt := time.NewTicker(50 * time.Millisecond)
 	defer lt.Stop()
