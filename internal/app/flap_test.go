@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicelb/sluice/internal/state"
 )
 
 // flapper is an http server that alternates every period between healthy
@@ -127,6 +129,15 @@ func TestFlapDampingCutsClientErrors(t *testing.T) {
 	// and gets no request while held out.
 	if r := fmt.Sprint(recs[0]["reason"]); recs[0]["backend"] != "be" || r != "flapping: 3 state changes within 10s; held out for 10s" {
 		t.Fatalf("first hold-out reason %q", r)
+	}
+	// The hold-out is in the server's health history, with its reason.
+	var held bool
+	for _, h := range hOn.Control().(state.HistoryReader).History("be", fmt.Sprint(recs[0]["server"])) {
+		held = held || (h.Source == "damping" && h.State == state.HealthDamped &&
+			h.Reason == "flapping: 3 state changes within 10s; held out for 10s")
+	}
+	if !held {
+		t.Fatalf("no damping entry in the history: %+v", hOn.Control().(state.HistoryReader).History("be", fmt.Sprint(recs[0]["server"])))
 	}
 	var srv = hOn.srv("be", fmt.Sprint(recs[0]["server"]))
 	if srv == nil || !srv.Damped() {
