@@ -51,6 +51,7 @@ var Packages = map[string]string{
 	"runc":            "runc",
 	"umoci":           "umoci",
 	"node":            "nodejs",
+	"protoc":          "protobuf-compiler",
 }
 
 // extraDirs are searched after PATH: Debian installs the PostgreSQL server
