@@ -14,6 +14,7 @@
 #   make fuzz        run each fuzz target for FUZZTIME (default 20s)
 #   make proto       regenerate api/sluice/v1/*.pb.go (protoc from Debian's protobuf-compiler;
 #                    protoc-gen-go and protoc-gen-go-grpc pinned as go tool dependencies in go.mod)
+#   make ui          rebuild the web UI (ui/dist, committed) from ui/ with Node.js and npm
 
 GO       ?= go
 BIN      := bin
@@ -38,7 +39,7 @@ NORACE_PKGS = $(sort $(patsubst %/,%,$(dir $(shell grep -rl --include='*_test.go
 DEMO_HTTP := 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003
 DEMO_TCP  := 127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103
 
-.PHONY: build image run test test-deps bench bench-quick bench-deps lint fuzz proto clean
+.PHONY: build image run test test-deps bench bench-quick bench-deps lint fuzz proto clean ui
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/sluice ./cmd/sluice
@@ -99,6 +100,11 @@ proto:
 	  --go_out=api --go_opt=paths=source_relative \
 	  --go-grpc_out=api --go-grpc_opt=paths=source_relative \
 	  api/sluice/v1/control.proto
+
+# The UI's built assets are committed (ui/dist) so Go alone builds sluice;
+# a test fails when they are stale against ui/src, the lockfile or the config.
+ui:
+	cd ui && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(BIN)
