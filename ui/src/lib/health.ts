@@ -1,0 +1,69 @@
+// One place that turns a server's live state into what the UI shows: the
+// tile state, its label and the sentence behind it.
+import type { BackendServer, ServerStats } from '../api/types';
+
+export type TileState = 'healthy' | 'down' | 'half_open' | 'damped' | 'draining' | 'disabled' | 'removed' | 'unknown';
+
+export const stateLabel: Record<TileState, string> = {
+  healthy: 'healthy',
+  down: 'down',
+  half_open: 'on trial',
+  damped: 'damped',
+  draining: 'draining',
+  disabled: 'disabled',
+  removed: 'removed',
+  unknown: 'no data',
+};
+
+/** stateGlyph is shown on a tile beside its colour, so state never rests on colour alone. */
+export const stateGlyph: Record<TileState, string> = {
+  healthy: '✓',
+  down: '✕',
+  half_open: '?',
+  damped: '≈',
+  draining: '↓',
+  disabled: '–',
+  removed: '⌫',
+  unknown: '·',
+};
+
+/**
+ * serverState: operator states first (they say why a server gets no
+ * traffic on purpose), then health. A disabled server that is also down
+ * shows "disabled"; the reason sentence mentions both.
+ */
+export function serverState(s: Partial<ServerStats> | undefined): TileState {
+  if (!s || s.health === undefined) return 'unknown';
+  if (s.removed) return 'removed';
+  if (s.enabled === false) return 'disabled';
+  if (s.draining) return 'draining';
+  switch (s.health) {
+    case 'down':
+      return 'down';
+    case 'damped':
+      return 'damped';
+    case 'half_open':
+      return 'half_open';
+    case 'up':
+      return 'healthy';
+  }
+  return 'unknown';
+}
+
+/** healthSentence says what the checks think and why (for the tile's hover/focus text). */
+export function healthSentence(s: Partial<ServerStats> | BackendServer | undefined): string {
+  if (!s || s.health === undefined) return 'no live data yet';
+  const parts: string[] = [];
+  if (s.health === 'up') parts.push('health checks pass');
+  else if (s.health === 'down') parts.push('down');
+  else if (s.health === 'damped') parts.push('held out by flap damping');
+  else if (s.health === 'half_open') parts.push('passively ejected, one trial request allowed');
+  else parts.push(s.health);
+  if (s.active_up === false) parts.push('active check failing');
+  if (s.passive_up === false) parts.push('passive check failing');
+  if (s.reason) parts.push(s.reason);
+  if (s.enabled === false) parts.push('disabled by an operator');
+  if (s.removed) parts.push('removed from the configuration, finishing its connections');
+  else if (s.draining) parts.push('draining: no new requests');
+  return parts.join('; ');
+}
