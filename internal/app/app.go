@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -24,11 +25,13 @@ import (
 	"github.com/sluicelb/sluice/internal/admin"
 	"github.com/sluicelb/sluice/internal/admin/grpcapi"
 	"github.com/sluicelb/sluice/internal/alert"
+	"github.com/sluicelb/sluice/internal/auth"
 	"github.com/sluicelb/sluice/internal/confedit"
 	"github.com/sluicelb/sluice/internal/config"
 	"github.com/sluicelb/sluice/internal/live"
 	"github.com/sluicelb/sluice/internal/metrics"
 	"github.com/sluicelb/sluice/internal/state"
+	"github.com/sluicelb/sluice/ui"
 )
 
 // Options configure an App.
@@ -192,6 +195,10 @@ func (a *App) Start(cfg *config.Config) error {
 	a.admin = admin.New(admin.Options{Listener: ln, Ready: a.Ready,
 		Metrics: a.reg.WritePrometheus, Pprof: cfg.Admin.Pprof, Logger: a.log,
 		StateDir: cfg.Admin.StateDir, Settings: adminSettings(cfg), Control: a.Control()})
+	// The web UI: static assets only (a client of the admin API, whose every
+	// data route keeps its role); its login page needs no credential.
+	a.admin.Handle("GET "+ui.Prefix, auth.RoleNone, ui.Handler())
+	a.admin.Handle("GET /{$}", auth.RoleNone, http.RedirectHandler(ui.Prefix, http.StatusFound))
 	if err := a.admin.Start(); err != nil {
 		a.abortStart()
 		return fmt.Errorf("admin: %w", err)
