@@ -4,7 +4,7 @@ import { signal } from '@preact/signals';
 import { useEffect, useRef } from 'preact/hooks';
 import { can, me } from './api/client';
 import * as stream from './api/stream';
-import { ConfirmDialog, NoticeBar } from './components/dialogs';
+import { ConfirmDialog, NoticeBar, notice } from './components/dialogs';
 import { ago } from './lib/format';
 import { href, linkClick, route } from './lib/router';
 import { AlertsPage } from './pages/alerts';
@@ -92,6 +92,7 @@ function Frame({ title, children }: { title: string; children: preact.ComponentC
   useEffect(() => {
     document.title = title + ' · Sluice';
     navOpen.value = false;
+    notice.value = null; // a result belongs to the page it was shown on
     // After navigation, focus goes to the page heading so keyboard and
     // screen-reader users start at the new content.
     if (document.activeElement && document.activeElement !== document.body) h1.current?.focus();

@@ -53,7 +53,9 @@ export function Chart({ id, title, lines, series, version, fmt, height = 180 }: 
       height,
       pxAlign: 0,
       cursor: { drag: { x: false, y: false }, points: { size: 6 } },
-      legend: { show: lines.length > 0, live: true },
+      // The legend is ours (the caption): uPlot's live legend would rewrite
+      // a table on every pointer move.
+      legend: { show: false },
       scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
       axes: [
         { stroke: '#444', grid: { stroke: '#e5e7eb' }, ticks: { stroke: '#d0d4d9' }, values: (_u, vals, _a, _s, incr) => vals.map((v) => hms(v, incr < 60)) },
@@ -93,10 +95,6 @@ export function Chart({ id, title, lines, series, version, fmt, height = 180 }: 
     minSpan(u);
   }, [version, sig]);
 
-  const now = lines.map((l) => {
-    const v = series.last(l.key);
-    return `${l.label} ${v == null ? '–' : fmt(v)}`;
-  });
   return (
     <figure class="chart" aria-labelledby={id + '-t'} data-points={series.t.length}>
       <h3 id={id + '-t'} class="chart-title">
@@ -104,7 +102,23 @@ export function Chart({ id, title, lines, series, version, fmt, height = 180 }: 
       </h3>
       <div ref={box} class="chart-canvas" aria-hidden="true" />
       <figcaption class="chart-now" id={id + '-now'}>
-        {lines.length === 0 ? 'No data yet.' : <>Now: {now.join(' · ')}</>}
+        {lines.length === 0 ? (
+          'No data yet.'
+        ) : (
+          <>
+            <span class="sr-only">Now: </span>
+            {lines.map((l, i) => {
+              const v = series.last(l.key);
+              return (
+                <span key={l.key} class="chart-key">
+                  <span class={'swatch' + (l.dash ? ' dash' : '')} style={{ borderColor: l.color }} aria-hidden="true" />
+                  {l.label} {v == null ? '–' : fmt(v)}
+                  {i < lines.length - 1 ? <span class="sr-only">, </span> : null}
+                </span>
+              );
+            })}
+          </>
+        )}
       </figcaption>
     </figure>
   );

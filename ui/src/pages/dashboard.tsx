@@ -6,7 +6,7 @@ import { Chart, palette, type Line } from '../components/chart';
 import { EventList } from '../components/events';
 import { HealthMap } from '../components/healthmap';
 import { bytes, duration, ms, num, pct } from '../lib/format';
-import { events, key, latest, series, tick } from '../state/live';
+import { events, hasData, key, latest, names, series, tick } from '../state/live';
 
 type Scope = 'f' | 'b';
 
@@ -38,72 +38,93 @@ function Stat({ label, value, id }: { label: string; value: string; id: string }
   );
 }
 
-export function Dashboard() {
+/** Charts redraw on the live tick only; they read the names, not the sample. */
+function Charts() {
   const [scope, setScope] = useState<Scope>('f');
-  const s = latest.value;
   const version = tick.value;
-  if (!s) {
+  const [fnames, bnames] = names.value.split('|').map((x) => (x ? x.split(',') : []));
+  const ns = scope === 'f' ? fnames : bnames;
+  const lines = (metric: string): Line[] => ns.map((n, i) => ({ key: key(scope, n, metric), label: n, color: palette[i % palette.length] }));
+  const latency: Line[] = ns.flatMap((n, i) => [
+    { key: key(scope, n, 'p50'), label: n + ' p50', color: palette[i % palette.length] },
+    { key: key(scope, n, 'p99'), label: n + ' p99', color: palette[i % palette.length], dash: true },
+  ]);
+  const traffic: Line[] = fnames.flatMap((n, i) => [
+    { key: key('f', n, 'bin'), label: n + ' in', color: palette[i % palette.length] },
+    { key: key('f', n, 'bout'), label: n + ' out', color: palette[i % palette.length], dash: true },
+  ]);
+  const what = scope === 'f' ? 'frontend' : 'backend';
+  return (
+    <section aria-labelledby="charts-h">
+      <div class="section-head">
+        <h2 id="charts-h">Last 15 minutes</h2>
+        <div class="seg" role="group" aria-label="Show charts per">
+          <button type="button" class="btn small" aria-pressed={scope === 'f'} onClick={() => setScope('f')}>
+            Frontends
+          </button>
+          <button type="button" class="btn small" aria-pressed={scope === 'b'} onClick={() => setScope('b')}>
+            Backends
+          </button>
+        </div>
+      </div>
+      <div class="charts">
+        <Chart id="c-rps" title={`Requests/s per ${what}`} lines={lines('rps')} series={series} version={version} fmt={(v) => num(v)} />
+        <Chart id="c-err" title={`Error rate (5xx) per ${what}`} lines={lines('err')} series={series} version={version} fmt={(v) => num(v) + '%'} />
+        <Chart id="c-lat" title={`Latency p50 / p99 (dashed) per ${what}`} lines={latency} series={series} version={version} fmt={(v) => ms(v)} />
+        <Chart id="c-conn" title={`Active connections per ${what}`} lines={lines('conns')} series={series} version={version} fmt={(v) => num(v, 0)} />
+        <Chart id="c-bytes" title="Bytes/s in and out (dashed) per frontend" lines={traffic} series={series} version={version} fmt={(v) => bytes(v)} />
+      </div>
+    </section>
+  );
+}
+
+function Now() {
+  const s = latest.value!;
+  const t = totals(s);
+  return (
+    <dl class="stats" aria-label="Now">
+      <Stat id="st-rps" label="Requests/s" value={num(t.rps)} />
+      <Stat id="st-err" label="Errors (5xx)" value={pct(t.err)} />
+      <Stat id="st-p99" label="Worst p99" value={ms(t.p99)} />
+      <Stat id="st-conns" label="Connections" value={num(t.conns, 0)} />
+      <Stat id="st-in" label="In/s" value={bytes(t.bin)} />
+      <Stat id="st-out" label="Out/s" value={bytes(t.bout)} />
+      <Stat id="st-srv" label="Servers up" value={`${t.healthy} / ${t.servers}`} />
+      <Stat id="st-up" label="Uptime" value={duration(s.process?.uptime_seconds ?? 0)} />
+    </dl>
+  );
+}
+
+function ServerMap() {
+  return <HealthMap backends={latest.value?.backends ?? []} />;
+}
+
+function Recent() {
+  return <EventList events={events.value.slice(0, 15)} />;
+}
+
+export function Dashboard() {
+  // Each part subscribes to what it shows: a stats sample re-renders the
+  // numbers and the map, a tick the charts, an event the list.
+  if (!hasData.value) {
     return (
       <p class="muted" role="status">
         Waiting for the first live sample from /api/v1/stream…
       </p>
     );
   }
-  const t = totals(s);
-  const names = scope === 'f' ? (s.frontends ?? []).map((f) => f.name) : (s.backends ?? []).map((b) => b.name);
-  const lines = (metric: string): Line[] => names.map((n, i) => ({ key: key(scope, n, metric), label: n, color: palette[i % palette.length] }));
-  const latency: Line[] = names.flatMap((n, i) => [
-    { key: key(scope, n, 'p50'), label: n + ' p50', color: palette[i % palette.length] },
-    { key: key(scope, n, 'p99'), label: n + ' p99', color: palette[i % palette.length], dash: true },
-  ]);
-  const traffic: Line[] = (s.frontends ?? []).flatMap((f, i) => [
-    { key: key('f', f.name, 'bin'), label: f.name + ' in', color: palette[i % palette.length] },
-    { key: key('f', f.name, 'bout'), label: f.name + ' out', color: palette[i % palette.length], dash: true },
-  ]);
-  const what = scope === 'f' ? 'frontend' : 'backend';
   return (
     <div class="dashboard">
-      <dl class="stats" aria-label="Now">
-        <Stat id="st-rps" label="Requests/s" value={num(t.rps)} />
-        <Stat id="st-err" label="Errors (5xx)" value={pct(t.err)} />
-        <Stat id="st-p99" label="Worst p99" value={ms(t.p99)} />
-        <Stat id="st-conns" label="Connections" value={num(t.conns, 0)} />
-        <Stat id="st-in" label="In/s" value={bytes(t.bin)} />
-        <Stat id="st-out" label="Out/s" value={bytes(t.bout)} />
-        <Stat id="st-srv" label="Servers up" value={`${t.healthy} / ${t.servers}`} />
-        <Stat id="st-up" label="Uptime" value={duration(s.process?.uptime_seconds ?? 0)} />
-      </dl>
-
-      <section aria-labelledby="charts-h">
-        <div class="section-head">
-          <h2 id="charts-h">Last 15 minutes</h2>
-          <div class="seg" role="group" aria-label="Show charts per">
-            <button type="button" class="btn small" aria-pressed={scope === 'f'} onClick={() => setScope('f')}>
-              Frontends
-            </button>
-            <button type="button" class="btn small" aria-pressed={scope === 'b'} onClick={() => setScope('b')}>
-              Backends
-            </button>
-          </div>
-        </div>
-        <div class="charts">
-          <Chart id="c-rps" title={`Requests/s per ${what}`} lines={lines('rps')} series={series} version={version} fmt={(v) => num(v)} />
-          <Chart id="c-err" title={`Error rate (5xx) per ${what}`} lines={lines('err')} series={series} version={version} fmt={(v) => num(v) + '%'} />
-          <Chart id="c-lat" title={`Latency p50 / p99 (dashed) per ${what}`} lines={latency} series={series} version={version} fmt={(v) => ms(v)} />
-          <Chart id="c-conn" title={`Active connections per ${what}`} lines={lines('conns')} series={series} version={version} fmt={(v) => num(v, 0)} />
-          <Chart id="c-bytes" title="Bytes/s in and out (dashed) per frontend" lines={traffic} series={series} version={version} fmt={(v) => bytes(v)} />
-        </div>
-      </section>
-
+      <Now />
+      <Charts />
       <section aria-labelledby="hm-h">
         <h2 id="hm-h">Health map</h2>
-        <p class="muted small">One tile per server: the number is its weight, the bar its load. Hover or focus a tile for the reason; Enter opens it.</p>
-        <HealthMap backends={s.backends ?? []} />
+        <p class="muted small">One tile per server: the number is its weight, the bar its load. Hover or focus a tile for the reason and live numbers; Enter opens it.</p>
+        <ServerMap />
       </section>
-
       <section aria-labelledby="ev-h">
         <h2 id="ev-h">Recent events</h2>
-        <EventList events={events.value.slice(0, 15)} />
+        <Recent />
       </section>
     </div>
   );

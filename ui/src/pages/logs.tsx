@@ -99,7 +99,8 @@ export function LogsPage() {
   // Entries arriving within one frame are shown together.
   const flush = () => {
     frame.current = 0;
-    const got = inbox.current;
+    // Entries taken under an older filter are dropped here.
+    const got = inbox.current.filter((e) => matches(e, filterRef.current));
     inbox.current = [];
     if (!got.length) return;
     if (pausedRef.current) {
@@ -119,11 +120,12 @@ export function LogsPage() {
 
   useEffect(() => {
     filterRef.current = applied;
+    inbox.current = [];
     const l = listen({
       logs: true,
       logsFilter: applied,
       log: (e) => {
-        if (!matches(e, filterRef.current)) return;
+        if (!matches(e, applied)) return;
         inbox.current.push(e);
         if (!frame.current) frame.current = requestAnimationFrame(flush);
       },

@@ -1,7 +1,7 @@
 // Live state for every page, fed by the stream while signed in: the latest
 // stats sample, 15 minutes of per-frontend/backend series, the recent
 // events, and the alerts that are firing.
-import { signal } from '@preact/signals';
+import { computed, signal } from '@preact/signals';
 import { ApiError, get, list } from '../api/client';
 import { listen } from '../api/stream';
 import type { AlertRule, Event, Stats } from '../api/types';
@@ -10,6 +10,13 @@ import { Series } from '../lib/series';
 export const latest = signal<Stats | null>(null);
 /** tick changes once per stats sample; charts redraw on it. */
 export const tick = signal(0);
+/** hasData: a first sample arrived (changes once, so pages can wait on it cheaply). */
+export const hasData = computed(() => latest.value !== null);
+/** names: the frontends and backends in the latest sample ("f1,f2|b1,b2"); changes only when one comes or goes. */
+export const names = computed(() => {
+  const s = latest.value;
+  return s ? (s.frontends ?? []).map((f) => f.name).join(',') + '|' + (s.backends ?? []).map((b) => b.name).join(',') : '';
+});
 export const series = new Series();
 
 const MAX_EVENTS = 200;
@@ -44,8 +51,26 @@ function record(s: Stats) {
   }
   const t = Date.parse(s.time);
   series.push(Math.round((Number.isNaN(t) ? Date.now() : t) / 1000), v);
-  latest.value = s;
+  // Pages redraw once per frame with the newest sample: samples that queued
+  // up while the page was busy or hidden are in the series, not drawn twice.
+  pending = s;
+  if (!frame) frame = requestAnimationFrame(show);
+}
+
+let pending: Stats | null = null;
+let frame = 0;
+
+// The charts (tick) and the rest (latest: numbers, health map, tables) are
+// drawn in consecutive frames, so no one frame carries both.
+function show() {
+  frame = 0;
+  if (!pending) return;
   tick.value = series.version;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    if (pending) latest.value = pending;
+    pending = null;
+  });
 }
 
 function addEvent(e: Event) {
@@ -110,6 +135,9 @@ export function refreshAlerts(): Promise<AlertRule[]> {
 
 /** resetLive forgets everything (sign-out). */
 export function resetLive() {
+  cancelAnimationFrame(frame);
+  frame = 0;
+  pending = null;
   latest.value = null;
   events.value = [];
   firing.value = new Map();
