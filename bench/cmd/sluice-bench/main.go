@@ -4,6 +4,7 @@
 //	sluice-bench backends --http 127.0.0.1:9001,127.0.0.1:9002 --tcp 127.0.0.1:9101
 //	sluice-bench run [--quick] [--scenario a,b] [--peers sluice,haproxy] [--out DIR]
 //	sluice-bench report DIR
+//	sluice-bench traffic [--http URL] [--tcp ADDR] [--rate N]
 package main
 
 import (
@@ -17,6 +18,7 @@ commands:
   backends   start demo HTTP and TCP backends until SIGINT/SIGTERM
   run        benchmark sluice against haproxy, nginx and caddy
   report DIR recompute the table, results.md and chart.svg from DIR/results.json
+  traffic    send steady, varied demo traffic through sluice (make run)
   help       show this text
 
 "sluice-bench <command> -h" shows the flags of a command.
@@ -35,6 +37,8 @@ func main() {
 		err = cmdRun(os.Args[2:])
 	case "report":
 		err = cmdReport(os.Args[2:])
+	case "traffic":
+		err = cmdTraffic(os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
