@@ -28,24 +28,18 @@ import (
 
 	"github.com/sluicelb/sluice/bench/backend"
 	"github.com/sluicelb/sluice/internal/freeport"
+	"github.com/sluicelb/sluice/internal/testtool"
 )
 
 // requireTool finds a program, or skips (fails under SLUICE_REQUIRE_TOOLS=1).
 func requireTool(t *testing.T, name, install string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		missing(t, fmt.Sprintf("%s not found in PATH (%s)", name, install))
-	}
-	return p
+	return testtool.Need(t, name, install)
 }
 
 func missing(t *testing.T, why string) {
 	t.Helper()
-	if os.Getenv("SLUICE_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("browser test cannot run: %s", why)
-	}
-	t.Skipf("browser test skipped: %s", why)
+	testtool.Missing(t, "browser test: "+why)
 }
 
 // playwright makes sure ui/node_modules has playwright-core (npm ci when
