@@ -72,15 +72,14 @@ await step('clusters: drain a server: confirmed, its tile changes, its traffic s
   await notice(page, `Drain ${s1}: done`);
   const changes = await page.locator('.notice').first().textContent();
   await waitFor('the row says draining', async () => (await r.getAttribute('data-state')) === 'draining');
-  // traffic stops: three samples in a row at 0 req/s
-  let zeros = 0;
-  let last = '';
-  await waitFor(`${s1} at 0 req/s for 3 samples`, async () => {
+  // traffic stops: 0 req/s through more than three once-a-second samples
+  let zeroSince = 0;
+  await waitFor(`${s1} at 0 req/s for 3.5 s`, async () => {
     const v = (await r.locator('td.rps').textContent()).trim();
-    if (v !== last) zeros = v === '0' ? zeros + 1 : 0;
-    last = v;
-    return zeros >= 3;
-  }, 20000, 300);
+    if (v !== '0') zeroSince = 0;
+    else if (!zeroSince) zeroSince = Date.now();
+    return zeroSince && Date.now() - zeroSince >= 3500;
+  }, 25000, 250);
   await nav(page, 'Dashboard', 'Dashboard');
   const tile = page.locator(`.tile-hit[data-backend="web"][data-server="${s1}"]`);
   await waitFor('the tile says draining', async () => (await tile.getAttribute('data-state')) === 'draining');
