@@ -88,9 +88,9 @@ export function user(role) {
   return env.users.find((u) => u.role === role);
 }
 
-/** shot saves a screenshot as SHOTS/NAME.png. */
-export async function shot(page, name) {
-  await page.screenshot({ path: `${env.shots}/${name}.png`, fullPage: true });
+/** shot saves a screenshot of the whole page (or only the viewport) as SHOTS/NAME.png. */
+export async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: `${env.shots}/${name}.png`, fullPage });
 }
 
 /** api calls the admin API with the page's session (cookie and CSRF token). */

@@ -149,6 +149,35 @@ await step('clusters: add a server: it turns healthy and takes traffic', async (
   await shot(page, 'clusters-desktop');
 });
 
+await step('clusters: a weight changed in place; disable confirmed, then enable; a request explained', async () => {
+  await nav(page, 'Clusters', 'Clusters and servers');
+  const r3 = row(page, 'web', s3);
+  await r3.getByRole('button', { name: `Change weight of ${s3}` }).click();
+  await r3.getByLabel(`New weight for ${s3}`).fill('3');
+  await r3.getByRole('button', { name: 'Save' }).click();
+  await notice(page, `Weight of ${s3} to 3: done`);
+  await waitFor('the row shows weight 3', async () => (await r3.locator('td[data-label="Weight"]').textContent()).trim().startsWith('3'));
+  const r2 = row(page, 'web', s2);
+  await r2.getByRole('button', { name: 'Disable', exact: true }).click();
+  const dlg = page.getByRole('dialog');
+  await dlg.getByText('taken out of rotation').waitFor();
+  await dlg.getByRole('button', { name: `Disable ${s2}` }).click();
+  await notice(page, `Disable ${s2}: done`);
+  await waitFor('the row says disabled', async () => (await r2.getAttribute('data-state')) === 'disabled');
+  await r2.getByRole('button', { name: 'Enable', exact: true }).click();
+  await notice(page, `Enable ${s2}: done`);
+  await waitFor('enabled again', async () => (await r2.getAttribute('data-state')) === 'healthy', 20000);
+  const form = page.getByRole('form', { name: 'Explain a request' });
+  await form.getByLabel('Frontend').selectOption('web');
+  await form.getByLabel('Path').fill('/anything');
+  await form.getByRole('button', { name: 'Explain' }).click();
+  const res = page.locator('.explain-result');
+  await res.waitFor({ timeout: 15000 });
+  const text = await res.textContent();
+  assert(/Backend web/.test(text) && /would be picked now/.test(text), `explain says: ${text}`);
+  return text.slice(0, 160);
+});
+
 await step('logs: filtered to a 5xx made on purpose; pause holds entries; the detail view; events interleaved', async () => {
   await nav(page, 'Logs', 'Access log');
   await page.getByLabel('Status').selectOption('5xx');

@@ -18,7 +18,7 @@ import type { BackendStats, ServerStats } from '../api/types';
 import { ms, num } from '../lib/format';
 import { healthSentence, serverState, stateGlyph, stateLabel, type TileState } from '../lib/health';
 import { navigate } from '../lib/router';
-import { latest } from '../state/live';
+import { configured, latest } from '../state/live';
 
 /** Tile geometry (CSS pixels). */
 const SIZE = 40;
@@ -44,9 +44,10 @@ interface TileView {
   load: number; // tenths of the busiest server's load, 0..10
 }
 
-function view(s: ServerStats, max: number): TileView {
+/** view: what a tile shows; weight is the configured one when known (the stream has the weight in effect). */
+function view(s: ServerStats, max: number, weight: number | undefined): TileView {
   const load = Math.round(((s.active_connections + s.requests_per_sec) / max) * 10);
-  return { address: s.address, state: serverState(s), weight: s.weight, reason: healthSentence(s), load };
+  return { address: s.address, state: serverState(s), weight: weight ?? s.weight, reason: healthSentence(s), load };
 }
 
 const drawSig = (t: TileView) => `${t.state}|${t.weight}|${t.load}`;
@@ -260,6 +261,7 @@ function Tooltip() {
   if (!t) return <div id="hm-tip" class="tooltip" hidden />;
   const s = latest.value?.backends?.find((b) => b.name === t.backend)?.servers?.find((x) => x.address === t.server);
   if (!s) return <div id="hm-tip" class="tooltip" hidden />;
+  const w = configured.value.get(t.backend + '|' + t.server);
   return (
     <div id="hm-tip" class="tooltip" role="tooltip" style={{ left: t.x + 'px', top: t.y + 'px' }}>
       <div class="tt-head">
@@ -267,7 +269,9 @@ function Tooltip() {
       </div>
       <div>{healthSentence(s)}</div>
       <div>
-        weight {s.weight} · {s.active_connections} conns · {num(s.requests_per_sec)} req/s · p99 {ms(s.p99_ms)}
+        weight {w ?? s.weight}
+        {w !== undefined && w !== s.weight ? ` (${s.weight} in effect)` : ''} · {s.active_connections} conns · {num(s.requests_per_sec)} req/s · p99{' '}
+        {ms(s.p99_ms)}
       </div>
     </div>
   );
@@ -336,12 +340,13 @@ export function HealthMap({ backends }: { backends: BackendStats[] }) {
     next.focus();
   };
 
+  const weights = configured.value;
   const counts = new Map<TileState, number>();
   const groups = backends.map((b) => {
     const servers = b.servers ?? [];
     let max = 1;
     for (const s of servers) max = Math.max(max, s.active_connections + s.requests_per_sec);
-    const tiles = servers.map((s) => view(s, max));
+    const tiles = servers.map((s) => view(s, max, weights.get(b.name + '|' + s.address)));
     for (const t of tiles) counts.set(t.state, (counts.get(t.state) ?? 0) + 1);
     const focus = active[b.name] && tiles.some((t) => t.address === active[b.name]) ? active[b.name] : tiles[0]?.address;
     return { name: b.name, tiles, draw: tiles.map(drawSig).join(';'), names: tiles.map(nameSig).join(';'), focus };

@@ -50,18 +50,23 @@ export function serverState(s: Partial<ServerStats> | undefined): TileState {
   return 'unknown';
 }
 
-/** healthSentence says what the checks think and why (for the tile's hover/focus text). */
+/**
+ * healthSentence says why a server is in its state (for the tile's
+ * hover/focus text and the tables), without repeating the state's name:
+ * which checks fail and the last transition's reason, operator states.
+ */
 export function healthSentence(s: Partial<ServerStats> | BackendServer | undefined): string {
-  if (!s || s.health === undefined) return 'no live data yet';
+  if (!s || s.health === undefined || s.health === 'unknown') return 'no live data yet';
   const parts: string[] = [];
   if (s.health === 'up') parts.push('health checks pass');
-  else if (s.health === 'down') parts.push('down');
   else if (s.health === 'damped') parts.push('held out by flap damping');
   else if (s.health === 'half_open') parts.push('passively ejected, one trial request allowed');
-  else parts.push(s.health);
-  if (s.active_up === false) parts.push('active check failing');
-  if (s.passive_up === false) parts.push('passive check failing');
-  if (s.reason) parts.push(s.reason);
+  if (s.health !== 'up') {
+    if (s.active_up === false) parts.push('active check failing');
+    if (s.passive_up === false) parts.push('passive check failing');
+    if (s.reason) parts.push(s.reason);
+    if (!parts.length) parts.push(s.health);
+  }
   if (s.enabled === false) parts.push('disabled by an operator');
   if (s.removed) parts.push('removed from the configuration, finishing its connections');
   else if (s.draining) parts.push('draining: no new requests');

@@ -178,7 +178,7 @@ function BackendCard({ b, reload, focus }: { b: BackendView; reload(): void; foc
                 </td>
                 <td data-label="Weight">
                   {r.cfg?.weight ?? eff ?? '–'}
-                  {eff !== undefined && r.cfg && eff !== r.cfg.weight && <span class="muted small"> (now {eff})</span>}
+                  {eff !== undefined && r.cfg && eff !== r.cfg.weight && <span class="muted small"> ({eff} in effect)</span>}
                 </td>
                 <td data-label="Conns">{r.live ? r.live.active_connections : '–'}</td>
                 <td data-label="Req/s" class="rps">{r.live ? num(r.live.requests_per_sec) : '–'}</td>

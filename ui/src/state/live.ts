@@ -23,6 +23,25 @@ const MAX_EVENTS = 200;
 /** events: the newest first, at most MAX_EVENTS. */
 export const events = signal<Event[]>([]);
 
+/**
+ * configured: each server's configured weight ("backend|address" → weight),
+ * from GET /api/v1/backends, read again after a change or reload; the stream
+ * carries only the weight in effect (0 while down, less during slow start).
+ */
+export const configured = signal<Map<string, number>>(new Map());
+
+export function loadConfigured() {
+  get<unknown>('/backends').then(
+    (d) => {
+      const m = new Map<string, number>();
+      for (const b of list<{ name: string; servers?: { address: string; weight: number; removed?: boolean }[] }>(d, 'backends'))
+        for (const s of b.servers ?? []) if (!s.removed) m.set(b.name + '|' + s.address, s.weight);
+      configured.value = m;
+    },
+    () => {},
+  );
+}
+
 /** alertsAvailable: null until known; false while /api/v1/alerts answers 404 (issue 22 not built in). */
 export const alertsAvailable = signal<boolean | null>(null);
 /** firing: alert name → when it started, from the alerts API and alert events. */
@@ -77,6 +96,7 @@ function addEvent(e: Event) {
   const cur = events.value;
   if (cur.length && cur[0].id >= e.id && e.id !== 0) return;
   events.value = [e, ...cur].slice(0, MAX_EVENTS);
+  if (e.type === 'config' || e.type === 'reload') loadConfigured();
   if (e.type === 'alert' && e.alert) {
     const m = new Map(firing.value);
     if (e.state === 'firing') m.set(e.alert, { since: e.time, message: e.message });
@@ -113,6 +133,7 @@ export function startLive() {
     })
     .catch(() => {});
   refreshAlerts().catch(() => {});
+  loadConfigured();
 }
 
 /** refreshAlerts re-reads the alert rules' state (after an edit, or at start). */
