@@ -177,6 +177,7 @@ export interface ExplainQuery {
   path: string;
   client_ip: string;
   sni?: string;
+  headers?: Record<string, string>;
 }
 
 export interface Explanation {

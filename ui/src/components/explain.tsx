@@ -8,6 +8,7 @@ const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 export function ExplainForm({ frontends }: { frontends: Frontend[] }) {
   const [q, setQ] = useState({ frontend: '', method: 'GET', host: '', path: '/', client_ip: '' });
+  const [headers, setHeaders] = useState('');
   const [res, setRes] = useState<Explanation | null>(null);
   const [err, setErr] = useState('');
   const [busy, setBusy] = useState(false);
@@ -20,7 +21,11 @@ export function ExplainForm({ frontends }: { frontends: Frontend[] }) {
     setBusy(true);
     setErr('');
     try {
-      setRes(await get<Explanation>('/explain' + query({ ...q, frontend: fe })));
+      // header=Name:value, repeatable (GET /api/v1/explain)
+      const hs = tcp ? [] : headers.split('\n').map((l) => l.trim()).filter((l) => l.includes(':'));
+      const extra = hs.map((h) => '&header=' + encodeURIComponent(h.replace(/:\s*/, ':'))).join('');
+      const base = query(tcp ? { frontend: fe, client_ip: q.client_ip } : { ...q, frontend: fe });
+      setRes(await get<Explanation>('/explain' + (base || '?') + extra));
     } catch (x) {
       setRes(null);
       setErr(describe(x));
@@ -62,6 +67,12 @@ export function ExplainForm({ frontends }: { frontends: Frontend[] }) {
           <div class="field">
             <label for="ex-path">Path</label>
             <input id="ex-path" value={q.path} onInput={set('path')} />
+          </div>
+        )}
+        {!tcp && (
+          <div class="field">
+            <label for="ex-h">Headers (Name: value, one a line)</label>
+            <textarea id="ex-h" rows={1} value={headers} onInput={(e) => setHeaders(e.currentTarget.value)} placeholder="X-Tier: free" />
           </div>
         )}
         <div class="field">
