@@ -18,6 +18,8 @@ function line(kind, name, detail = '') {
 
 /** step runs fn; a thrown error fails it (and the run goes on with the next step). */
 export async function step(name, fn) {
+  // E2E_ONLY=regexp runs only the matching steps (when working on one).
+  if (process.env.E2E_ONLY && !new RegExp(process.env.E2E_ONLY).test(name)) return false;
   const t0 = Date.now();
   try {
     const detail = await fn();
@@ -113,17 +115,20 @@ export async function api(page, method, path, body) {
  * overflow lists elements that stick out of the viewport to the right
  * (what would make a page scroll sideways), and the document's scroll width.
  */
-export async function overflow(page) {
-  return page.evaluate(() => {
+export async function overflow(page, width) {
+  // A mobile browser widens the layout viewport (innerWidth) to fit wider
+  // content and zooms out, so measure against the device width itself.
+  return page.evaluate((w) => {
     const out = [];
     for (const el of document.querySelectorAll('body *')) {
       const r = el.getBoundingClientRect();
-      if (r.width > 0 && r.right > innerWidth + 0.5 && getComputedStyle(el).position !== 'fixed') {
+      if (r.width > 0 && r.right > w + 0.5 && getComputedStyle(el).position !== 'fixed') {
         out.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${String(el.className).split(' ')[0]} right=${Math.round(r.right)}`);
       }
     }
-    return { scrollWidth: document.documentElement.scrollWidth, width: innerWidth, out: out.slice(0, 5) };
-  });
+    const sw = Math.max(document.documentElement.scrollWidth, innerWidth);
+    return { scrollWidth: sw, width: w, out: out.slice(0, 5) };
+  }, width);
 }
 
 /**

@@ -315,14 +315,18 @@ await step('API keys: created with the secret shown once and copied, it works, r
 await step('session: an ended session goes to the login page, then back where the user was; sign out', async () => {
   await nav(page, 'Logs', 'Access log');
   await page.context().clearCookies();
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Clusters' }).click();
-  await page.waitForURL(/\/ui\/login\?next=%2Fbackends/, { timeout: 15000 });
+  // The next request finds the session gone: the click's, or a background
+  // one (a configuration event re-reads the servers) that came first.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Clusters' }).click({ timeout: 5000 }).catch(() => {});
+  await page.waitForURL(/\/ui\/login\?next=/, { timeout: 15000 });
+  const next = new URL(page.url()).searchParams.get('next');
+  assert(next === '/backends' || next === '/logs', `login?next=${next}`);
   await page.getByText('Your session has ended').waitFor();
   await page.getByLabel('User name').fill(admin.name);
   await page.getByLabel('Password').fill(admin.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await h1(page, 'Clusters and servers');
-  assert(new URL(page.url()).pathname === '/ui/backends', `after login at ${page.url()}`);
+  await h1(page, next === '/logs' ? 'Access log' : 'Clusters and servers');
+  assert(new URL(page.url()).pathname === '/ui' + next, `after login at ${page.url()}, not at ${next}`);
   await page.getByRole('button', { name: new RegExp(admin.name) }).click();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(/\/ui\/login/);
@@ -384,7 +388,7 @@ await step('phone width (390 px): every page without horizontal scroll, the menu
     await ph.goto(env.base + '/ui' + path);
     await h1(ph, title);
     await ph.waitForTimeout(name === 'dashboard' ? 3000 : 1500);
-    const o = await overflow(ph);
+    const o = await overflow(ph, 390);
     if (o.scrollWidth > o.width || o.out.length) bad.push(`${name}: scrollWidth ${o.scrollWidth} > ${o.width}: ${o.out.join(', ')}`);
     for (const p of await a11y(ph)) bad.push(`${name}: ${p}`);
     await shot(ph, name + '-phone');
