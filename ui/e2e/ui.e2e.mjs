@@ -53,8 +53,7 @@ await step('dashboard: the request-rate chart moves while load runs', async () =
     const v = Number(/web ([\d.]+)/.exec(t)?.[1]);
     return v > 5 && t;
   });
-  const after = await fig.locator('.chart-canvas').screenshot();
-  assert(!before.equals(after), 'the chart canvas did not change');
+  await waitFor('the chart canvas to change', async () => !before.equals(await fig.locator('.chart-canvas').screenshot()), 15000, 500);
   await page.getByRole('button', { name: 'Backends' }).click();
   await waitFor('per-backend chart', async () => /web/.test(await page.locator('#c-rps-now').textContent()));
   await page.getByRole('button', { name: 'Frontends' }).click();
