@@ -203,7 +203,7 @@ await step('logs: filtered to a 5xx made on purpose; pause holds entries; the de
   await page.getByLabel('Show events').check();
   await api(page, 'PATCH', `/backends/web/servers/${encodeURIComponent(s3)}`, { weight: 2 });
   await page.locator('tr.event').first().waitFor({ timeout: 15000 });
-  await shot(page, 'logs-desktop');
+  await shot(page, 'logs-5xx-desktop');
 });
 
 await step('alerts: a rule fires when a server is stopped (needs the alerts API of issue 22)', async () => {
