@@ -133,6 +133,9 @@ await step('configuration: a broken line shows its error at that line, fixed, th
   assert(/weight: 4\s*$/.test(now), 'the running configuration does not end with weight: 4');
   await page.getByText('No edits: this is the running configuration.').waitFor();
   await waitFor('the change in the history', async () => (await page.locator('section:has(#hist-h) .events li').count()) > 0);
+  await page.getByRole('button', { name: 'Reload from file' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Reload', exact: true }).click();
+  await notice(page, 'Reloaded');
   return 'diff: ' + lines.join('; ');
 });
 
