@@ -29,12 +29,6 @@ import (
 	"github.com/sluicelb/sluice/internal/testtool"
 )
 
-// requireTool finds a program, or skips (fails under SLUICE_REQUIRE_TOOLS=1).
-func requireTool(t *testing.T, name, install string) string {
-	t.Helper()
-	return testtool.Need(t, name, install)
-}
-
 func missing(t *testing.T, why string) {
 	t.Helper()
 	testtool.Missing(t, "browser test: "+why)
@@ -47,7 +41,7 @@ func playwright(t *testing.T) {
 	if _, err := os.Stat("node_modules/playwright-core/package.json"); err == nil {
 		return
 	}
-	npm := requireTool(t, "npm", "Node.js's npm")
+	npm := testtool.Need(t, "npm")
 	t.Log("ui/node_modules has no playwright-core: running npm ci in ui/")
 	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -301,7 +295,7 @@ func (s *servers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // "E2E ok|fail|skip NAME :: detail" line into a subtest.
 func runScript(t *testing.T, name string, env map[string]any) {
 	t.Helper()
-	node := requireTool(t, "node", "apt-get install nodejs, or Node.js 20+")
+	node := testtool.Need(t, "node")
 	if env["chromium"] == nil {
 		env["chromium"] = chromium(t)
 	}
@@ -371,13 +365,7 @@ func runScript(t *testing.T, name string, env map[string]any) {
 
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, n := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	missing(t, "chromium not found in PATH (apt-get install chromium)")
-	return ""
+	return testtool.Need(t, "chromium")
 }
 
 // niced wraps the browser so it runs at a higher priority (nice -10, when
@@ -386,8 +374,8 @@ func chromium(t *testing.T) string {
 // time the scheduler gave to other processes.
 func niced(t *testing.T, browser string) string {
 	t.Helper()
-	nice, err := exec.LookPath("nice")
-	if err != nil {
+	nice, ok := testtool.Find(t, "nice")
+	if !ok {
 		return browser
 	}
 	p := filepath.Join(t.TempDir(), "chromium-niced")
@@ -431,7 +419,7 @@ func users(t *testing.T, bin string) ([]user, string) {
 // preflight checks the tools before anything is built or started.
 func preflight(t *testing.T) {
 	t.Helper()
-	requireTool(t, "node", "apt-get install nodejs, or Node.js 20+")
+	testtool.Need(t, "node")
 	chromium(t)
 	playwright(t)
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/sluicelb/sluice/bench/backend"
+	"github.com/sluicelb/sluice/internal/testtool"
 )
 
 // TestBrowserUI walks the UI as an operator would: login, live charts,
@@ -143,7 +144,7 @@ func TestMakeRunDemo(t *testing.T) {
 			t.Errorf("configs/%s has a password hash: only make run's generated demo config may carry a login", f)
 		}
 	}
-	mk := requireTool(t, "make", "apt-get install make")
+	mk := testtool.Need(t, "make")
 	bin := sluice(t)
 	dir := t.TempDir()
 	if err := os.Link(bin, filepath.Join(dir, "sluice")); err != nil {

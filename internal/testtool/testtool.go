@@ -51,6 +51,10 @@ var Packages = map[string]string{
 	"runc":            "runc",
 	"umoci":           "umoci",
 	"node":            "nodejs",
+	"npm":             "npm",
+	"chromium":        "chromium",
+	"make":            "make",
+	"nice":            "coreutils",
 	"protoc":          "protobuf-compiler",
 }
 
