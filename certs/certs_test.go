@@ -222,7 +222,10 @@ func TestTicketKeysKeepResumption(t *testing.T) {
 			t.Fatalf("v%x in the next process: %v resumed=%v", v, err, st.DidResume)
 		}
 		// Rotation keeps the old key for decryption.
-		if n := keys2.Len(); func() bool { ok, err := keys2.Rotate(now.Add(time.Duration(3+n) * time.Hour)); return !ok || err != nil || keys2.Len() != n+1 }() {
+		if n := keys2.Len(); func() bool {
+			ok, err := keys2.Rotate(now.Add(time.Duration(3+n) * time.Hour))
+			return !ok || err != nil || keys2.Len() != n+1
+		}() {
 			t.Fatalf("rotate: len %d", keys2.Len())
 		}
 		if st, err := dial(t, addr2, cfg); err != nil || !st.DidResume {
