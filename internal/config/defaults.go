@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,8 @@ const (
 	DefaultWeight          = 1
 	DefaultServerEnabled   = true
 	DefaultServerDrain     = false
+
+	DefaultTLSMinVersion = TLS12
 
 	DefaultHealthPath                = "/health"
 	DefaultHealthInterval            = 2 * time.Second
@@ -94,6 +97,12 @@ func (f *Frontend) setDefaults() {
 }
 
 func (r *RateLimit) setDefaults() { r.Key = DefaultRateLimitKey }
+
+func (t *FrontendTLS) setDefaults() { t.MinVersion = DefaultTLSMinVersion }
+
+func (a *ACME) setDefaults() { a.Directory = DefaultACMEDirectory }
+
+func (s *Sticky) setDefaults() { s.Cookie = DefaultStickyCookie }
 
 // DefaultBackend returns a backend with every default and no name/servers.
 func DefaultBackend() Backend {
@@ -193,6 +202,14 @@ func (c *Config) setDerived() {
 				r.Name = freeName("route-"+strconv.Itoa(i+1), taken)
 			}
 			r.Match.Host = asciiLower(r.Match.Host)
+			for j, n := range r.Match.SNI {
+				r.Match.SNI[j] = strings.TrimSuffix(asciiLower(n), ".")
+			}
+		}
+		if t := f.TLS; t != nil && t.ACME != nil {
+			for j, d := range t.ACME.Domains {
+				t.ACME.Domains[j] = strings.TrimSuffix(asciiLower(d), ".")
+			}
 		}
 		taken = map[string]bool{}
 		for i := range f.RateLimits {

@@ -103,6 +103,9 @@ func parseWith(name string, data []byte, lookup func(string) (string, bool), ovs
 	if err := cfg.Validate(); err != nil {
 		verrs = err.(Errors)
 	}
+	files := &collector{file: name}
+	cfg.loadTLSFiles(files)
+	verrs = append(verrs, files.errs...)
 	all := decodeErrs
 	for _, e := range verrs {
 		// A value that failed to decode kept its default; don't report it

@@ -29,3 +29,8 @@ func (x *AlertScope) meta() *meta       { return &x.m }
 func (x *AlertNotify) meta() *meta      { return &x.m }
 func (x *BackendRateLimit) meta() *meta { return &x.m }
 func (x *RateLimitStore) meta() *meta   { return &x.m }
+func (x *FrontendTLS) meta() *meta      { return &x.m }
+func (x *Certificate) meta() *meta      { return &x.m }
+func (x *ACME) meta() *meta             { return &x.m }
+func (x *BackendTLS) meta() *meta       { return &x.m }
+func (x *Sticky) meta() *meta           { return &x.m }

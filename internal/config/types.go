@@ -1,9 +1,12 @@
 package config
 
 import (
+	"crypto/x509"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/sluicelb/sluice/certs"
 )
 
 // Config is the whole configuration file (contract §2 and §2a).
@@ -161,11 +164,18 @@ type Frontend struct {
 	Timeouts FrontendTimeouts `yaml:"timeouts"`
 	// Limits are request size limits (http only).
 	Limits Limits `yaml:"limits"`
-	// Routes are tried in order, first match wins (http only).
+	// Routes are tried in order, first match wins. On a tcp frontend a
+	// route matches the TLS ClientHello's server name (match.sni) and
+	// nothing else (contract §7).
 	Routes []Route `yaml:"routes"`
-	// Backend is the backend name: for tcp the backend (required); for http
-	// the backend used when no route matches (optional: no match → 404).
+	// Backend is the backend name: for tcp the backend (required unless
+	// routes are given; then it takes what no route matches, and without it
+	// such a session is closed); for http the backend used when no route
+	// matches (optional: no match → 404).
 	Backend string `yaml:"backend"`
+	// TLS, when set, terminates TLS on this http frontend (contract §7).
+	// Default: none (plain HTTP).
+	TLS *FrontendTLS `yaml:"tls"`
 	// TrustedProxies are peers whose X-Forwarded-For names the client.
 	// Default none.
 	TrustedProxies CIDRs `yaml:"trusted_proxies"`
@@ -241,8 +251,86 @@ type RouteMatch struct {
 	PathPrefix string `yaml:"path_prefix"`
 	// Methods are upper-case method tokens. Empty = any method.
 	Methods []string `yaml:"methods"`
+	// SNI (tcp frontends only) lists server names, exact or "*.suffix",
+	// one of which the TLS ClientHello must name. Stored lower-case.
+	SNI []string `yaml:"sni"`
 
 	m meta
+}
+
+// TLS versions (FrontendTLS.MinVersion).
+const (
+	TLS12 = "1.2"
+	TLS13 = "1.3"
+)
+
+// FrontendTLS is TLS termination on an http frontend.
+type FrontendTLS struct {
+	// Certificates are chosen by the ClientHello's server name: exact, then
+	// "*.suffix"; the first is the default (also for clients without SNI).
+	// Each is loaded and checked when the configuration is (readable, key
+	// matches, chain parses, not expired). Required unless ACME is set.
+	Certificates []Certificate `yaml:"certificates"`
+	// MinVersion is "1.2" or "1.3". Default "1.2".
+	MinVersion string `yaml:"min_version"`
+	// RedirectFrom, if set, is a plain-HTTP listen address that answers
+	// every request with 308 to https:// (path and query kept) and ACME
+	// HTTP-01 challenges. Default "" (none).
+	RedirectFrom string `yaml:"redirect_from"`
+	// HSTS > 0 adds Strict-Transport-Security: max-age=<seconds> to every
+	// response. Default 0 (none).
+	HSTS time.Duration `yaml:"hsts"`
+	// ACME, if set, obtains and renews certificates automatically.
+	ACME *ACME `yaml:"acme"`
+
+	m meta
+}
+
+// Certificate is a certificate chain file and its key file (PEM).
+type Certificate struct {
+	// Cert is the chain, leaf first. Required.
+	Cert string `yaml:"cert"`
+	// Key is the private key (unencrypted). Required.
+	Key string `yaml:"key"`
+
+	// Pair is the loaded, checked certificate (set by Load/Parse).
+	Pair *certs.Pair `yaml:"-"`
+
+	m meta
+}
+
+// DefaultACMEDirectory is Let's Encrypt's production directory.
+const DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+
+// ACME configures automatic certificates (RFC 8555).
+type ACME struct {
+	// Email is the account contact. Default "" (none).
+	Email string `yaml:"email"`
+	// Domains are the names to obtain certificates for (no wildcards:
+	// HTTP-01 and TLS-ALPN-01 cannot prove them). Required.
+	Domains []string `yaml:"domains"`
+	// Directory is the ACME directory URL. Default DefaultACMEDirectory.
+	Directory string `yaml:"directory"`
+	// Storage is where accounts, keys and certificates are kept. Default
+	// admin.state_dir + "/acme"; one of the two is required.
+	Storage string `yaml:"storage"`
+	// CA, if set, is a PEM file of the CA that signs the directory's own
+	// HTTPS certificate (a private ACME server); default: system roots.
+	// (Extension.)
+	CA string `yaml:"ca"`
+
+	// RootCAs is CA loaded (set by Load/Parse); nil = system roots.
+	RootCAs *x509.CertPool `yaml:"-"`
+
+	m meta
+}
+
+// StoragePath returns Storage, or stateDir/acme.
+func (a *ACME) StoragePath(stateDir string) string {
+	if a.Storage != "" || stateDir == "" {
+		return a.Storage
+	}
+	return strings.TrimSuffix(stateDir, "/") + "/acme"
 }
 
 // HeaderRules edits headers: Remove is applied first, then Set.
@@ -362,10 +450,60 @@ type Backend struct {
 	// again (also at once when all of a name's addresses fail). Default
 	// 30s; at least 100ms.
 	DNSRefresh time.Duration `yaml:"dns_refresh"`
+	// TLS configures TLS from sluice to the servers (connections of http
+	// frontends, WebSocket tunnels and health checks; tcp frontends pass
+	// bytes through untouched). Default: off.
+	TLS BackendTLS `yaml:"tls"`
+	// Sticky, when set, pins an http client to a server by cookie. Default:
+	// none.
+	Sticky *Sticky `yaml:"sticky"`
 	// HashBalanceFactor bounds the load of an ip_hash server to factor ×
 	// the average ("consistent hashing with bounded loads"). Default 0 =
 	// off; when set must be > 1 and Algorithm must be ip_hash. (Extension.)
 	HashBalanceFactor float64 `yaml:"hash_balance_factor"`
+
+	m meta
+}
+
+// BackendTLS is TLS to a backend's servers.
+type BackendTLS struct {
+	// Enabled turns TLS on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// ServerName is sent as SNI and verified; default "" = each server's
+	// host as written in its address.
+	ServerName string `yaml:"server_name"`
+	// CA is a PEM file of the CAs that sign the servers' certificates;
+	// default "" = the system pool.
+	CA string `yaml:"ca"`
+	// InsecureSkipVerify accepts any server certificate (a warning is
+	// logged at start and reload). Default false.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+
+	// RootCAs is CA loaded, CASum the SHA-256 of the file (set by
+	// Load/Parse): two blocks are the same when Same says so.
+	RootCAs *x509.CertPool `yaml:"-"`
+	CASum   [32]byte       `yaml:"-"`
+
+	m meta
+}
+
+// Same reports whether b and o configure the same TLS (the CA file's
+// content included), so that pooled connections can be kept.
+func (b *BackendTLS) Same(o *BackendTLS) bool {
+	return b.Enabled == o.Enabled && b.ServerName == o.ServerName && b.CA == o.CA &&
+		b.InsecureSkipVerify == o.InsecureSkipVerify && b.CASum == o.CASum
+}
+
+// DefaultStickyCookie is the default sticky-session cookie name.
+const DefaultStickyCookie = "SLUICE_STICKY"
+
+// Sticky pins a client to a server with a cookie (http frontends).
+type Sticky struct {
+	// Cookie is the cookie name. Default SLUICE_STICKY.
+	Cookie string `yaml:"cookie"`
+	// TTL is the cookie's Max-Age; 0 = a session cookie (until the browser
+	// closes). Default 0.
+	TTL time.Duration `yaml:"ttl"`
 
 	m meta
 }

@@ -127,7 +127,20 @@ func (v *validator) config(c *Config) {
 			}
 			v.claim(listens, &f.m, "listen", path, f.Listen, owner)
 		}
-		v.frontend(f, path, backends)
+		if t := f.TLS; t != nil && !t.m.bad && t.RedirectFrom != "" && f.Mode == ModeHTTP {
+			tp := join(path, "tls")
+			if v.listenAddr(&t.m, "redirect_from", tp, t.RedirectFrom) {
+				h, p, _ := splitListen(t.RedirectFrom)
+				for _, l := range listens[p] {
+					if l.host == h || l.host == "" || h == "" {
+						v.at(&t.m, "redirect_from", tp, "address %s is already used by %s", t.RedirectFrom, l.owner)
+						break
+					}
+				}
+				listens[p] = append(listens[p], listener{host: h, owner: fmt.Sprintf("frontends[%d].tls.redirect_from (%s)", i, f.Name)})
+			}
+		}
+		v.frontend(f, path, backends, c.Admin.StateDir)
 	}
 	v.alerts(c)
 }
@@ -170,7 +183,7 @@ func splitListen(s string) (string, int, bool) {
 	return strings.ToLower(h), port, true
 }
 
-func (v *validator) frontend(f *Frontend, path string, backends map[string]int) {
+func (v *validator) frontend(f *Frontend, path string, backends map[string]int, stateDir string) {
 	v.oneOf(&f.m, "mode", path, f.Mode, ModeHTTP, ModeTCP)
 	v.atLeast(&f.m, "max_connections", path, f.MaxConnections, 1)
 	tp := join(path, "timeouts")
@@ -197,13 +210,26 @@ func (v *validator) frontend(f *Frontend, path string, backends map[string]int) 
 		if _, ok := backends[f.Backend]; !ok {
 			v.at(&f.m, "backend", path, "unknown backend %q%s", f.Backend, known(backends))
 		}
-	} else if isTCP {
-		v.at(&f.m, "backend", path, "a tcp frontend needs a backend; %s", tcpMode)
+	} else if isTCP && len(f.Routes) == 0 {
+		v.at(&f.m, "backend", path, "a tcp frontend needs a backend (or routes matching sni); %s", tcpMode)
+	}
+	if f.TLS != nil && !f.TLS.m.bad {
+		if isTCP {
+			v.at(&f.m, "tls", path, "TLS is terminated on http frontends only; a tcp frontend passes TLS through (route it by name with routes[].match.sni)")
+		} else {
+			v.frontendTLS(f.TLS, join(path, "tls"), stateDir)
+		}
 	}
 
-	if isTCP && (len(f.Routes) > 0 || f.m.has("routes")) {
-		v.at(&f.m, "routes", path, "routes are only for http frontends; %s", tcpMode)
-	} else {
+	if isTCP {
+		for i := range f.Routes {
+			r := &f.Routes[i]
+			if !r.m.bad {
+				v.sniRoute(r, fmt.Sprintf("%s.routes[%d]", path, i), backends)
+			}
+		}
+	}
+	{
 		routes := map[string]int{}
 		for i := range f.Routes {
 			r := &f.Routes[i]
@@ -218,7 +244,9 @@ func (v *validator) frontend(f *Frontend, path string, backends map[string]int) 
 					routes[r.Name] = i
 				}
 			}
-			v.route(r, rp, backends)
+			if !isTCP {
+				v.route(r, rp, backends)
+			}
 		}
 	}
 
@@ -251,6 +279,9 @@ func (v *validator) route(r *Route, path string, backends map[string]int) {
 	}
 	v.pathPrefix(&r.Match.m, mp, r.Match.PathPrefix)
 	v.methods(&r.Match.m, mp, r.Match.Methods)
+	if r.Match.m.has("sni") {
+		v.at(&r.Match.m, "sni", mp, "sni matches on tcp frontends only; an http route matches the Host with host")
+	}
 	if r.Backend == "" {
 		v.at(&r.m, "backend", path, "a route needs a backend")
 	} else if _, ok := backends[r.Backend]; !ok {
@@ -258,6 +289,112 @@ func (v *validator) route(r *Route, path string, backends map[string]int) {
 	}
 	v.headerRules(&r.RequestHeaders, join(path, "request_headers"))
 	v.headerRules(&r.ResponseHeaders, join(path, "response_headers"))
+}
+
+// sniRoute checks a tcp frontend's route: it matches the ClientHello's
+// server name and names a backend, nothing else.
+func (v *validator) sniRoute(r *Route, path string, backends map[string]int) {
+	mp := join(path, "match")
+	for _, k := range []string{"host", "path_prefix", "methods"} {
+		if r.Match.m.has(k) {
+			v.at(&r.Match.m, k, mp, "a tcp route matches only sni (the TLS server name)")
+		}
+	}
+	for _, k := range []string{"request_headers", "response_headers"} {
+		if r.m.has(k) {
+			v.at(&r.m, k, path, "headers are only for http routes")
+		}
+	}
+	if len(r.Match.SNI) == 0 {
+		v.at(&r.Match.m, "sni", mp, "a tcp route needs sni: a list of server names like [db1.example.com, \"*.example.org\"]")
+	}
+	for i, n := range r.Match.SNI {
+		if !validHostPattern(n) {
+			v.at(&r.Match.m, fmt.Sprintf("sni[%d]", i), mp, "invalid server name %q: want a host name like db1.example.com or a leading wildcard like *.example.com", n)
+		}
+	}
+	if r.Backend == "" {
+		v.at(&r.m, "backend", path, "a route needs a backend")
+	} else if _, ok := backends[r.Backend]; !ok {
+		v.at(&r.m, "backend", path, "unknown backend %q%s", r.Backend, known(backends))
+	}
+}
+
+func (v *validator) frontendTLS(t *FrontendTLS, path, stateDir string) {
+	if len(t.Certificates) == 0 && t.ACME == nil {
+		v.at(&t.m, "certificates", path, "TLS needs certificates ({cert, key} files) or acme")
+	}
+	for i := range t.Certificates {
+		c := &t.Certificates[i]
+		cp := fmt.Sprintf("%s.certificates[%d]", path, i)
+		if c.m.bad {
+			continue
+		}
+		if c.Cert == "" {
+			v.at(&c.m, "cert", cp, "a certificate file (PEM) is required")
+		}
+		if c.Key == "" {
+			v.at(&c.m, "key", cp, "a key file (PEM) is required")
+		}
+	}
+	v.oneOf(&t.m, "min_version", path, t.MinVersion, TLS12, TLS13)
+	v.nonNegative(&t.m, "hsts", path, t.HSTS)
+	if a := t.ACME; a != nil && !a.m.bad {
+		ap := join(path, "acme")
+		if len(a.Domains) == 0 {
+			v.at(&a.m, "domains", ap, "acme needs domains: the names to obtain certificates for")
+		}
+		for i, d := range a.Domains {
+			switch {
+			case strings.HasPrefix(d, "*."):
+				v.at(&a.m, fmt.Sprintf("domains[%d]", i), ap, "wildcard %q cannot be obtained with HTTP-01 or TLS-ALPN-01 (they need DNS-01): list the names, or give a certificate file", d)
+			case !validHostname(d) || !strings.Contains(d, ".") && d != "localhost":
+				v.at(&a.m, fmt.Sprintf("domains[%d]", i), ap, "invalid domain %q: want a DNS name like example.com", d)
+			}
+		}
+		if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>")) {
+			v.at(&a.m, "email", ap, "invalid email %q", a.Email)
+		}
+		if u, err := url.Parse(a.Directory); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.at(&a.m, "directory", ap, "want the URL of an ACME directory, like %s", DefaultACMEDirectory)
+		}
+		if a.Storage == "" && stateDir == "" {
+			v.at(&a.m, "storage", ap, "acme keeps accounts and certificates on disk: set admin.state_dir (they go to state_dir/acme) or acme.storage")
+		} else if a.Storage != "" && !filepath.IsAbs(a.Storage) {
+			v.at(&a.m, "storage", ap, "must be an absolute path, got %q", a.Storage)
+		}
+	}
+}
+
+func (v *validator) backendTLS(t *BackendTLS, path string) {
+	if t.m.bad {
+		return
+	}
+	if !t.Enabled {
+		for _, k := range []string{"server_name", "ca", "insecure_skip_verify"} {
+			if t.m.has(k) {
+				v.at(&t.m, k, path, "TLS to the servers is off: add enabled: true")
+				return
+			}
+		}
+		return
+	}
+	if n := t.ServerName; n != "" && !validHostname(n) {
+		v.at(&t.m, "server_name", path, "invalid server name %q: want a host name like app.internal", n)
+	}
+	if t.CA != "" && t.InsecureSkipVerify {
+		v.at(&t.m, "insecure_skip_verify", path, "skips the verification ca is for: use one or the other")
+	}
+}
+
+func (v *validator) sticky(s *Sticky, path string) {
+	if s.m.bad {
+		return
+	}
+	if !validToken(s.Cookie) {
+		v.at(&s.m, "cookie", path, "invalid cookie name %q: use letters, digits and !#$%%&'*+-.^_`|~", s.Cookie)
+	}
+	v.nonNegative(&s.m, "ttl", path, s.TTL)
 }
 
 func (v *validator) headerRules(h *HeaderRules, path string) {
@@ -351,6 +488,10 @@ func (v *validator) backend(b *Backend, path string) {
 		}
 	}
 	v.servers(b, path)
+	v.backendTLS(&b.TLS, join(path, "tls"))
+	if b.Sticky != nil {
+		v.sticky(b.Sticky, join(path, "sticky"))
+	}
 	v.health(&b.Health, join(path, "health"))
 	if b.RateLimit != nil {
 		v.rateBurst(&b.RateLimit.m, join(path, "rate_limit"), b.RateLimit.Rate, b.RateLimit.Burst)

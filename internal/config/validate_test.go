@@ -125,14 +125,13 @@ backends:
   - {name: t2, mode: tcp, listen: ":2"}
   - {name: h, mode: http, listen: ":3"}
 `, []string{
-			`2:5: frontends[0].backend: a tcp frontend needs a backend; mode is tcp (line 3)`,
+			`2:5: frontends[0].backend: a tcp frontend needs a backend (or routes matching sni); mode is tcp (line 3)`,
 			`5:13: frontends[0].limits: limits are only for http frontends; mode is tcp (line 3)`,
-			`6:13: frontends[0].routes: routes are only for http frontends; mode is tcp (line 3)`,
 			`8:14: frontends[0].rate_limits[0].key: a header key is only for http frontends (use client_ip or frontend); mode is tcp (line 3)`,
 			`10:55: frontends[0].rate_limits[0].match.path_prefix: only client_ip can be matched on a tcp frontend; mode is tcp (line 3)`,
 			`10:68: frontends[0].rate_limits[0].match.methods: only client_ip can be matched on a tcp frontend; mode is tcp (line 3)`,
 			`10:83: frontends[0].rate_limits[0].match.header: only client_ip can be matched on a tcp frontend; mode is tcp (line 3)`,
-			`11:5: frontends[1].backend: a tcp frontend needs a backend; mode is tcp (line 11)`,
+			`11:5: frontends[1].backend: a tcp frontend needs a backend (or routes matching sni); mode is tcp (line 11)`,
 		}},
 		{"unknown enum values", `logging: {level: verbose, format: xml, access_log: ""}
 frontends: [{name: f, listen: ":1", mode: udp}]
