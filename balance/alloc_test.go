@@ -177,3 +177,21 @@ func TestPeekAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestPickPreferredAllocs(t *testing.T) {
+	for _, c := range benchCases() {
+		ss := mkServers(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+		b := New(c.opts, ss)
+		degrade(ss)
+		i := 0
+		n := testing.AllocsPerRun(2000, func() {
+			var tr Tried
+			s, _ := b.PickPreferred(ss[i%len(ss)], uint64(i), &tr) // some preferred servers are out
+			i++
+			s.Release()
+		})
+		if n != 0 {
+			t.Errorf("%s: %v allocs per PickPreferred+Release, want 0", c.name, n)
+		}
+	}
+}
