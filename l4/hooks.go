@@ -11,6 +11,9 @@ import (
 // SessionInfo describes a finished session. It is valid only during Hooks.Ended.
 type SessionInfo struct {
 	Frontend, Backend string
+	// Route is the index in Options.Routes of the route that chose the
+	// backend, -1 for Options.Backend.
+	Route             int
 	Client            netip.Addr
 	Server            *balance.Server
 	Start             time.Time

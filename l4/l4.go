@@ -13,6 +13,7 @@ import (
 	"github.com/sluicelb/sluice/balance"
 	"github.com/sluicelb/sluice/engine"
 	"github.com/sluicelb/sluice/gate"
+	"github.com/sluicelb/sluice/proxyproto"
 	"github.com/sluicelb/sluice/ratelimit"
 )
 
@@ -27,6 +28,7 @@ const (
 	RefusedNoServer                         // no server available or none reachable
 	RefusedShutdown                         // the engine is stopping
 	RefusedProxyProtocol                    // a missing, malformed or untrusted PROXY protocol header
+	RefusedNoRoute                          // routes by SNI: none matched and there is no default backend
 )
 
 // Backend is the server pool a frontend sends to.
@@ -47,10 +49,21 @@ type Admit func(client netip.Addr) Refusal
 
 // Options configure a Frontend. Every field must be set: app fills in defaults.
 type Options struct {
-	Name        string
-	Engine      *engine.Engine
-	Backend     *Backend
-	IdleTimeout time.Duration
+	Name   string
+	Engine *engine.Engine
+	// Backend takes the sessions no route matches; with Routes it may be
+	// nil (such sessions are then closed).
+	Backend *Backend
+	// Routes, if any, choose the backend by the server name of the
+	// client's TLS ClientHello: it is read first (off the event loops, at
+	// most clienthello.MaxRead bytes, within HelloTimeout), then replayed
+	// to the chosen server (after a PROXY protocol header, if one is sent)
+	// before any other byte flows. No server name, or bytes that are not a
+	// well-formed ClientHello, go to Backend. Without Routes nothing is
+	// read before the server is dialed (server-first protocols work).
+	Routes       []Route
+	HelloTimeout time.Duration
+	IdleTimeout  time.Duration
 	// Conns is this frontend's max_connections, Global the process-wide one.
 	Conns, Global *gate.Gate
 	// Admit runs before the connection limits (access lists, rate limits).
@@ -166,12 +179,10 @@ func (st *frontendState) admit(c *net.TCPConn, o *origin) bool {
 		st.Hooks.Refused(r, ip)
 		return false
 	}
-	if rl := st.Backend.RateLimit; rl != nil {
-		if ok, _ := rl.Allow(0, ratelimit.Now()); !ok {
-			refuse(c)
-			st.Hooks.Refused(RefusedRateLimit, ip)
-			return false
-		}
+	if len(st.Routes) == 0 && !st.allowBackend(st.Backend) {
+		refuse(c)
+		st.Hooks.Refused(RefusedRateLimit, ip)
+		return false
 	}
 	if !st.Global.TryAcquire() {
 		refuse(c)
@@ -188,19 +199,61 @@ func (st *frontendState) admit(c *net.TCPConn, o *origin) bool {
 	return true
 }
 
+// allowBackend applies the backend's rate limit (nil backend: allowed).
+func (st *frontendState) allowBackend(be *Backend) bool {
+	if be == nil || be.RateLimit == nil {
+		return true
+	}
+	ok, _ := be.RateLimit.Allow(0, ratelimit.Now())
+	return ok
+}
+
 // conn is the l4 state of one session (engine.Session.User).
 type conn struct {
 	client netip.Addr
 	srv    *balance.Server
+	be     *Backend
+	route  int   // index in Options.Routes, -1 for Backend
+	hello  int64 // bytes read before the session (the ClientHello), counted in BytesIn
 }
 
-// connect dials a server, trying the next one (at most once each) when a dial
-// fails, then hands the pair to the engine.
+// connect chooses the backend (by the ClientHello's server name when there
+// are routes), dials a server, trying the next one (at most once each) when
+// a dial fails, replays the bytes read to choose, then hands the pair to
+// the engine.
 func (st *frontendState) connect(c *net.TCPConn, o *origin) {
 	ip := o.client.Addr()
+	be, route, hello := st.Backend, -1, []byte(nil)
+	if len(st.Routes) > 0 {
+		buf := append(getHelloBuf(), o.leftover...) // bytes after a PROXY header start the hello
+		o.leftover = nil
+		defer func() { putHelloBuf(buf) }()
+		var name string
+		var err error
+		hello, name, err = readHello(c, time.Now().Add(st.HelloTimeout), buf)
+		refusal := RefusedNoRoute
+		if o.untrusted {
+			if sig, _ := proxyproto.HasSignature(hello); sig {
+				refusal, be = RefusedProxyProtocol, nil
+			}
+		}
+		if len(hello) == 0 && err != nil {
+			be = nil // nothing arrived: closed or timed out
+		} else if route = st.route(name); route >= 0 && refusal == RefusedNoRoute {
+			be = st.Routes[route].Backend
+		}
+		if be != nil && !st.allowBackend(be) {
+			be, refusal = nil, RefusedRateLimit
+		}
+		if be == nil {
+			refuse(c)
+			st.release()
+			st.Hooks.Refused(refusal, ip)
+			return
+		}
+	}
 	var tried balance.Tried
 	key := balance.KeyIP(ip)
-	be := st.Backend
 	d := net.Dialer{Timeout: be.ConnectTimeout, KeepAlive: 30 * time.Second}
 	// At most one attempt per server, whatever the balancer does.
 	for n := len(be.Balancer.Servers()); ; n-- {
@@ -220,7 +273,7 @@ func (st *frontendState) connect(c *net.TCPConn, o *origin) {
 			st.Hooks.ConnectFailed(srv, err)
 			continue
 		}
-		if err := st.prelude(c, bc.(*net.TCPConn), srv, o); err != nil {
+		if err := st.prelude(c, bc.(*net.TCPConn), srv, o, be.ConnectTimeout); err != nil {
 			_ = bc.Close()
 			refuse(c)
 			st.release()
@@ -229,8 +282,22 @@ func (st *frontendState) connect(c *net.TCPConn, o *origin) {
 			st.Log.Debug("tcp session refused", "frontend", st.Name, "client", ip.String(), "error", err.Error())
 			return
 		}
+		if len(hello) > 0 {
+			// The ClientHello (and whatever came with it) reaches the
+			// server before any other byte.
+			_ = bc.SetWriteDeadline(time.Now().Add(be.ConnectTimeout))
+			_, err := bc.Write(hello)
+			_ = bc.SetWriteDeadline(time.Time{})
+			if err != nil {
+				_ = bc.Close()
+				srv.Release()
+				st.Hooks.ConnectFailed(srv, err)
+				continue
+			}
+			st.sess.BytesIn.Add(len(hello))
+		}
 		st.Hooks.Connected(srv)
-		if err := st.Engine.Proxy(c, bc.(*net.TCPConn), &st.sess, &conn{client: ip, srv: srv}); err != nil {
+		if err := st.Engine.Proxy(c, bc.(*net.TCPConn), &st.sess, &conn{client: ip, srv: srv, be: be, route: route, hello: int64(len(hello))}); err != nil {
 			if errors.Is(err, engine.ErrStopped) {
 				return // OnEnd has run
 			}
@@ -245,9 +312,9 @@ func (st *frontendState) onEnd(s *engine.Session) {
 	c := s.User.(*conn)
 	c.srv.Release()
 	st.release()
-	info := SessionInfo{Frontend: st.Name, Backend: st.Backend.Name, Client: c.client, Server: c.srv,
+	info := SessionInfo{Frontend: st.Name, Backend: c.be.Name, Route: c.route, Client: c.client, Server: c.srv,
 		Start: s.Start, Duration: time.Since(s.Start), Close: s.Close, Err: s.Err,
-		BytesIn: s.BytesIn, BytesOut: s.BytesOut}
+		BytesIn: s.BytesIn + c.hello, BytesOut: s.BytesOut}
 	st.Hooks.Ended(&info)
 }
 

@@ -96,7 +96,7 @@ func (st *frontendState) readHeader(c *net.TCPConn, o *origin) error {
 // it refuses an untrusted peer whose first bytes are a PROXY header, and
 // writes what the server is owed first (its header, then the bytes read
 // after the client's header).
-func (st *frontendState) prelude(c, bc *net.TCPConn, srv *balance.Server, o *origin) error {
+func (st *frontendState) prelude(c, bc *net.TCPConn, srv *balance.Server, o *origin, timeout time.Duration) error {
 	if o.untrusted && peekSignature(c) {
 		return errors.New("a PROXY protocol header from a peer not in trusted_proxies")
 	}
@@ -110,7 +110,7 @@ func (st *frontendState) prelude(c, bc *net.TCPConn, srv *balance.Server, o *ori
 	}
 	out := proxyproto.Append(make([]byte, 0, 64+len(o.leftover)), v, o.client, dest)
 	out = append(out, o.leftover...)
-	_ = bc.SetWriteDeadline(time.Now().Add(st.Backend.ConnectTimeout))
+	_ = bc.SetWriteDeadline(time.Now().Add(timeout))
 	defer bc.SetWriteDeadline(time.Time{})
 	if _, err := bc.Write(out); err != nil {
 		return fmt.Errorf("writing to the server: %w", err)
