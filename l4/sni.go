@@ -76,7 +76,7 @@ func (st *frontendState) route(name string) int {
 	}
 	for i := range st.Routes {
 		for _, n := range st.Routes[i].Names {
-			if matchName(n, name) {
+			if MatchName(n, name) {
 				return i
 			}
 		}
@@ -84,8 +84,10 @@ func (st *frontendState) route(name string) int {
 	return -1
 }
 
-// matchName matches an exact name or a "*.suffix" pattern (one label).
-func matchName(pattern, name string) bool {
+// MatchName reports whether a route's server name pattern — exact, or
+// "*.suffix" (one more label) — matches name (both lower case). It is the
+// one rule of tcp routing (explain asks it too).
+func MatchName(pattern, name string) bool {
 	if suffix, ok := strings.CutPrefix(pattern, "*"); ok {
 		return len(name) > len(suffix) && strings.HasSuffix(name, suffix) &&
 			!strings.Contains(name[:len(name)-len(suffix)], ".")

@@ -11,6 +11,7 @@ import (
 	"github.com/sluicelb/sluice/internal/guard"
 	"github.com/sluicelb/sluice/internal/metrics"
 	"github.com/sluicelb/sluice/internal/state"
+	"github.com/sluicelb/sluice/l4"
 	"github.com/sluicelb/sluice/l7"
 	"github.com/sluicelb/sluice/ratelimit"
 	"github.com/valyala/fasthttp"
@@ -141,6 +142,12 @@ func (fe *explainFrontend) explain(q state.ExplainQuery) (state.Explanation, err
 	client := peer
 	backend := f.Backend
 	if !f.IsHTTP() {
+		if len(f.Routes) > 0 {
+			backend = explainSNI(f, q.Host, &ex)
+			if backend == "" {
+				refuse(0, "the connection is closed: no route matches the server name and the frontend has no default backend")
+			}
+		}
 		refusal, checks := fe.guard.ExplainConn(peer)
 		switch refusal {
 		case guard.RefuseDenied:
@@ -214,6 +221,40 @@ func (fe *explainFrontend) explain(q state.ExplainQuery) (state.Explanation, err
 		ex.Pick = pick.Addr()
 	}
 	return ex, nil
+}
+
+// explainSNI matches a tcp frontend's routes against host taken as the
+// ClientHello's server name, records each route's verdict in ex, and
+// returns the backend the session would reach ("" = closed).
+func explainSNI(f *config.Frontend, host string, ex *state.Explanation) string {
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	for i := range f.Routes {
+		r := &f.Routes[i]
+		if ex.Route != "" {
+			ex.Routes = append(ex.Routes, state.RouteCheck{Name: r.Name, Reason: "not tried: an earlier route matched"})
+			continue
+		}
+		for _, n := range r.Match.SNI {
+			if name != "" && l4.MatchName(n, name) {
+				ex.Route = r.Name
+				ex.Routes = append(ex.Routes, state.RouteCheck{Name: r.Name, Matched: true, Reason: "sni " + name + " matches " + n})
+				break
+			}
+		}
+		if ex.Route != r.Name {
+			why := "sni " + name + " is not in " + strings.Join(r.Match.SNI, ", ")
+			if name == "" {
+				why = "no server name (host) given: the session has no SNI"
+			}
+			ex.Routes = append(ex.Routes, state.RouteCheck{Name: r.Name, Reason: why})
+		}
+	}
+	for i := range f.Routes {
+		if f.Routes[i].Name == ex.Route {
+			return f.Routes[i].Backend
+		}
+	}
+	return f.Backend
 }
 
 // explainRequest builds the request a client would send for q.

@@ -43,23 +43,36 @@ func keeps(old *frontendRT, f *config.Frontend) bool {
 // the plan pl.
 func (a *App) tcpOptions(rt *frontendRT, pl *plan) l4.Options {
 	f := &rt.cfg
-	return l4.Options{
-		Name:        f.Name,
-		Engine:      a.eng,
-		Backend:     pl.byName[f.Backend].l4Backend(),
-		IdleTimeout: f.Timeouts.ClientIdle,
-		Conns:       rt.conns,
-		Global:      a.global,
-		Admit:       tcpAdmit(rt.guard),
-		Hooks: &tcpHooks{name: f.Name, backend: f.Backend, fe: rt.met,
-			pair: pl.pair(f.Name, f.Backend, metrics.ModeTCP), alog: pl.alog, noSrv: rt.noSrv,
-			fl: a.frontendLive(f.Name), bl: pl.byName[f.Backend].rt.live, logs: a.logs},
-		Log: a.log,
+	h := &tcpHooks{name: f.Name, backend: f.Backend, fe: rt.met, alog: pl.alog, noSrv: rt.noSrv,
+		pairs: make([]*metrics.Pair, len(f.Routes)+1), bls: make([]*beLive, len(f.Routes)+1),
+		fl: a.frontendLive(f.Name), logs: a.logs}
+	o := l4.Options{
+		Name:         f.Name,
+		Engine:       a.eng,
+		HelloTimeout: f.Timeouts.ClientHeader,
+		IdleTimeout:  f.Timeouts.ClientIdle,
+		Conns:        rt.conns,
+		Global:       a.global,
+		Admit:        tcpAdmit(rt.guard),
+		Hooks:        h,
+		Log:          a.log,
 
 		ProxyProtocol: f.ProxyProtocol,
 		Trusted:       trustedFunc(f.TrustedProxies),
 		HeaderTimeout: f.Timeouts.ClientHeader,
 	}
+	if f.Backend != "" {
+		o.Backend = pl.byName[f.Backend].l4Backend()
+		h.pairs[0] = pl.pair(f.Name, f.Backend, metrics.ModeTCP)
+		h.bls[0] = pl.byName[f.Backend].rt.live
+	}
+	for i := range f.Routes {
+		r := &f.Routes[i]
+		o.Routes = append(o.Routes, l4.Route{Name: r.Name, Names: r.Match.SNI, Backend: pl.byName[r.Backend].l4Backend()})
+		h.pairs[i+1] = pl.pair(f.Name, r.Backend, metrics.ModeTCP)
+		h.bls[i+1] = pl.byName[r.Backend].rt.live
+	}
+	return o
 }
 
 // httpOptions builds the l7 options of rt's frontend over the backends of

@@ -42,11 +42,11 @@ type tcpHooks struct {
 	name    string
 	backend string
 	fe      *metrics.Frontend
-	pair    *metrics.Pair
+	pairs   []*metrics.Pair // [0]: the default backend; [i+1]: routes[i]'s
 	alog    *accesslog.Logger
 	noSrv   *noServerLog
 	fl      *feLive
-	bl      *beLive
+	bls     []*beLive // as pairs
 	logs    *live.LogRing
 }
 
@@ -91,26 +91,36 @@ func (h *tcpHooks) Connected(srv *balance.Server) {
 }
 
 func (h *tcpHooks) Ended(info *l4.SessionInfo) {
-	h.pair.TCPSession()
+	var bl *beLive
+	if i := info.Route + 1; i >= 0 && i < len(h.pairs) {
+		if p := h.pairs[i]; p != nil {
+			p.TCPSession()
+		}
+		bl = h.bls[i]
+	}
 	failed := info.Server == nil || info.Close == engine.BackendError
 	h.fl.req.Add(1)
-	h.bl.req.Add(1)
+	if bl != nil {
+		bl.req.Add(1)
+	}
 	if failed {
 		h.fl.errs.Add(1)
-		h.bl.errs.Add(1)
+		if bl != nil {
+			bl.errs.Add(1)
+		}
 	}
 	var server string
 	if info.Server != nil {
 		server = labelOf(info.Server) // NAME@IP:PORT for a server found by DNS
 	}
-	h.logs.AddTCP(&live.TCP{Start: info.Start, Frontend: h.name, Backend: h.backend, Server: server,
+	h.logs.AddTCP(&live.TCP{Start: info.Start, Frontend: h.name, Backend: info.Backend, Server: server,
 		ClientIP: info.Client, Duration: info.Duration, BytesIn: info.BytesIn, BytesOut: info.BytesOut,
 		Close: info.Close.String()})
 	if h.alog == nil {
 		return
 	}
 	e := accesslog.TCPEntry{Time: info.Start, Frontend: h.name, ClientIP: info.Client,
-		Backend: h.backend, Duration: info.Duration, BytesIn: info.BytesIn,
+		Backend: info.Backend, Duration: info.Duration, BytesIn: info.BytesIn,
 		BytesOut: info.BytesOut, Close: info.Close.String(), Server: server}
 	h.alog.LogTCP(&e)
 }

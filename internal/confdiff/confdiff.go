@@ -170,6 +170,9 @@ func describeMatch(m *config.RouteMatch) string {
 	if len(m.Methods) > 0 {
 		parts = append(parts, "methods "+strings.Join(m.Methods, ","))
 	}
+	if len(m.SNI) > 0 {
+		parts = append(parts, "sni "+strings.Join(m.SNI, ","))
+	}
 	if len(parts) == 0 {
 		return "every request"
 	}
