@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -55,6 +56,11 @@ type BackendOptions struct {
 	// owned: the caller builds it (ratelimit.NewRule, Keyed false) and may
 	// share it. nil = no limit.
 	RateLimit *ratelimit.Rule
+	// TLS, when Enabled, speaks TLS to the servers (pooled connections and
+	// tunnels). Default off.
+	TLS TLSOptions
+	// Sticky, when set, pins clients to servers by cookie (sticky.go).
+	Sticky StickyOptions
 }
 
 func (o BackendOptions) withDefaults() BackendOptions {
@@ -81,13 +87,15 @@ func (o BackendOptions) withDefaults() BackendOptions {
 // Ext(balance.ExtL7) slot. Safe for concurrent use; Update swaps the
 // balancer atomically.
 type Backend struct {
-	opts BackendOptions
-	bal  atomic.Pointer[balance.Balancer]
-	mu   sync.Mutex // serializes attaching upstreams
+	opts   BackendOptions
+	bal    atomic.Pointer[balance.Balancer]
+	sticky atomic.Pointer[stickyTable] // nil: sticky sessions off
+	mu     sync.Mutex                  // serializes attaching upstreams
 }
 
 // upstream is what a Backend keeps in a server's ExtL7 slot.
 type upstream struct {
+	tls  *tls.Config // nil: plain TCP
 	hc   *fasthttp.HostClient
 	pool connPool       // hc's connection pool (transport.go)
 	opts BackendOptions // the options hc was built with
@@ -110,6 +118,7 @@ func NewBackend(opts BackendOptions, bal *balance.Balancer) (*Backend, error) {
 		}
 	}
 	b.bal.Store(bal)
+	b.sticky.Store(newStickyTable(&b.opts, bal.Servers()))
 	b.mu.Unlock()
 	return b, nil
 }
@@ -131,18 +140,19 @@ func (b *Backend) Update(bal *balance.Balancer) {
 		b.attach(s)
 	}
 	b.bal.Store(bal)
+	b.sticky.Store(newStickyTable(&b.opts, bal.Servers()))
 }
 
 func (b *Backend) attach(s *balance.Server) *upstream {
-	if u, ok := s.Ext(balance.ExtL7).(*upstream); ok && u.opts == b.opts {
+	if u, ok := s.Ext(balance.ExtL7).(*upstream); ok && u.opts.Equal(b.opts) {
 		return u
 	} else if ok {
 		// Options changed: new pool; the old one's idle conns close now,
 		// busy ones when their requests end.
 		defer u.hc.CloseIdleConnections()
 	}
-	u := &upstream{opts: b.opts, srv: s}
-	u.hc = newHostClient(s.Addr(), b.opts)
+	u := &upstream{opts: b.opts, srv: s, tls: b.opts.TLS.clientConfig(s.Addr())}
+	u.hc = newHostClient(s.Addr(), b.opts, u.tls)
 	u.pool = newHostPool(u.hc.AcquireConn, u.hc.ReleaseConn, u.hc.CloseConn)
 	s.SetExt(balance.ExtL7, u)
 	return u
@@ -164,7 +174,7 @@ func (b *Backend) upstreamOf(s *balance.Server) *upstream {
 // transport.go); the Do-related fields are set anyway, so that a call to Do
 // (tests, debugging) behaves as sluice does: no retries, streamed bodies,
 // paths untouched.
-func newHostClient(addr string, o BackendOptions) *fasthttp.HostClient {
+func newHostClient(addr string, o BackendOptions, tlsConfig *tls.Config) *fasthttp.HostClient {
 	maxConns := o.MaxConnsPerServer
 	if maxConns == 0 {
 		maxConns = unlimitedConns
@@ -187,7 +197,7 @@ func newHostClient(addr string, o BackendOptions) *fasthttp.HostClient {
 		// ReadTimeout/WriteTimeout stay 0: fasthttp would apply them to the
 		// whole (streamed) response; upConn applies ResponseTimeout per wait.
 		Dial: func(a string) (net.Conn, error) {
-			c, err := dialUp(d, a, rt)
+			c, err := dialUp(d, a, tlsConfig, o.ConnectTimeout, rt)
 			if err != nil {
 				return nil, err
 			}
@@ -196,15 +206,16 @@ func newHostClient(addr string, o BackendOptions) *fasthttp.HostClient {
 	}
 }
 
-// dialUp dials a server connection. The error of a failed dial is a
-// *dialError (nothing was sent: classify says FailConnect).
-func dialUp(d *net.Dialer, addr string, timeout time.Duration) (*upConn, error) {
-	c, err := d.Dial("tcp", addr)
+// dialUp dials a server connection (and completes its TLS handshake when
+// tlsConfig is set, within connectTimeout too). The error of a failed dial
+// is a *dialError (nothing was sent: classify says FailConnect).
+func dialUp(d *net.Dialer, addr string, tlsConfig *tls.Config, connectTimeout, timeout time.Duration) (*upConn, error) {
+	raw, c, err := dialServer(d, addr, tlsConfig, connectTimeout)
 	if err != nil {
-		return nil, &dialError{err}
+		return nil, err
 	}
 	uc := &upConn{Conn: c, timeout: timeout}
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := raw.(*net.TCPConn); ok {
 		if rc, err := tc.SyscallConn(); err == nil {
 			uc.rc = rc
 			uc.peek = uc.peekFD // built once: alive allocates nothing

@@ -2,6 +2,7 @@ package l7
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -64,6 +65,14 @@ type clientConn struct {
 	aclEach bool       // the client was a trusted proxy at accept: the access lists judge each request's client
 	global  *gate.Gate // the Global gate place this conn holds (released by Close), or nil
 	pp      *ppInfo    // PROXY protocol state (proxyproto.go); nil: not read on this frontend
+
+	// TLS (tls.go): tlsCfg is set when the frontend terminates TLS; the
+	// handshake (after a PROXY header, if any) makes tls the server side
+	// (Conn is then tls), raw the TCP connection under it.
+	tlsCfg *tls.Config
+	tls    *tls.Conn
+	raw    net.Conn
+	hsDone bool // the handshake was attempted
 }
 
 type connState uint8
@@ -143,6 +152,11 @@ func (c *clientConn) Read(p []byte) (int, error) {
 	if c.pp != nil && !c.pp.done {
 		if err := c.proxyHandshake(); err != nil {
 			return 0, err
+		}
+	}
+	if c.tlsCfg != nil && !c.hsDone {
+		if err := c.handshake(); err != nil {
+			return 0, io.EOF // fasthttp closes without an answer
 		}
 	}
 	for {

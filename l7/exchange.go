@@ -30,6 +30,9 @@ type exchange struct {
 	// retryAfter is the Retry-After seconds of a FailRateLimited answer.
 	retryAfter int
 	pp         []byte // the PROXY protocol header sent to the server (proxyproto.go)
+	// setCookie is the sticky-session Set-Cookie value to add to the
+	// response (the server differs from the one the request named), or nil.
+	setCookie []byte
 }
 
 var errAbandoned = errors.New("sluice: response body abandoned")
@@ -100,6 +103,7 @@ func (ex *exchange) release() {
 	ex.p, ex.t, ex.cc, ex.obs, ex.srv, ex.body = nil, nil, nil, nil, nil, nil
 	ex.tried = balance.Tried{}
 	ex.retryAfter = 0
+	ex.setCookie = nil
 	r := &ex.rec
 	*r = Record{Method: r.Method[:0], Host: r.Host[:0], Path: r.Path[:0]}
 	exchangePool.Put(ex)

@@ -80,6 +80,9 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		l.active.Add(1)
 		cc := newClientConn(c, l, t)
+		if l.p.tlsConfig != nil {
+			cc.startTLS(l.p.tlsConfig)
+		}
 		cc.global = g
 		if t.proxyProtocol {
 			// The client (and so the access lists' verdict) is known once
@@ -105,6 +108,10 @@ func fdExhausted(err error) bool {
 // maxRefusers concurrent refusals the conn is just closed.
 func (l *listener) refuse(c net.Conn) {
 	l.p.refused.Add(1)
+	if l.p.tlsConfig != nil { // no handshake for a refused client: just close
+		_ = c.Close()
+		return
+	}
 	if l.refusing.Add(1) > maxRefusers {
 		l.refusing.Add(-1)
 		_ = c.Close()

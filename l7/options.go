@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -101,6 +102,17 @@ type Options struct {
 	// Observer, if not nil, sees every finished request and every backend
 	// attempt (metrics, access log, passive health). See Observer.
 	Observer Observer
+	// TLS, if not nil, terminates TLS on every connection with this
+	// config: certificates chosen by SNI (certs.Server), handshake bounded
+	// by Timeouts.ClientHeader from accept, X-Forwarded-Proto https. Fixed
+	// at New (Update ignores it): the config is meant to live as long as
+	// the listener, swapping certificates through its GetCertificate.
+	TLS *tls.Config
+	// TLSObserver, if not nil, sees handshake outcomes. Update swaps it.
+	TLSObserver TLSObserver
+	// HSTS > 0 adds Strict-Transport-Security: max-age=<seconds> to every
+	// response on a TLS connection. Update swaps it.
+	HSTS time.Duration
 }
 
 // Route is one routing rule. Empty match fields match everything.

@@ -16,6 +16,7 @@ package l7
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,8 +44,11 @@ type Proxy struct {
 	maxHead  int
 	table    atomic.Pointer[table]
 	srv      *fasthttp.Server
-	refused  atomic.Int64
-	tunnels  tunnelSet
+	// tlsConfig, when set, terminates TLS on every connection (tls.go). It
+	// is fixed at New: certificates change through it (certs.Server).
+	tlsConfig *tls.Config
+	refused   atomic.Int64
+	tunnels   tunnelSet
 	// draining is set by Shutdown: every response from then on carries
 	// Connection: close, and a connection closing wakes drained.
 	draining atomic.Bool
@@ -71,7 +75,7 @@ func New(opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{frontend: o.Frontend, log: o.Logger, maxConns: o.MaxConns, maxHead: o.Limits.MaxHeaderBytes,
-		drained: make(chan struct{}, 1)}
+		drained: make(chan struct{}, 1), tlsConfig: o.TLS}
 	p.table.Store(t)
 	p.tunnels.m = make(map[*tunnel]struct{})
 	concurrency := o.MaxConns + maxRefusers
@@ -268,7 +272,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	h.Del(fasthttp.HeaderExpect) // the 100-continue was answered by the proxy
 	peer := ex.rec.ClientIP
 	trusted := t.trusted.Contains(peer)
-	client, buf := setForwarded(t, h, peer, trusted, ctx.IsTLS(), ctx.Host(), ex.buf)
+	client, buf := setForwarded(t, h, peer, trusted, ex.isTLS(), ctx.Host(), ex.buf)
 	ex.buf = buf
 	ex.rec.ClientIP = client
 	// A trusted proxy relays many clients over one connection: the access
@@ -296,7 +300,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	if r != nil {
 		r.reqHeaders.applyRequest(h)
 	}
-	if ctx.IsTLS() {
+	if ex.isTLS() {
 		req.URI().SetScheme("http")
 	}
 	if upgrade {
@@ -319,6 +323,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	ex.scratch = stripHopResponse(&resp.Header, ex.scratch)
 	if clientClose || p.draining.Load() {
 		resp.SetConnectionClose()
+	}
+	if ex.setCookie != nil {
+		resp.Header.AddBytesKV(strSetCookie, ex.setCookie)
+	}
+	if t.hsts != nil && ex.isTLS() {
+		resp.Header.SetCanonical(strHSTS, t.hsts)
 	}
 	if r != nil {
 		r.resHeaders.applyResponse(&resp.Header)
@@ -343,9 +353,15 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, cli
 	key := balance.KeyIP(client)
 	idem := isIdempotent(ctx.Method())
 	bal := be.bal.Load()
+	sticky, pref := be.stickyPreference(&ctx.Request.Header)
 	fail, connectRetries, otherRetries := FailNoServer, 0, 0
 	for {
-		srv := bal.Pick(key, &ex.tried)
+		var srv *balance.Server
+		if sticky != nil && ex.rec.Attempts == 0 {
+			srv, _ = bal.PickPreferred(pref, key, &ex.tried)
+		} else {
+			srv = bal.Pick(key, &ex.tried)
+		}
 		if srv == nil && fail == FailNoServer && be.allFull(bal) {
 			// Every usable server at max_connections_per_server: wait in a
 			// short queue (MaxConnWait) for one to free, then 503.
@@ -381,6 +397,9 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, cli
 		if err == nil {
 			ex.srv = srv
 			ex.rec.Failure = f
+			if sticky != nil && srv != pref {
+				ex.setCookie = sticky.setCookie(srv, ex.isTLS())
+			}
 			return true
 		}
 		srv.Release()
@@ -458,6 +477,9 @@ func (ex *exchange) localError(ctx *fasthttp.RequestCtx, f Failure) {
 	}
 	if ex.p.draining.Load() {
 		resp.SetConnectionClose()
+	}
+	if ex.t.hsts != nil && ex.isTLS() {
+		resp.Header.SetCanonical(strHSTS, ex.t.hsts)
 	}
 	ex.rec.Status, ex.rec.Failure = st, f
 	ex.rec.BytesOut = int64(len(resp.Body()))

@@ -34,14 +34,19 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend) {
 		conn net.Conn
 	)
 	fail := FailNoServer
+	sticky, pref := be.stickyPreference(h)
 	for try := 0; try <= maxConnectRetries; try++ {
-		srv = bal.Pick(key, &ex.tried)
+		if sticky != nil && try == 0 {
+			srv, _ = bal.PickPreferred(pref, key, &ex.tried) // a WebSocket follows its session's cookie
+		} else {
+			srv = bal.Pick(key, &ex.tried)
+		}
 		if srv == nil {
 			break
 		}
 		ex.rec.Attempts++
 		ex.rec.Server, ex.rec.ServerAddr = srv, srv.Addr()
-		c, err := net.DialTimeout("tcp", srv.Addr(), be.opts.ConnectTimeout)
+		_, c, err := dialServer(&net.Dialer{}, srv.Addr(), be.upstreamOf(srv).tls, be.opts.ConnectTimeout)
 		if err == nil {
 			conn = c
 			break
