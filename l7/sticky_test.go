@@ -84,7 +84,7 @@ func TestStickySessions(t *testing.T) {
 			}
 			cur := first
 			for _, step := range []struct {
-				name       string
+				name        string
 				break_, fix func(*balance.Server)
 			}{
 				{"drained", func(s *balance.Server) { s.SetDraining(true) }, func(s *balance.Server) { s.SetDraining(false) }},
@@ -125,4 +125,3 @@ func TestStickySessions(t *testing.T) {
 		})
 	}
 }
-
