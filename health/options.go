@@ -1,6 +1,7 @@
 package health
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,11 @@ type ActiveOptions struct {
 	// after connecting (a PROXY protocol header for servers that require
 	// one); nil sends nothing. Called once per probe from t's goroutine.
 	ProxyHeader func(t Target) []byte
+	// TLS, if not nil, makes every probe speak TLS to the target: a tcp
+	// check then succeeds once the handshake completes (certificate
+	// verified), an http check sends its request over TLS. It is a template:
+	// an empty ServerName is replaced by each target's host. Not modified.
+	TLS *tls.Config
 	// OnTransition, if set, is called once per transition, after
 	// SetActiveUp, from the target's checker goroutine. It must not block.
 	OnTransition func(t Target, up bool, reason string)

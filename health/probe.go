@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -22,7 +23,25 @@ type prober struct {
 	addr   string
 	req    []byte         // HTTP request, built for reqFor
 	reqFor *ActiveOptions // options req was built from
+	tls    *tls.Config    // o.TLS with this target's ServerName, built for tlsFor
+	tlsFor *ActiveOptions
 	buf    [statusBufSize]byte
+}
+
+// tlsConfig returns o.TLS for this target (ServerName filled in).
+func (p *prober) tlsConfig(o *ActiveOptions) *tls.Config {
+	if p.tlsFor != o {
+		p.tls, p.tlsFor = o.TLS, o
+		if o.TLS != nil && o.TLS.ServerName == "" {
+			host, _, err := net.SplitHostPort(p.addr)
+			if err != nil {
+				host = p.addr
+			}
+			p.tls = o.TLS.Clone()
+			p.tls.ServerName = host
+		}
+	}
+	return p.tls
 }
 
 // request returns the HTTP request for o, rebuilding it when o changed.
@@ -55,10 +74,20 @@ func (p *prober) probe(ctx context.Context, o *ActiveOptions, hdr []byte) (ok bo
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(longAgo) })
 	defer stop()
-	if len(hdr) > 0 {
+	if len(hdr) > 0 { // a PROXY header comes before TLS
 		if _, err := conn.Write(hdr); err != nil {
 			return false, ioReason("write", err, o.Timeout)
 		}
+	}
+	if o.TLS != nil {
+		tc := tls.Client(conn, p.tlsConfig(o))
+		if err := tc.Handshake(); err != nil {
+			return false, ioReason("tls handshake", err, o.Timeout)
+		}
+		if o.Type == TCP {
+			return true, "connected (tls)"
+		}
+		conn = tc
 	}
 	if o.Type == TCP {
 		return true, "connected"
