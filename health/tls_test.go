@@ -48,7 +48,7 @@ func TestProbeTLS(t *testing.T) {
 	} {
 		p := &prober{addr: tc.addr}
 		o := &ActiveOptions{Type: tc.typ, Path: "/", Timeout: 2 * time.Second, TLS: tc.cfg}
-		ok, reason := p.probe(context.Background(), o)
+		ok, reason := p.probe(context.Background(), o, nil)
 		if ok != tc.ok || !strings.HasPrefix(reason, tc.reason) {
 			t.Errorf("%s: ok=%v reason %q, want %v %q…", tc.name, ok, reason, tc.ok, tc.reason)
 		}

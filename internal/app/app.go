@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/balance"
+	"github.com/sluicelb/sluice/certs"
 	"github.com/sluicelb/sluice/engine"
 	"github.com/sluicelb/sluice/gate"
 	"github.com/sluicelb/sluice/health"
@@ -134,6 +135,15 @@ type App struct {
 	drains   sync.WaitGroup
 	bg       sync.WaitGroup
 
+	// TLS secrets (tls.go), made at Start: session ticket keys of every TLS
+	// frontend, and the key of sticky-session cookie values.
+	tickets *certs.TicketKeys
+	sticky  [32]byte
+	// acmeRenewCheck and acmeRenewRatio, set by tests only, shorten ACME
+	// renewal (0: certmagic's defaults).
+	acmeRenewCheck time.Duration
+	acmeRenewRatio float64
+
 	// failStep, set by tests only, is called at each fallible step of a
 	// plan (plan.go) with the step and the frontend, backend or destination
 	// concerned; an error makes that step fail.
@@ -186,6 +196,7 @@ func (a *App) Start(cfg *config.Config) error {
 	if err := a.eng.Start(); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	a.secrets(cfg.Admin.StateDir)
 	ln, err := a.listen("admin", cfg.Admin.Listen)
 	if err != nil {
 		a.abortStart()
@@ -410,6 +421,7 @@ func (a *App) applyLocked(cfg *config.Config, reload bool) (string, error) {
 	}
 	changes := a.commit(pl)
 	a.generation++
+	a.warnTLS(cfg)
 	return changes, nil
 }
 
@@ -466,11 +478,12 @@ func (a *App) ReopenLogs() {
 	a.log.Info("access log reopened")
 }
 
-// tickLoop advances slow start.
+// tickLoop advances slow start and rotates TLS session ticket keys.
 func (a *App) tickLoop() {
 	defer a.bg.Done()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	nextRotate := time.Now().Add(time.Minute)
 	for {
 		select {
 		case <-a.stopping:
@@ -478,6 +491,12 @@ func (a *App) tickLoop() {
 		case now := <-t.C:
 			for _, b := range *a.bals.Load() {
 				b.Tick(now)
+			}
+			if now.After(nextRotate) {
+				nextRotate = now.Add(time.Minute)
+				if _, err := a.tickets.Rotate(now); err != nil {
+					a.log.Warn("tls session ticket keys not saved", "error", err.Error())
+				}
 			}
 		}
 	}
@@ -642,6 +661,9 @@ func (a *App) ListenerFiles() (addrs []string, files []*os.File, err error) {
 	add(a.grpcAddr, a.grpcLn)
 	for _, rt := range a.frontends {
 		add(rt.cfg.Listen, rt.ln)
+		if rt.tls != nil && rt.tls.redirect != nil {
+			add(rt.tls.redirect.addr, rt.tls.redirect.ln)
+		}
 	}
 	if err != nil {
 		for _, f := range files {

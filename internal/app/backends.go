@@ -99,6 +99,7 @@ func activeOptions(c *config.Backend, log *slog.Logger, startDown bool, hook fun
 		UnhealthyThreshold: a.UnhealthyThreshold,
 		StartDown:          startDown,
 		ProxyHeader:        probeProxyHeader(a.SendProxy),
+		TLS:                tlsClient(c),
 		Logger:             log.With("backend", c.Name, "check", a.Type),
 		OnTransition:       hook,
 	}, true, nil
@@ -125,8 +126,9 @@ func passiveOptions(c *config.Backend, log *slog.Logger) (health.PassiveOptions,
 	}, true
 }
 
-func l7Options(c *config.Backend, rule *ratelimit.Rule) l7.BackendOptions {
-	return l7.BackendOptions{
+// l7Options translates c; secret keys sticky-session cookies.
+func l7Options(c *config.Backend, rule *ratelimit.Rule, secret [32]byte) l7.BackendOptions {
+	o := l7.BackendOptions{
 		Name:              c.Name,
 		ConnectTimeout:    c.Timeouts.Connect,
 		ResponseTimeout:   c.Timeouts.Response,
@@ -134,6 +136,14 @@ func l7Options(c *config.Backend, rule *ratelimit.Rule) l7.BackendOptions {
 		MaxConnsPerServer: c.MaxConnectionsPerServer,
 		RateLimit:         rule,
 	}
+	if t := &c.TLS; t.Enabled {
+		o.TLS = l7.TLSOptions{Enabled: true, ServerName: t.ServerName, RootCAs: t.RootCAs, RootsID: t.CASum,
+			InsecureSkipVerify: t.InsecureSkipVerify}
+	}
+	if st := c.Sticky; st != nil {
+		o.Sticky = l7.StickyOptions{Cookie: st.Cookie, TTL: st.TTL, Secret: secret}
+	}
+	return o
 }
 
 // backendPlan is a backend as the next configuration wants it, built
@@ -240,8 +250,8 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload, shared bool
 		p.rt = &backendRT{id: a.nextID, name: c.Name, live: &beLive{}}
 		p.bal = balance.New(p.opts, p.servers) // all its servers are new: nothing live changes
 	}
-	p.l7opts = l7Options(c, p.rate)
-	if old != nil && old.l7 != nil && old.l7opts == p.l7opts {
+	p.l7opts = l7Options(c, p.rate, a.sticky)
+	if old != nil && old.l7 != nil && old.l7opts.Equal(p.l7opts) {
 		p.l7 = old.l7
 	} else if p.l7, err = l7.NewBackend(p.l7opts, p.bal); err != nil {
 		return nil, err

@@ -82,7 +82,7 @@ func ExplainConfig(cfg *config.Config, q state.ExplainQuery) (state.Explanation,
 			}
 		}
 		fe.backends[c.Name] = b
-		if l7s[c.Name], err = l7.NewBackend(l7Options(c, b.rate), b.bal); err != nil {
+		if l7s[c.Name], err = l7.NewBackend(l7Options(c, b.rate, [32]byte{}), b.bal); err != nil {
 			return state.Explanation{}, err
 		}
 	}

@@ -25,12 +25,16 @@ type frontendRT struct {
 	done  chan struct{} // http: closed when Serve returned
 	guard *guard.Guard  // nil: no access lists or rate limits
 	gkey  string        // guardKey of the guard
+	tls   *frontendTLS  // http with tls: its certificates, ACME, redirect_from
+	// tlsPlan is set while a plan builds the frontend's options (the
+	// *tls.Config a new proxy is built with).
+	tlsPlan *tlsPlan
 }
 
 // keeps reports whether the running frontend old can take cfg by update.
 func keeps(old *frontendRT, f *config.Frontend) bool {
-	if old == nil || old.cfg.Mode != f.Mode || old.cfg.Listen != f.Listen {
-		return false
+	if old == nil || old.cfg.Mode != f.Mode || old.cfg.Listen != f.Listen || (old.cfg.TLS == nil) != (f.TLS == nil) {
+		return false // TLS on or off: a new proxy on a new socket
 	}
 	if f.IsHTTP() { // fixed at l7.New
 		return old.cfg.MaxConnections == f.MaxConnections &&
@@ -111,6 +115,12 @@ func (a *App) httpOptions(rt *frontendRT, pl *plan) l7.Options {
 		Observer:       obs,
 		Global:         a.global,
 	}
+	if t := f.TLS; t != nil {
+		o.TLSObserver, o.HSTS = rt.met, t.HSTS
+		if tp := rt.tlsPlan; tp != nil {
+			o.TLS = tp.srv.Config()
+		}
+	}
 	if rt.guard != nil { // a nil *guard.Guard in the interface would not be nil
 		o.Guard = rt.guard
 	}
@@ -178,4 +188,5 @@ func (rt *frontendRT) stop(ctx context.Context) {
 		case <-ctx.Done():
 		}
 	}
+	rt.tls.stop(ctx)
 }

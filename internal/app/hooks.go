@@ -61,7 +61,9 @@ func (h *tcpHooks) Refused(r l4.Refusal, _ netip.Addr) {
 		h.noSrv.refused(h.name, h.backend)
 	case l4.RefusedRateLimit:
 		h.fl.limited.Add(1)
-		h.bl.limited.Add(1)
+		if len(h.bls) > 0 && h.bls[0] != nil { // refused before any route: the default backend's
+			h.bls[0].limited.Add(1)
+		}
 	}
 }
 

@@ -47,6 +47,7 @@ type frontendPlan struct {
 	gkey  string
 	http  *l7.Prepared // old kept (http): its next routing table
 	tcp   l4.Options   // old kept (tcp): its next options
+	tls   *tlsPlan     // http with tls: certificates, ACME, redirect_from
 }
 
 // Fallible steps of a plan, for the failure-injection hook of the tests.
@@ -57,6 +58,7 @@ const (
 	stepProxy     = "proxy"      // building the l7 proxy of a new frontend
 	stepUpdate    = "update"     // preparing the routing table of a kept http frontend
 	stepAccessLog = "access_log" // opening a new access-log destination
+	stepTLS       = "tls"        // a TLS frontend's ACME manager and redirect_from listener
 )
 
 // inject runs the test hook of step (nil outside tests).
@@ -153,9 +155,20 @@ func (pl *plan) frontend(f *config.Frontend) error {
 			return err
 		}
 	}
+	if f.IsHTTP() && f.TLS != nil {
+		err := a.inject(stepTLS, f.Name)
+		if err == nil {
+			fp.tls, err = pl.planTLS(f, fp.old)
+		}
+		if err != nil {
+			fp.tls.abandon()
+			fp.tls = nil
+			return err
+		}
+	}
 	if keeps(fp.old, f) {
 		rt := *fp.old // a view with the next settings; the running one changes at commit
-		rt.cfg, rt.guard, rt.gkey = *f, fp.guard, fp.gkey
+		rt.cfg, rt.guard, rt.gkey, rt.tlsPlan = *f, fp.guard, fp.gkey, fp.tls
 		if !f.IsHTTP() {
 			fp.tcp = a.tcpOptions(&rt, pl)
 			return nil
@@ -177,7 +190,7 @@ func (pl *plan) frontend(f *config.Frontend) error {
 	if err != nil {
 		return err
 	}
-	rt := &frontendRT{cfg: *f, ln: ln, guard: fp.guard, gkey: fp.gkey}
+	rt := &frontendRT{cfg: *f, ln: ln, guard: fp.guard, gkey: fp.gkey, tlsPlan: fp.tls}
 	fp.fresh = rt
 	if fp.old != nil { // moved: counters and the no-server log carry over
 		rt.met, rt.noSrv = fp.old.met, fp.old.noSrv
@@ -225,6 +238,7 @@ func (pl *plan) abandon() {
 		if fp.fresh != nil && fp.fresh.ln != nil {
 			_ = fp.fresh.ln.Close()
 		}
+		fp.tls.abandon()
 		if fp.old != nil && fp.old.met != nil { // rate-limit series of rules it added
 			fp.old.met.RetainRules(ruleNames(&fp.old.cfg))
 		}
@@ -299,6 +313,10 @@ func (a *App) commit(pl *plan) string {
 			} else {
 				ch.add("frontend %s added on %s", name, fp.cfg.Listen)
 			}
+			if fp.cfg.IsHTTP() {
+				a.commitTLS(rt, fp.tls, &fp.cfg, fp.old)
+			}
+			rt.tlsPlan = nil
 			a.startFrontend(rt)
 			nextFE[name] = rt
 			continue
@@ -307,6 +325,7 @@ func (a *App) commit(pl *plan) string {
 		rt.cfg, rt.guard, rt.gkey = fp.cfg, fp.guard, fp.gkey
 		if fp.http != nil {
 			fp.http.Commit()
+			a.commitTLS(rt, fp.tls, &fp.cfg, nil)
 		} else {
 			rt.conns.SetMax(int64(fp.cfg.MaxConnections))
 			rt.tcp.Update(fp.tcp)

@@ -41,12 +41,12 @@ func (c *Config) loadTLSFiles(col *collector) {
 			ce.Pair = p
 		}
 		if a := f.TLS.ACME; a != nil && !a.m.bad && a.CA != "" {
-			pool, _, err := certs.LoadCA(a.CA)
+			pool, sum, err := certs.LoadCA(a.CA)
 			if err != nil {
 				col.add(a.m.pos("ca"), "%s.acme.ca: %v", tp, err)
 				continue
 			}
-			a.RootCAs = pool
+			a.RootCAs, a.CASum = pool, sum
 		}
 	}
 	for bi := range c.Backends {

@@ -319,8 +319,10 @@ type ACME struct {
 	// (Extension.)
 	CA string `yaml:"ca"`
 
-	// RootCAs is CA loaded (set by Load/Parse); nil = system roots.
+	// RootCAs is CA loaded, CASum the file's SHA-256 (set by Load/Parse);
+	// nil = system roots.
 	RootCAs *x509.CertPool `yaml:"-"`
+	CASum   [32]byte       `yaml:"-"`
 
 	m meta
 }

@@ -20,8 +20,11 @@ type Frontend struct {
 	bytesOut *Counter
 	denied   *Counter
 
-	mu    sync.Mutex // guards rules (configuration path only)
+	mu    sync.Mutex // guards rules and certs (configuration path only)
 	rules map[string]*Counter
+
+	tls   atomic.Pointer[tlsSeries]              // nil until EnableTLS
+	certs map[string]*atomic.Pointer[CertExpiry] // expiry gauges by certificate name
 }
 
 func newFrontend(name string) *Frontend {
