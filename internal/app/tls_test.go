@@ -318,3 +318,116 @@ var tlsPattern = func() []byte {
 	}
 	return b
 }()
+
+// tlsHTTPSBackend is an HTTPS server with a certificate for names signed
+// by ca; it answers its name and counts the TLS connections it accepted.
+func tlsHTTPSBackend(t *testing.T, ca *testcert.CA, accepted *atomic.Int64, names ...string) string {
+	t.Helper()
+	leaf := ca.Issue(t, names...)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{leaf.TLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "secure "+r.TLS.ServerName)
+	}), ConnState: func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew && accepted != nil {
+			accepted.Add(1)
+		}
+	}, IdleTimeout: time.Minute}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// TLS to a backend: verified against the configured CA — requests and
+// health checks — and refused (health checks down, 503) against the wrong
+// one; a reload that leaves the tls block unchanged keeps the pooled
+// connections, one that changes the CA file's content does not.
+func TestBackendTLSVerifiesAndKeepsPools(t *testing.T) {
+	ca := testcert.NewCA(t, "backends")
+	wrong := testcert.NewCA(t, "wrong")
+	var accepted atomic.Int64
+	be := tlsHTTPSBackend(t, ca, &accepted, "app.internal")
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(caFile, ca.PEM, 0o600)
+	admin, web, web2 := obsFreeAddr(t), obsFreeAddr(t), obsFreeAddr(t)
+	conf := func(extra string) string {
+		return fmt.Sprintf(`admin: {listen: %q}
+logging: {access_log: "off"}
+frontends:
+  - {name: web, listen: %q, backend: app}
+%sbackends:
+  - name: app
+    timeouts: {idle: 1m}
+    tls: {enabled: true, server_name: app.internal, ca: %s}
+    health: {active: {type: http, path: /, interval: 200ms, timeout: 150ms, healthy_threshold: 1, unhealthy_threshold: 1}}
+    servers: [{address: %q}]
+`, admin, web, extra, caFile, be)
+	}
+	file := tlsFile(t, conf(""))
+	cfg, err := LoadConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := New(Options{Logger: slog.New(slog.DiscardHandler), Loops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		app.Shutdown(ctx)
+	}()
+	obsWaitListening(t, web)
+	c := obsNewClient(web)
+	get := func() (int, string) {
+		c.req.SetRequestURI("http://" + web + "/")
+		if err := c.hc.Do(c.req, c.resp); err != nil {
+			t.Fatal(err)
+		}
+		return c.resp.StatusCode(), string(c.resp.Body())
+	}
+	if code, body := get(); code != 200 || body != "secure app.internal" {
+		t.Fatalf("through TLS: %d %q", code, body)
+	}
+	// Reload with an unchanged backend (a frontend added): the backend and
+	// its pools are kept.
+	obsWant(t, admin, 1, "sluice_backend_health", "backend", "app", "server", be)
+	os.WriteFile(file, []byte(conf(fmt.Sprintf("  - {name: web2, listen: %q, backend: app}\n", web2))), 0o600)
+	if err := app.Reload(file); err != nil {
+		t.Fatal(err)
+	}
+	pooled := app.backends["app"].l7
+	if code, _ := get(); code != 200 {
+		t.Fatal("after an unchanged reload")
+	}
+	if app.backends["app"].l7 != pooled {
+		t.Fatal("an unchanged tls block replaced the backend's pools")
+	}
+	// The CA file now holds the wrong CA: new pools, requests refused, and
+	// the health check takes the server down.
+	os.WriteFile(caFile, wrong.PEM, 0o600)
+	if err := app.Reload(file); err != nil {
+		t.Fatal(err)
+	}
+	if app.backends["app"].l7 == pooled {
+		t.Fatal("a changed CA kept the old pools")
+	}
+	obsWant(t, admin, 0, "sluice_backend_health", "backend", "app", "server", be)
+	if code, _ := get(); code != 503 {
+		t.Fatalf("with the wrong CA: status %d, want 503 (server down)", code)
+	}
+	// Back to the right CA: healthy again, served.
+	os.WriteFile(caFile, ca.PEM, 0o600)
+	if err := app.Reload(file); err != nil {
+		t.Fatal(err)
+	}
+	obsWant(t, admin, 1, "sluice_backend_health", "backend", "app", "server", be)
+	if code, body := get(); code != 200 || body != "secure app.internal" {
+		t.Fatalf("after restoring the CA: %d %q", code, body)
+	}
+}
