@@ -397,11 +397,11 @@ frontends:
 	// Reload with an unchanged backend (a frontend added): the backend and
 	// its pools are kept.
 	obsWant(t, admin, 1, "sluice_backend_health", "backend", "app", "server", be)
+	pooled := app.backends["app"].l7
 	os.WriteFile(file, []byte(conf(fmt.Sprintf("  - {name: web2, listen: %q, backend: app}\n", web2))), 0o600)
 	if err := app.Reload(file); err != nil {
 		t.Fatal(err)
 	}
-	pooled := app.backends["app"].l7
 	if code, _ := get(); code != 200 {
 		t.Fatal("after an unchanged reload")
 	}
