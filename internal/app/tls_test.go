@@ -431,3 +431,102 @@ frontends:
 		t.Fatalf("after restoring the CA: %d %q", code, body)
 	}
 }
+
+// A certificate that expires within 14 days is a warning at start and at
+// every reload (naming the frontend, the certificate and the file).
+func TestCertificateExpiryWarning(t *testing.T) {
+	ca := testcert.NewCA(t, "sluice-test")
+	soon := ca.IssueWith(t, testcert.Options{NotAfter: time.Now().Add(5 * 24 * time.Hour)}, "soon.example.com")
+	later := ca.IssueWith(t, testcert.Options{NotAfter: time.Now().Add(60 * 24 * time.Hour)}, "later.example.com")
+	admin, web := obsFreeAddr(t), obsFreeAddr(t)
+	src := fmt.Sprintf(`admin: {listen: %q}
+logging: {access_log: "off"}
+frontends:
+  - name: web
+    listen: %q
+    backend: app
+    tls: {certificates: [{cert: %s, key: %s}, {cert: %s, key: %s}]}
+backends:
+  - {name: app}
+`, admin, web, later.CertFile, later.KeyFile, soon.CertFile, soon.KeyFile)
+	file := tlsFile(t, src)
+	cfg, err := LoadConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf obsBuffer
+	app, err := New(Options{Logger: slog.New(slog.NewTextHandler(&buf, nil)), Loops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer app.Shutdown(context.Background())
+	count := func() int { return strings.Count(strings.Join(buf.Lines(), "\n"), `msg="certificate expires soon" frontend=web name=soon.example.com file=`+soon.CertFile) }
+	if n := count(); n != 1 {
+		t.Fatalf("%d warnings at start:\n%s", n, strings.Join(buf.Lines(), "\n"))
+	}
+	if strings.Contains(strings.Join(buf.Lines(), "\n"), "name=later.example.com") {
+		t.Fatal("a certificate valid for 60 days was warned about")
+	}
+	if err := app.Reload(file); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d warnings after a reload, want 2", n)
+	}
+}
+
+// tcp routes by SNI from the configuration: each session is counted and
+// logged under the backend it reached.
+func TestSNIRoutesCountedPerBackend(t *testing.T) {
+	echo := func(name string) string {
+		return obsServe(t, func(c net.Conn) {
+			b := make([]byte, 4096)
+			if _, err := c.Read(b); err == nil { // the ClientHello, replayed
+				io.WriteString(c, name)
+			}
+		})
+	}
+	db1, def := echo("db1"), echo("default")
+	admin, pg := obsFreeAddr(t), obsFreeAddr(t)
+	var alog obsBuffer
+	a := obsStart(t, fmt.Sprintf(`admin: {listen: %q}
+frontends:
+  - name: pg
+    mode: tcp
+    listen: %q
+    backend: other
+    routes:
+      - {match: {sni: [db1.example.com]}, backend: db1}
+backends:
+  - {name: db1, servers: [{address: %q}]}
+  - {name: other, servers: [{address: %q}]}
+`, admin, pg, db1, def), Options{AccessLogWriter: &alog})
+	_ = a
+	obsWaitListening(t, pg)
+	for _, tc := range []struct{ sni, want string }{{"db1.example.com", "db1"}, {"", "default"}} {
+		c, err := net.Dial("tcp", pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		go tls.Client(c, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}).Handshake()
+		var got [16]byte
+		n, _ := io.ReadAtLeast(c, got[:], len(tc.want))
+		c.Close()
+		if string(got[:n]) != tc.want {
+			t.Fatalf("SNI %q reached %q, want %q", tc.sni, got[:n], tc.want)
+		}
+	}
+	obsWant(t, admin, 1, "sluice_tcp_sessions_total", "frontend", "pg", "backend", "db1")
+	obsWant(t, admin, 1, "sluice_tcp_sessions_total", "frontend", "pg", "backend", "other")
+	obsEventually(t, 5*time.Second, func() error {
+		log := strings.Join(alog.Lines(), "\n")
+		if !strings.Contains(log, `"backend":"db1"`) || !strings.Contains(log, `"backend":"other"`) {
+			return fmt.Errorf("access log: %s", log)
+		}
+		return nil
+	})
+}
