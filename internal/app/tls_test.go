@@ -463,7 +463,9 @@ backends:
 		t.Fatal(err)
 	}
 	defer app.Shutdown(context.Background())
-	count := func() int { return strings.Count(strings.Join(buf.Lines(), "\n"), `msg="certificate expires soon" frontend=web name=soon.example.com file=`+soon.CertFile) }
+	count := func() int {
+		return strings.Count(strings.Join(buf.Lines(), "\n"), `msg="certificate expires soon" frontend=web name=soon.example.com file=`+soon.CertFile)
+	}
 	if n := count(); n != 1 {
 		t.Fatalf("%d warnings at start:\n%s", n, strings.Join(buf.Lines(), "\n"))
 	}
