@@ -35,8 +35,8 @@ type table struct {
 	global   *gate.Gate
 	// proxyProtocol: read PROXY protocol headers (Options.ProxyProtocol).
 	proxyProtocol bool
-	tlsObs   TLSObserver
-	hsts     []byte // Strict-Transport-Security value (TLS frontends), nil = none
+	tlsObs        TLSObserver
+	hsts          []byte // Strict-Transport-Security value (TLS frontends), nil = none
 }
 
 // compileTable validates opts (already defaulted) and builds a table. Errors
@@ -52,8 +52,8 @@ func compileTable(opts *Options) (*table, error) {
 		global:   opts.Global,
 
 		proxyProtocol: opts.ProxyProtocol,
-		tlsObs:   opts.TLSObserver,
-		hsts:     hstsValue(opts.HSTS),
+		tlsObs:        opts.TLSObserver,
+		hsts:          hstsValue(opts.HSTS),
 	}
 	if len(opts.TrustedProxies) > 0 {
 		tr, err := acl.NewTrusted(opts.TrustedProxies)
