@@ -238,6 +238,9 @@ func (r *runner) startBackends() error {
 		}
 	}
 	r.setup.MaxConns = max(r.opts.IdleConns, r.opts.IdleSessions) + 200
+	if r.setup.TLSCert, r.setup.TLSKey, r.setup.TLSCombined, err = peer.MakeTLSCert(filepath.Join(r.opts.Out, "configs", "tls")); err != nil {
+		return fmt.Errorf("benchmark certificate: %w", err)
+	}
 	return nil
 }
 
@@ -288,6 +291,17 @@ func (r *runner) preparePeers() ([]*prepared, error) {
 		}
 		if !p.L4 {
 			s.TCPListen = ""
+		}
+		if p.TLS {
+			if s.TLSListen, err = freeport.Addr(); err != nil {
+				return nil, err
+			}
+			// Absolute paths: every peer reads the same certificate.
+			for _, f := range []*string{&s.TLSCert, &s.TLSKey, &s.TLSCombined} {
+				if *f, err = filepath.Abs(*f); err != nil {
+					return nil, err
+				}
+			}
 		}
 		cfg, err := p.Generate(dir, s)
 		if err != nil {

@@ -29,7 +29,7 @@ func TestOptionsValidation(t *testing.T) {
 	if err := o.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	if o.Duration != time.Second || o.Reps != 1 || len(o.Scenarios) != 7 || len(o.Peers) != 4 || o.IdleConns != 2000 || o.IdleSessions != 1000 || o.Warmup != 200*time.Millisecond {
+	if o.Duration != time.Second || o.Reps != 1 || len(o.Scenarios) != 10 || len(o.Peers) != 4 || o.IdleConns != 2000 || o.IdleSessions != 1000 || o.Warmup != 200*time.Millisecond {
 		t.Fatalf("quick defaults: %+v", o)
 	}
 }

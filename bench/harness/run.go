@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -34,7 +35,7 @@ func (r *runner) runPeer(ctx context.Context, pp *prepared, rep int) {
 		switch {
 		case sc.ID == "g":
 			memory = true
-		case l4Scenario(sc.ID) && !pp.p.L4:
+		case l4Scenario(sc.ID) && !pp.p.L4, tlsScenario(sc.ID) && !pp.p.TLS:
 			// n/a
 		default:
 			ids = append(ids, sc.ID)
@@ -71,6 +72,9 @@ func (r *runner) start(pp *prepared) (*peer.Process, error) {
 	addrs := []string{r.setup.HTTPListen}
 	if pp.p.L4 {
 		addrs = append(addrs, r.setup.TCPListen)
+	}
+	if pp.p.TLS {
+		addrs = append(addrs, r.setup.TLSListen)
 	}
 	if err := proc.WaitReady(15*time.Second, addrs...); err != nil {
 		r.stop(proc)
@@ -224,6 +228,26 @@ func (r *runner) scenario(ctx context.Context, id string, proc *peer.Process, s 
 	case "e":
 		res, err = load.RunTCPBulk(ctx, load.TCPOptions{Addr: r.setup.TCPListen, Conns: 4, Size: 64 << 10,
 			Duration: r.opts.Duration, Warmup: r.opts.Warmup, Mark: m.mark})
+	case "h", "i", "j":
+		// The Go driver (wrk cannot choose between full and resumed
+		// handshakes). TLS 1.3 only, the client skips verification so
+		// that its CPU goes to the handshake itself, and offers X25519
+		// alone: Go's default X25519MLKEM768 (post-quantum) costs more
+		// and OpenSSL 3.0 (Debian's HAProxy and nginx) lacks it, so every
+		// peer does the same key exchange.
+		o := r.httpOpts("/size/1024", 32, id != "j")
+		if id == "j" {
+			o.Conns = 64
+		}
+		o.Addr, o.Host = r.setup.TLSListen, peer.TLSName
+		o.TLS = &tls.Config{ServerName: peer.TLSName, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13,
+			NextProtos: []string{"http/1.1"}, CurvePreferences: []tls.CurveID{tls.X25519}}
+		o.Resume = id == "i"
+		o.Mark = m.mark
+		res, err = load.RunHTTP(ctx, o)
+		if err == nil && id == "i" && res.Handshakes > 0 {
+			s.Values["resumed_pct"] = 100 * float64(res.Resumed) / float64(res.Handshakes)
+		}
 	}
 	if err != nil {
 		return err

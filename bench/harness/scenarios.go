@@ -34,6 +34,17 @@ var scenarios = []report.Scenario{
 		{Key: "p99_ms", Label: "p99 ms", Chart: 2},
 		{Key: "added_p50_us", Label: "added p50 µs"},
 		{Key: "added_p99_us", Label: "added p99 µs"}}},
+	{ID: "h", Title: "TLS 1.3 full handshake + 1 KiB request per connection, 32 conns", Short: "TLS new handshakes", Metrics: append([]report.Metric{
+		{Key: "rps", Label: "handshakes/s", HigherBetter: true, Chart: 1},
+		{Key: "p99_ms", Label: "p99 ms", Chart: 2}}, cpuMetrics...)},
+	{ID: "i", Title: "TLS 1.3 resumed handshake + 1 KiB request per connection, 32 conns", Short: "TLS resumed handshakes", Metrics: append([]report.Metric{
+		{Key: "rps", Label: "handshakes/s", HigherBetter: true, Chart: 1},
+		{Key: "p99_ms", Label: "p99 ms", Chart: 2},
+		{Key: "resumed_pct", Label: "resumed %"}}, cpuMetrics...)},
+	{ID: "j", Title: "TLS 1.3 keep-alive, 1 KiB, 64 conns", Short: "TLS keep-alive 1 KiB", Metrics: append([]report.Metric{
+		{Key: "rps", Label: "req/s", HigherBetter: true, Chart: 1},
+		{Key: "p50_ms", Label: "p50 ms"},
+		{Key: "p99_ms", Label: "p99 ms", Chart: 2}}, cpuMetrics...)},
 	{ID: "g", Title: "memory (fresh process each)", Short: "memory", Metrics: []report.Metric{
 		{Key: "idle_rss_mib", Label: "idle RSS MiB"},
 		{Key: "rss_conns_mib", Label: "RSS, idle HTTP conns, MiB"},
@@ -44,3 +55,6 @@ var scenarios = []report.Scenario{
 
 // l4Scenario reports whether a scenario needs an L4 (TCP) frontend.
 func l4Scenario(id string) bool { return id == "d" || id == "e" }
+
+// tlsScenario reports whether a scenario needs the TLS frontend.
+func tlsScenario(id string) bool { return id == "h" || id == "i" || id == "j" }

@@ -3,6 +3,7 @@ package load
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,12 @@ type HTTPOptions struct {
 	Warmup            time.Duration
 	NewConnPerRequest bool          // "Connection: close" and a fresh connection per request
 	Timeout           time.Duration // per request (dial included)
+	// TLS, when set, speaks TLS to Addr with this client config (cloned per
+	// worker). Resume gives each worker a session cache, so that every
+	// new connection after the first resumes (TLS 1.3 PSK or TLS 1.2
+	// tickets); without it every handshake is a full one.
+	TLS    *tls.Config
+	Resume bool
 	// Mark, when set, is called with true as the measurement window opens and with false
 	// as it closes (RunWrk: around the measured wrk process), from the calling goroutine.
 	// The harness reads the proxy's CPU time there.
@@ -43,6 +50,7 @@ func RunHTTP(ctx context.Context, opts HTTPOptions) (Result, error) {
 		return Result{}, errors.New("load: HTTP duration must be > 0")
 	}
 	// Check reachability first so a dead target is one clear error, not a run of errors.
+	// (A TLS target sees one connection closed before its handshake.)
 	c, err := net.DialTimeout("tcp", opts.Addr, opts.Timeout)
 	if err != nil {
 		return Result{}, fmt.Errorf("load: connect %s: %w", opts.Addr, err)
@@ -62,6 +70,13 @@ func RunHTTP(ctx context.Context, opts HTTPOptions) (Result, error) {
 		wg.Add(1)
 		go func(p *tally) {
 			defer wg.Done()
+			var tcfg *tls.Config
+			if opts.TLS != nil {
+				tcfg = opts.TLS.Clone()
+				if opts.Resume {
+					tcfg.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+				}
+			}
 			var conn net.Conn
 			var br *bufio.Reader
 			for !w.stop.Load() {
@@ -77,6 +92,24 @@ func RunHTTP(ctx context.Context, opts HTTPOptions) (Result, error) {
 					}
 					if tc, ok := nc.(*net.TCPConn); ok && opts.NewConnPerRequest {
 						_ = tc.SetLinger(0) // no TIME_WAIT pile-up on the client side
+					}
+					if tcfg != nil {
+						tc := tls.Client(nc, tcfg)
+						_ = tc.SetDeadline(start.Add(opts.Timeout))
+						if err := tc.Handshake(); err != nil {
+							if w.measuring.Load() {
+								p.errs++
+							}
+							_ = nc.Close()
+							continue
+						}
+						if w.measuring.Load() {
+							p.hs++
+							if tc.ConnectionState().DidResume {
+								p.resumed++
+							}
+						}
+						nc = tc
 					}
 					conn = nc
 					if br == nil {

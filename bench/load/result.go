@@ -13,6 +13,9 @@ type Result struct {
 	P50, P90 time.Duration // latency quantiles (0 for bulk)
 	P99, Max time.Duration
 	Driver   string // "go" or "wrk"
+	// Handshakes and Resumed count the TLS handshakes completed in the
+	// window and how many of them resumed a session (TLS runs only).
+	Handshakes, Resumed int64
 }
 
 // RPS is requests per second over the window.
@@ -42,6 +45,7 @@ func (r *Result) fromHist(h *Histogram) {
 type tally struct {
 	h                        *Histogram
 	reqs, errs, non2xx, byts int64
+	hs, resumed              int64
 }
 
 // newTallies returns n tallies, each with its own histogram.
@@ -64,6 +68,8 @@ func sum(ts []tally, el time.Duration) Result {
 		res.Errors += t.errs
 		res.Non2xx += t.non2xx
 		res.Bytes += t.byts
+		res.Handshakes += t.hs
+		res.Resumed += t.resumed
 	}
 	res.fromHist(h)
 	return res

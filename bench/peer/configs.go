@@ -12,7 +12,7 @@ import (
 // health checks off (no peer checks), config per the contract's section 2.
 func Sluice(path string) *Peer {
 	return &Peer{
-		Name: "sluice", Binary: path, L4: true,
+		Name: "sluice", Binary: path, L4: true, TLS: true,
 		Install:  "build it with `make build` or pass --sluice PATH",
 		Generate: sluiceConfig,
 		Command: func(bin, dir, cfg string) *exec.Cmd {
@@ -94,6 +94,16 @@ frontends:
     max_connections: %d
     backend: web
 %s`, s.AdminListen, 2*s.MaxConns, s.HTTPListen, s.MaxConns, extra)
+	if s.TLSListen != "" {
+		fmt.Fprintf(&b, `  - name: webtls
+    mode: http
+    listen: %s
+    max_connections: %d
+    backend: web
+    tls:
+      certificates: [{cert: %s, key: %s}]
+`, s.TLSListen, s.MaxConns, s.TLSCert, s.TLSKey)
+	}
 	if s.TCPListen != "" {
 		fmt.Fprintf(&b, `  - name: echo
     mode: tcp
@@ -119,7 +129,7 @@ frontends:
 // HAProxy: nbthread 1, keep-alive both sides with connection reuse, no logging.
 func HAProxy() *Peer {
 	return &Peer{
-		Name: "haproxy", Binary: "haproxy", L4: true, Install: DepsHint,
+		Name: "haproxy", Binary: "haproxy", L4: true, TLS: true, Install: DepsHint,
 		Generate: haproxyConfig,
 		Command:  func(bin, dir, cfg string) *exec.Cmd { return exec.Command(bin, "-db", "-f", cfg) },
 		Validate: func(bin, dir, cfg string) *exec.Cmd { return exec.Command(bin, "-c", "-q", "-f", cfg) },
@@ -158,6 +168,11 @@ backend web
 	for i, a := range s.HTTPBackends {
 		fmt.Fprintf(&b, "    server web%d %s\n", i+1, a)
 	}
+	if s.TLSListen != "" {
+		// Session tickets and the session cache are on by default.
+		fmt.Fprintf(&b, "\nfrontend webtls\n    bind %s ssl crt %s alpn http/1.1 ssl-min-ver TLSv1.2\n    maxconn %d\n    default_backend web\n",
+			s.TLSListen, s.TLSCombined, s.MaxConns)
+	}
 	if s.TCPListen != "" {
 		fmt.Fprintf(&b, "\nlisten echo\n    mode tcp\n    bind %s\n    maxconn %d\n    balance roundrobin\n", s.TCPListen, s.MaxConns)
 		for i, a := range s.TCPBackends {
@@ -171,7 +186,7 @@ backend web
 // It runs with -p dir so every runtime file (pid, logs, temp dirs) stays in dir.
 func Nginx() *Peer {
 	return &Peer{
-		Name: "nginx", Binary: "nginx", L4: true, Install: DepsHint,
+		Name: "nginx", Binary: "nginx", L4: true, TLS: true, Install: DepsHint,
 		Scratch:  []string{"tmp", "logs", "nginx.pid"},
 		Generate: nginxConfig,
 		Command: func(bin, dir, cfg string) *exec.Cmd {
@@ -240,8 +255,8 @@ http {
             proxy_buffers 8 16k;
         }
     }
-}
-`, s.HTTPListen)
+%s}
+`, s.HTTPListen, nginxTLSServer(s))
 	if s.TCPListen != "" {
 		b.WriteString("\nstream {\n    upstream echo {\n")
 		for _, a := range s.TCPBackends {
@@ -294,4 +309,29 @@ func caddyConfig(dir string, s Setup) (string, error) {
 }
 `, port, host, strings.Join(s.HTTPBackends, " "))
 	return writeFile(dir, "Caddyfile", b.String())
+}
+
+// nginxTLSServer is nginx's TLS frontend: tickets on, a shared session
+// cache, TLS 1.2 and 1.3 (nginx's ALPN offers http/1.1 without http2).
+func nginxTLSServer(s Setup) string {
+	if s.TLSListen == "" {
+		return ""
+	}
+	return fmt.Sprintf(`
+    server {
+        listen %s ssl;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_tickets on;
+        location / {
+            proxy_pass http://web;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffer_size 16k;
+            proxy_buffers 8 16k;
+        }
+    }
+`, s.TLSListen, s.TLSCert, s.TLSKey)
 }

@@ -21,7 +21,13 @@ type Setup struct {
 	HTTPBackends []string // HTTP servers, balanced round robin
 	TCPBackends  []string // TCP echo servers, balanced round robin
 	MaxConns     int      // connection limit per frontend (>= the idle-connection scenario + headroom)
-	FDLimit      int      // open-file limit the proxies inherit (0 = this process's soft limit); caps fd-based settings
+	// TLSListen is the TLS-terminating L7 frontend ("" = none): the same
+	// backends as HTTPListen, certificate TLSCert/TLSKey (TLSCombined: both
+	// in one PEM file) for TLSName, TLS 1.2 and 1.3, ALPN http/1.1,
+	// session tickets on.
+	TLSListen                    string
+	TLSCert, TLSKey, TLSCombined string
+	FDLimit                      int // open-file limit the proxies inherit (0 = this process's soft limit); caps fd-based settings
 }
 
 // Peer is one proxy under test. Generate writes its config files into dir and returns the
@@ -30,6 +36,7 @@ type Peer struct {
 	Name     string // "sluice", "haproxy", "nginx", "caddy"
 	Binary   string // program name looked up in PATH (sluice: a path)
 	L4       bool   // supports the TCP scenarios
+	TLS      bool   // is configured with a TLS frontend for the TLS scenarios
 	Install  string // how to install it, for the "skipped" line
 	Generate func(dir string, s Setup) (string, error)
 	Command  func(bin, dir, cfg string) *exec.Cmd

@@ -23,7 +23,7 @@ func cmdRun(args []string) error {
 	var o harness.Options
 	var scen, peers string
 	fs.BoolVar(&o.Quick, "quick", false, "short run (1 s per scenario, 1 repetition): the whole run takes under a minute")
-	fs.StringVar(&scen, "scenario", "", "comma-separated scenarios to run (default all): a,b,c,d,e,f,g")
+	fs.StringVar(&scen, "scenario", "", "comma-separated scenarios to run (default all): a,b,c,d,e,f,h,i,j,g")
 	fs.StringVar(&peers, "peers", "", "comma-separated peers (default all installed): sluice,haproxy,nginx,caddy; sluice-rl (sluice with three rate-limit rules) and sluice-rl-redis (the same rules shared through Redis at $SLUICE_BENCH_REDIS) on request")
 	fs.DurationVar(&o.Duration, "duration", 0, "measured time per scenario (default 10s, --quick 1s)")
 	fs.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up per scenario (default 1s, --quick 200ms)")
