@@ -16,6 +16,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/sluicelb/sluice/internal/config"
 	"github.com/sluicelb/sluice/internal/state"
+	"github.com/sluicelb/sluice/internal/testcert"
 )
 
 var (
@@ -26,6 +27,7 @@ var (
 // configSeeds are the example configurations and the golden input.
 func configSeeds(tb testing.TB) [][]byte {
 	seedOnce.Do(func() {
+		exampleTLSFiles(tb)
 		paths, _ := filepath.Glob("../../configs/*.yaml")
 		paths = append(paths, "testdata/golden_in.yaml")
 		sort.Strings(paths)
@@ -378,4 +380,20 @@ func expectG(root any, g []any, op string, v any) (any, error) {
 		return out, nil
 	}
 	return nil, errors.New("bad path")
+}
+
+// exampleTLSFiles makes the certificates configs/tls.yaml reads (from
+// SLUICE_TLS_DIR, set for this test process): config.Parse checks them.
+func exampleTLSFiles(tb testing.TB) {
+	dir, err := os.MkdirTemp("", "sluice-confedit-tls")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ca := testcert.NewCA(tb, "examples")
+	for name, names := range map[string][]string{"example.com": {"example.com"}, "wildcard.example.org": {"*.example.org"}} {
+		l := ca.Issue(tb, names...)
+		_ = os.WriteFile(filepath.Join(dir, name+".pem"), l.CertPEM, 0o600)
+		_ = os.WriteFile(filepath.Join(dir, name+"-key.pem"), l.KeyPEM, 0o600)
+	}
+	_ = os.Setenv("SLUICE_TLS_DIR", dir)
 }

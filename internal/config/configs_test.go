@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicelb/sluice/internal/testcert"
 )
 
 // Every example in configs/ must load without errors (with no environment
@@ -16,13 +18,27 @@ func TestExampleConfigs(t *testing.T) {
 	if err != nil || len(files) < 4 {
 		t.Fatalf("want at least 4 example configs, got %v %v", files, err)
 	}
+	// configs/tls.yaml reads its certificates from SLUICE_TLS_DIR: make them.
+	tlsDir := t.TempDir()
+	ca := testcert.NewCA(t, "examples")
+	for name, names := range map[string][]string{"example.com": {"example.com", "www.example.com"}, "wildcard.example.org": {"*.example.org"}} {
+		l := ca.Issue(t, names...)
+		os.WriteFile(filepath.Join(tlsDir, name+".pem"), l.CertPEM, 0o600)
+		os.WriteFile(filepath.Join(tlsDir, name+"-key.pem"), l.KeyPEM, 0o600)
+	}
+	lookup := func(k string) (string, bool) {
+		if k == "SLUICE_TLS_DIR" {
+			return tlsDir, true
+		}
+		return "", false
+	}
 	for _, p := range files {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			data, err := os.ReadFile(p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := parse(p, data, func(string) (string, bool) { return "", false })
+			c, err := parse(p, data, lookup)
 			if err != nil {
 				t.Fatalf("%v", err)
 			}
