@@ -108,7 +108,7 @@ backends:
 		}
 	}
 	// openssl s_client and curl --resolve, as an operator checks.
-	openssl := testtool.Need(t, "openssl", "apt-get install -y openssl")
+	openssl := testtool.Need(t, "openssl")
 	for _, tc := range []struct{ sni, want string }{{"a.example.com", "a.example.com"}, {"x.example.org", "*.example.org"}} {
 		cmd := exec.Command(openssl, "s_client", "-connect", web, "-servername", tc.sni, "-CAfile", ca.File, "-verify_return_error")
 		cmd.Stdin = strings.NewReader("")
@@ -118,7 +118,7 @@ backends:
 			t.Fatalf("openssl s_client -servername %s: %v\n%s", tc.sni, err, out)
 		}
 	}
-	curl := testtool.Need(t, "curl", "apt-get install -y curl")
+	curl := testtool.Need(t, "curl")
 	_, port, _ := net.SplitHostPort(web)
 	out, err := exec.Command(curl, "-sS", "--cacert", ca.File, "--resolve", "a.example.com:"+port+":127.0.0.1",
 		"-D", "-", "https://a.example.com:"+port+"/x").CombinedOutput()
