@@ -75,6 +75,7 @@ export interface FrontendStats {
   bytes_in_per_sec: number;
   bytes_out_per_sec: number;
   requests_total: number;
+  rate_limited_per_sec: number;
 }
 
 export interface BackendStats {
@@ -84,6 +85,7 @@ export interface BackendStats {
   error_rate: number;
   p50_ms: number;
   p99_ms: number;
+  rate_limited_per_sec: number;
   servers: ServerStats[];
 }
 
@@ -102,6 +104,8 @@ export interface ServerStats {
   p99_ms: number;
   failures_total: number;
   reason?: string;
+  damped_until?: string; // RFC 3339; health "damped" only
+  up_ratio_1h: number; // share of the last hour spent up, 0..1
 }
 
 export interface ProcessStats {

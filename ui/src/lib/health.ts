@@ -59,7 +59,10 @@ export function healthSentence(s: Partial<ServerStats> | BackendServer | undefin
   if (!s || s.health === undefined || s.health === 'unknown') return 'no live data yet';
   const parts: string[] = [];
   if (s.health === 'up') parts.push('health checks pass');
-  else if (s.health === 'damped') parts.push('held out by flap damping');
+  else if (s.health === 'damped') {
+    const until = 'damped_until' in s && s.damped_until ? new Date(s.damped_until) : undefined;
+    parts.push(until ? `held out by flap damping until ${until.toLocaleTimeString()}` : 'held out by flap damping');
+  }
   else if (s.health === 'half_open') parts.push('passively ejected, one trial request allowed');
   if (s.health !== 'up') {
     if (s.active_up === false) parts.push('active check failing');
