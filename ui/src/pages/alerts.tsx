@@ -220,7 +220,7 @@ export function AlertsPage() {
               <tr key={r.name} data-alert={r.name} data-state={r.state ?? ''}>
                 <th scope="row" data-label="Name">{r.name}</th>
                 <td data-label="Condition">
-                  {r.when}{r.resource ? ` (${r.resource})` : ''} {r.threshold !== undefined && r.threshold !== '' ? `> ${r.threshold}` : ''} {r.for ? `for ${r.for}` : ''}
+                  {r.when}{r.resource ? ` (${r.resource})` : ''} {r.threshold !== undefined && r.threshold !== '' ? `≥ ${r.threshold}` : ''} {r.for ? `for ${r.for}` : ''}
                 </td>
                 <td data-label="Scope">{scopeText(r)}</td>
                 <td data-label="State">
