@@ -24,6 +24,10 @@ type Options struct {
 	ReadBufferCap int
 	// SweepInterval is how often each loop looks for idle sessions. Default: 200ms.
 	SweepInterval time.Duration
+	// TickInterval is how often the loops run the tickers added with
+	// AddTicker (l7 timeouts); it is also the resolution of Now. Default:
+	// 25ms, and never longer than SweepInterval.
+	TickInterval time.Duration
 	// Logger receives gnet's warnings and errors. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -45,6 +49,10 @@ type SessionOptions struct {
 	// closed, from an event loop or a pipe goroutine: it must not block.
 	// The *Session must not be kept after OnEnd returns.
 	OnEnd func(s *Session)
+	// CloseOnEOF ends the whole session when either side ends its stream
+	// (after what it sent was passed on), instead of passing the half-close
+	// on: what an upgraded HTTP connection (WebSocket) expects.
+	CloseOnEOF bool
 }
 
 // Discard is a Counter that counts nothing.
@@ -69,6 +77,10 @@ type Engine struct {
 
 	pipeMu sync.Mutex
 	pipes  map[*Session]struct{}
+
+	tickMu  sync.Mutex
+	tickers atomic.Pointer[[]*tickerReg]
+	nloops  int
 }
 
 // New creates an Engine; call Start to run it.
@@ -82,18 +94,25 @@ func New(opts Options) (*Engine, error) {
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = 200 * time.Millisecond
 	}
+	if opts.TickInterval <= 0 {
+		opts.TickInterval = 25 * time.Millisecond
+	}
+	opts.TickInterval = min(opts.TickInterval, opts.SweepInterval)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	e := &Engine{opts: opts, pipes: make(map[*Session]struct{})}
+	e := &Engine{opts: opts, pipes: make(map[*Session]struct{}), nloops: opts.Loops}
 	e.now.Store(time.Now().UnixNano())
 	e.h = &handler{e: e}
 	cli, err := gnet.NewClient(e.h,
 		gnet.WithNumEventLoop(opts.Loops),
 		gnet.WithReadBufferCap(opts.ReadBufferCap),
 		gnet.WithTicker(true),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithTCPKeepAlive(30*time.Second),
+		// Enrolled connections come from Go's accept or dialer, which have
+		// already set TCP_NODELAY and keep-alive: TCPDelay only tells gnet
+		// not to set them a second time (five setsockopt calls per
+		// connection), it turns nothing off.
+		gnet.WithTCPNoDelay(gnet.TCPDelay),
 		gnet.WithLogger(gnetLogger{opts.Logger}),
 	)
 	if err != nil {
@@ -194,7 +213,7 @@ func (e *Engine) tick() time.Duration {
 		_ = l.el.Execute(context.Background(), l)
 		return true
 	})
-	return e.opts.SweepInterval
+	return e.opts.TickInterval
 }
 
 // gnetLogger forwards gnet's warnings and errors to slog; its chatter is dropped.

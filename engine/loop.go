@@ -9,9 +9,10 @@ import (
 // loop is the engine's state for one event loop: the list of its loop-mode
 // sessions, which only that loop touches.
 type loop struct {
-	e    *Engine
-	el   gnet.EventLoop
-	head *Session
+	e         *Engine
+	el        gnet.EventLoop
+	head      *Session
+	lastSweep int64
 }
 
 func (l *loop) add(s *Session) {
@@ -37,10 +38,16 @@ func (l *loop) remove(s *Session) {
 	s.prev, s.next = nil, nil
 }
 
-// Run is the sweep, posted onto the loop by the engine's ticker: it closes the
+// Run is posted onto the loop by the engine's ticker: it runs the tickers
+// (AddTicker) and, once per SweepInterval, the sweep that closes the
 // sessions that have been idle too long.
 func (l *loop) Run(context.Context) error {
 	now := l.e.now.Load()
+	l.runTickers(now)
+	if now-l.lastSweep < int64(l.e.opts.SweepInterval) {
+		return nil
+	}
+	l.lastSweep = now
 	for s := l.head; s != nil; {
 		next := s.next
 		if now-s.last > int64(s.opts.IdleTimeout) {

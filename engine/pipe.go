@@ -90,7 +90,10 @@ func (s *Session) pipeDir(i int) {
 	if ok && !s.side[i].eof {
 		ok = s.splice(i, src, dst, idle)
 	}
-	if ok && !s.side[j].shut {
+	if ok && s.opts.CloseOnEOF {
+		s.pipe.first.CompareAndSwap(0, uint32(closedBy(i)))
+		s.pipeAbort(closedBy(i), nil) // ends the other direction too
+	} else if ok && !s.side[j].shut {
 		_ = dst.CloseWrite()
 	}
 	if p.done.Add(1) == 2 {

@@ -195,6 +195,15 @@ func (s *Session) onClose(c gnet.Conn, err error) {
 	if s.Close == 0 {
 		s.Close = closedBy(i)
 	}
+	if s.opts.CloseOnEOF && s.state == stLoop {
+		// Pass on what the closing side sent (best effort: the other side
+		// is being closed as well), then end.
+		if p := s.pend[1-i]; len(p) > 0 && s.side[1-i].fd >= 0 {
+			_, _ = writeFull(s.side[1-i].fd, p)
+		}
+		s.finish(nil)
+		return
+	}
 	if s.side[1-i].eof {
 		s.finish(nil) // both directions are done
 		return
