@@ -100,6 +100,11 @@ type upstream struct {
 	pool connPool       // hc's connection pool (transport.go)
 	opts BackendOptions // the options hc was built with
 	srv  *balance.Server
+
+	// The event-loop path: connections are dialed with dialer and pooled
+	// per loop (bconn.go); open counts them (pooled, busy and dialing).
+	dialer net.Dialer
+	open   atomic.Int64
 }
 
 // NewBackend builds a Backend over bal and attaches a HostClient to each of
@@ -151,8 +156,9 @@ func (b *Backend) attach(s *balance.Server) *upstream {
 		// busy ones when their requests end.
 		defer u.hc.CloseIdleConnections()
 	}
-	u := &upstream{opts: b.opts, srv: s, tls: b.opts.TLS.clientConfig(s.Addr())}
-	u.hc = newHostClient(s.Addr(), b.opts, u.tls)
+	u := &upstream{opts: b.opts, srv: s,
+		dialer: net.Dialer{Timeout: b.opts.ConnectTimeout, KeepAlive: 15 * time.Second}}
+	u.hc = newHostClient(s.Addr(), b.opts)
 	u.pool = newHostPool(u.hc.AcquireConn, u.hc.ReleaseConn, u.hc.CloseConn)
 	s.SetExt(balance.ExtL7, u)
 	return u

@@ -89,10 +89,7 @@ const (
 	stPass  // upgraded tunnel: bytes pass unparsed
 )
 
-const (
-	initialBuf   = 1 << 10
-	maxChunkLine = 4 << 10
-)
+const initialBuf = 1 << 10
 
 // synthReq replaces a rejected head so fasthttp calls the handler, which
 // answers c.reject. It never leaves the process.

@@ -10,10 +10,10 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// exchange is the per-request state, pooled. It lives from the handler's
+// fhExchange is the per-request state, pooled. It lives from the handler's
 // start until the response body was written (it is the response body stream
 // fasthttp reads and then closes), or until a tunnel ends.
-type exchange struct {
+type fhExchange struct {
 	p       *Proxy
 	t       *table
 	cc      *clientConn
@@ -37,10 +37,10 @@ type exchange struct {
 
 var errAbandoned = errors.New("sluice: response body abandoned")
 
-var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+var fhExchangePool = sync.Pool{New: func() any { return new(fhExchange) }}
 
-func acquireExchange(p *Proxy, t *table, ctx *fasthttp.RequestCtx, cc *clientConn) *exchange {
-	ex := exchangePool.Get().(*exchange)
+func acquireFhExchange(p *Proxy, t *table, ctx *fasthttp.RequestCtx, cc *clientConn) *fhExchange {
+	ex := fhExchangePool.Get().(*fhExchange)
 	ex.p, ex.t, ex.cc, ex.obs = p, t, cc, t.observer
 	r := &ex.rec
 	r.Frontend = t.frontend
@@ -55,7 +55,7 @@ func acquireExchange(p *Proxy, t *table, ctx *fasthttp.RequestCtx, cc *clientCon
 }
 
 // Read is the response body as fasthttp writes it to the client.
-func (ex *exchange) Read(p []byte) (int, error) {
+func (ex *fhExchange) Read(p []byte) (int, error) {
 	n, err := ex.body.Read(p)
 	ex.rec.BytesOut += int64(n)
 	if err != nil && err != io.EOF && ex.rec.Failure == FailNone {
@@ -69,7 +69,7 @@ func (ex *exchange) Read(p []byte) (int, error) {
 // CloseWithError is called by fasthttp once the body was written (err nil)
 // or writing failed. It closes the backend stream (returning or dropping its
 // connection) and finishes the request.
-func (ex *exchange) CloseWithError(err error) error {
+func (ex *fhExchange) CloseWithError(err error) error {
 	if rc, ok := ex.body.(fasthttp.ReadCloserWithError); ok {
 		_ = rc.CloseWithError(err)
 	}
@@ -79,7 +79,7 @@ func (ex *exchange) CloseWithError(err error) error {
 }
 
 // finish reports the request and recycles ex. After it ex must not be used.
-func (ex *exchange) finish() {
+func (ex *fhExchange) finish() {
 	r := &ex.rec
 	r.Duration = time.Since(r.Start)
 	if cc := ex.cc; cc != nil {
@@ -95,7 +95,7 @@ func (ex *exchange) finish() {
 	ex.release()
 }
 
-func (ex *exchange) release() {
+func (ex *fhExchange) release() {
 	if ex.up.active { // never streamed (defensive): the connection cannot be reused
 		_ = ex.up.CloseWithError(errAbandoned)
 	}
@@ -106,5 +106,5 @@ func (ex *exchange) release() {
 	ex.setCookie = nil
 	r := &ex.rec
 	*r = Record{Method: r.Method[:0], Host: r.Host[:0], Path: r.Path[:0]}
-	exchangePool.Put(ex)
+	fhExchangePool.Put(ex)
 }

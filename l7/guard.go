@@ -33,25 +33,38 @@ type Guard interface {
 var hdrRetryAfter = []byte("Retry-After")
 
 // allowRequest runs the frontend Guard and then the backend's RateLimit
-// for one request. ok=false: answer FailRateLimited with ex.retryAfter set.
-func (ex *exchange) allowRequest(req *fasthttp.Request, be *Backend, client netip.Addr) bool {
-	if g := ex.t.guard; g != nil {
+// for one request. ok=false: answer FailRateLimited with Retry-After
+// retryAfter (whole seconds, >= 1).
+func allowRequest(t *table, req *fasthttp.Request, be *Backend, client netip.Addr) (ok bool, retryAfter int) {
+	if g := t.guard; g != nil {
 		if ok, ra := g.AllowRequest(req, client); !ok {
-			ex.retryAfter = max(ra, 1)
-			return false
+			return false, max(ra, 1)
 		}
 	}
 	if rl := be.opts.RateLimit; rl != nil {
 		if ok, wait := rl.Allow(0, ratelimit.Now()); !ok {
-			ex.retryAfter = int(ratelimit.RetryAfterSeconds(wait))
-			return false
+			return false, max(int(ratelimit.RetryAfterSeconds(wait)), 1)
 		}
 	}
-	return true
+	return true, 0
+}
+
+// appendRetryAfter writes the Retry-After field of a 429 without
+// allocating; buf is scratch memory, returned grown.
+func appendRetryAfter(h *fasthttp.ResponseHeader, secs int, buf []byte) []byte {
+	buf = strconv.AppendInt(buf[:0], int64(max(secs, 1)), 10)
+	h.SetBytesKV(hdrRetryAfter, buf)
+	return buf
+}
+
+// allowRequest: see the function of that name.
+func (ex *fhExchange) allowRequest(req *fasthttp.Request, be *Backend, client netip.Addr) bool {
+	ok, ra := allowRequest(ex.t, req, be, client)
+	ex.retryAfter = ra
+	return ok
 }
 
 // setRetryAfter writes the Retry-After field of a 429 without allocating.
-func (ex *exchange) setRetryAfter(h *fasthttp.ResponseHeader) {
-	ex.buf = strconv.AppendInt(ex.buf[:0], int64(max(ex.retryAfter, 1)), 10)
-	h.SetBytesKV(hdrRetryAfter, ex.buf)
+func (ex *fhExchange) setRetryAfter(h *fasthttp.ResponseHeader) {
+	ex.buf = appendRetryAfter(h, ex.retryAfter, ex.buf)
 }

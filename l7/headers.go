@@ -77,10 +77,12 @@ var (
 // kept when present, and the client is the right-most X-Forwarded-For entry
 // that is not itself a trusted proxy.
 func setForwarded(t *table, h *fasthttp.RequestHeader, peer netip.Addr, trusted, tls bool, host, buf []byte) (netip.Addr, []byte) {
+	// The names are canonical already (fasthttp's form): the *Canonical
+	// calls skip normalizing them on every request.
 	client := peer
 	buf = buf[:0]
 	if trusted {
-		if old := h.PeekBytes(hdrXFF); len(old) > 0 {
+		if old := h.PeekCanonical(hdrXFF); len(old) > 0 {
 			client = rightmostUntrusted(t, old, peer)
 			buf = append(buf, old...)
 			buf = append(buf, ", "...)
@@ -90,25 +92,25 @@ func setForwarded(t *table, h *fasthttp.RequestHeader, peer netip.Addr, trusted,
 		buf = peer.AppendTo(buf)
 	}
 	if len(buf) > 0 {
-		h.SetBytesKV(hdrXFF, buf)
-	} else {
+		h.SetCanonical(hdrXFF, buf)
+	} else if len(h.PeekCanonical(hdrXFF)) > 0 {
 		h.DelBytes(hdrXFF)
 	}
-	if !trusted || len(h.PeekBytes(hdrXFP)) == 0 {
+	if !trusted || len(h.PeekCanonical(hdrXFP)) == 0 {
 		if tls {
-			h.SetBytesKV(hdrXFP, strHTTPS)
+			h.SetCanonical(hdrXFP, strHTTPS)
 		} else {
-			h.SetBytesKV(hdrXFP, strHTTP)
+			h.SetCanonical(hdrXFP, strHTTP)
 		}
 	}
-	if !trusted || len(h.PeekBytes(hdrXFH)) == 0 {
-		h.SetBytesKV(hdrXFH, host)
+	if !trusted || len(h.PeekCanonical(hdrXFH)) == 0 {
+		h.SetCanonical(hdrXFH, host)
 	}
 	buf = buf[:0]
 	if client.IsValid() {
 		buf = client.AppendTo(buf)
-		h.SetBytesKV(hdrXRIP, buf)
-	} else {
+		h.SetCanonical(hdrXRIP, buf)
+	} else if len(h.PeekCanonical(hdrXRIP)) > 0 {
 		h.DelBytes(hdrXRIP)
 	}
 	return client, buf

@@ -26,8 +26,6 @@ type listener struct {
 
 	mu    sync.Mutex
 	conns map[*clientConn]struct{}
-
-	refusing atomic.Int32 // goroutines writing 503s, bounded by maxRefusers
 }
 
 const (
@@ -108,17 +106,19 @@ func fdExhausted(err error) bool {
 // maxRefusers concurrent refusals the conn is just closed.
 func (l *listener) refuse(c net.Conn) {
 	l.p.refused.Add(1)
-	if l.p.tlsConfig != nil { // no handshake for a refused client: just close
-		_ = c.Close()
-		return
-	}
-	if l.refusing.Add(1) > maxRefusers {
-		l.refusing.Add(-1)
+	refuse503(c, &l.p.refusing)
+}
+
+// refuse503 answers 503 and closes c on a goroutine of its own; beyond
+// maxRefusers such goroutines (counted in n) c is just closed.
+func refuse503(c net.Conn, n *atomic.Int32) {
+	if n.Add(1) > maxRefusers {
+		n.Add(-1)
 		_ = c.Close()
 		return
 	}
 	go func() {
-		defer l.refusing.Add(-1)
+		defer n.Add(-1)
 		_ = c.SetDeadline(time.Now().Add(time.Second))
 		_, _ = c.Write(resp503)
 		if tc, ok := c.(*net.TCPConn); ok {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sluicelb/sluice/engine"
 	"github.com/sluicelb/sluice/gate"
 )
 
@@ -113,6 +114,9 @@ type Options struct {
 	// HSTS > 0 adds Strict-Transport-Security: max-age=<seconds> to every
 	// response on a TLS connection. Update swaps it.
 	HSTS time.Duration
+	// Engine carries the connections on its event loops (shared with the
+	// tcp frontends). nil: the Proxy starts its own, stopped by Shutdown.
+	Engine *engine.Engine
 }
 
 // Route is one routing rule. Empty match fields match everything.

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/balance"
+	"github.com/sluicelb/sluice/engine"
 	"github.com/valyala/fasthttp"
 )
 
@@ -44,11 +45,9 @@ type Proxy struct {
 	maxHead  int
 	table    atomic.Pointer[table]
 	srv      *fasthttp.Server
-	// tlsConfig, when set, terminates TLS on every connection (tls.go). It
-	// is fixed at New: certificates change through it (certs.Server).
-	tlsConfig *tls.Config
-	refused   atomic.Int64
-	tunnels   tunnelSet
+	refused  atomic.Int64
+	refusing atomic.Int32 // goroutines writing 503s, bounded by maxRefusers
+	tunnels  tunnelSet
 	// draining is set by Shutdown: every response from then on carries
 	// Connection: close, and a connection closing wakes drained.
 	draining atomic.Bool
@@ -57,6 +56,14 @@ type Proxy struct {
 	mu   sync.Mutex
 	lns  []*listener
 	shut bool // Shutdown was called: Serve accepts nothing more
+
+	// The event-loop engine (loop mode; see serve.go).
+	loop    bool
+	eng     *engine.Engine
+	ownEng  bool
+	active  atomic.Int64 // open client connections (loop mode)
+	tlns    []*net.TCPListener
+	serving sync.WaitGroup
 }
 
 // Stats are live counters of a Proxy.
@@ -78,6 +85,12 @@ func New(opts Options) (*Proxy, error) {
 		drained: make(chan struct{}, 1), tlsConfig: o.TLS}
 	p.table.Store(t)
 	p.tunnels.m = make(map[*tunnel]struct{})
+	if useLoop(o) {
+		if err := p.initLoop(o); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	concurrency := o.MaxConns + maxRefusers
 	if o.MaxConns < 0 {
 		concurrency = 0 // fasthttp default (256 Ki)
@@ -95,7 +108,7 @@ func New(opts Options) (*Proxy, error) {
 		// CPU on 64 KiB responses. Pooled, and given back while idle.
 		WriteBufferSize: 32 << 10,
 		// Timeouts are enforced by clientConn (see Timeouts); fasthttp's
-		// whole-exchange budgets would cut long streams.
+		// whole-fhExchange budgets would cut long streams.
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
 		NoDefaultServerHeader:        true,
@@ -166,6 +179,9 @@ func (p *Proxy) ListenAndServe(addr string) error {
 // until ln fails for good. Out-of-descriptor accept errors are retried with
 // back-off, never returned.
 func (p *Proxy) Serve(ln net.Listener) error {
+	if p.loop {
+		return p.serveLoop(ln)
+	}
 	l := newListener(ln, p)
 	p.mu.Lock()
 	if p.shut {
@@ -198,6 +214,9 @@ func (p *Proxy) Serve(ln net.Listener) error {
 // Shutdown returns nil when every connection has closed, or, at ctx's
 // deadline, closes whatever is left and returns ctx.Err().
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	if p.loop {
+		return p.shutdownLoop(ctx)
+	}
 	p.draining.Store(true)
 	p.mu.Lock()
 	p.shut = true
@@ -240,6 +259,10 @@ func (p *Proxy) waitDrained(ctx context.Context, lns []*listener) error {
 // Stats returns live counters.
 func (p *Proxy) Stats() Stats {
 	s := Stats{Refused: p.refused.Load(), Tunnels: p.tunnels.n.Load()}
+	if p.loop {
+		s.ActiveConns = p.active.Load()
+		return s
+	}
 	p.mu.Lock()
 	for _, l := range p.lns {
 		s.ActiveConns += l.active.Load()
@@ -252,7 +275,7 @@ func (p *Proxy) Stats() Stats {
 func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	cc, _ := ctx.Conn().(*clientConn)
 	t := p.table.Load()
-	ex := acquireExchange(p, t, ctx, cc)
+	ex := acquireFhExchange(p, t, ctx, cc)
 	if cc != nil && cc.denied {
 		ex.localError(ctx, FailDenied)
 		return
@@ -349,7 +372,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 // forward sends the request to a server of be, retrying as failure.go
 // allows. On success ex.resp holds the response and ex.srv the server, and it
 // returns true. Otherwise it has answered the client and finished ex.
-func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend, client netip.Addr, hasBody bool) bool {
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, ex *fhExchange, be *Backend, client netip.Addr, hasBody bool) bool {
 	key := balance.KeyIP(client)
 	idem := isIdempotent(ctx.Method())
 	bal := be.bal.Load()
@@ -458,7 +481,7 @@ func (b *Backend) allFull(bal *balance.Balancer) bool {
 }
 
 // localError answers the client with f's status and finishes ex.
-func (ex *exchange) localError(ctx *fasthttp.RequestCtx, f Failure) {
+func (ex *fhExchange) localError(ctx *fasthttp.RequestCtx, f Failure) {
 	resp := &ctx.Response
 	resp.Reset()
 	st := f.Status()
@@ -484,36 +507,6 @@ func (ex *exchange) localError(ctx *fasthttp.RequestCtx, f Failure) {
 	ex.rec.Status, ex.rec.Failure = st, f
 	ex.rec.BytesOut = int64(len(resp.Body()))
 	ex.finish()
-}
-
-func violationFailure(v violation) Failure {
-	switch v {
-	case vHeadTooLarge:
-		return FailHeadTooLarge
-	case vBodyTooLarge:
-		return FailBodyTooLarge
-	}
-	return FailBadRequest
-}
-
-var statusBodies sync.Map // int → []byte, filled once per status
-
-func statusBody(st int) []byte {
-	if b, ok := statusBodies.Load(st); ok {
-		return b.([]byte)
-	}
-	b := []byte(fmt.Sprintf("%d %s\n", st, fasthttp.StatusMessage(st)))
-	statusBodies.Store(st, b)
-	return b
-}
-
-// isIdempotent: RFC 9110 §9.2.2.
-func isIdempotent(m []byte) bool {
-	switch string(m) {
-	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
-		return true
-	}
-	return false
 }
 
 // parseError answers requests fasthttp itself refused (clientConn lets
@@ -550,7 +543,7 @@ func (p *Proxy) parseError(ctx *fasthttp.RequestCtx, err error) {
 			f = FailClientTimeout
 		}
 	}
-	ex := acquireExchange(p, p.table.Load(), ctx, cc)
+	ex := acquireFhExchange(p, p.table.Load(), ctx, cc)
 	ex.rec.Status, ex.rec.Failure = st, f
 	ex.rec.BytesOut = int64(len(ctx.Response.Body()))
 	ex.finish()

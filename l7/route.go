@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sluicelb/sluice/acl"
+	"github.com/sluicelb/sluice/engine"
 	"github.com/sluicelb/sluice/gate"
 )
 
@@ -37,6 +39,9 @@ type table struct {
 	proxyProtocol bool
 	tlsObs        TLSObserver
 	hsts          []byte // Strict-Transport-Security value (TLS frontends), nil = none
+	// tunnel is the engine session options of upgraded connections,
+	// made on first use.
+	tunnel atomic.Pointer[engine.SessionOptions]
 }
 
 // compileTable validates opts (already defaulted) and builds a table. Errors

@@ -51,18 +51,6 @@ func (h *hostPool[C]) acquire(connectionClose bool) (pooledConn, error) {
 func (h *hostPool[C]) release(c pooledConn) { h.rel(c.(C)) }
 func (h *hostPool[C]) discard(c pooledConn) { h.close(c.(C)) }
 
-// bodyMode is how a response body is framed.
-type bodyMode uint8
-
-const (
-	bodyNone    bodyMode = iota
-	bodyLength           // Content-Length
-	bodyChunked          // Transfer-Encoding: chunked
-	bodyEOF              // until the server closes
-)
-
-const maxTrailerBytes = 64 << 10
-
 var (
 	errBadChunk   = errors.New("sluice: malformed chunked response body")
 	errBigTrailer = errors.New("sluice: response trailer section too large")

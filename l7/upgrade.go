@@ -23,7 +23,7 @@ const maxUpgradeRefusalBody = 1 << 20
 // timeouts to hijacked connections and does not wait for them at Shutdown,
 // so tunnels are tracked here. A refused upgrade (any other status) is passed
 // back with Connection: close.
-func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, ex *exchange, be *Backend) {
+func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, ex *fhExchange, be *Backend) {
 	h := &ctx.Request.Header
 	h.SetBytesV(fasthttp.HeaderUpgrade, ex.upgrade)
 	h.Set(fasthttp.HeaderConnection, "Upgrade")

@@ -114,6 +114,7 @@ func (a *App) httpOptions(rt *frontendRT, pl *plan) l7.Options {
 		Logger:         a.log,
 		Observer:       obs,
 		Global:         a.global,
+		Engine:         a.eng,
 	}
 	if t := f.TLS; t != nil {
 		o.TLSObserver, o.HSTS = rt.met, t.HSTS

@@ -1,0 +1,195 @@
+package l7
+
+import (
+	"context"
+	"net"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// bconn is one connection to a backend server, on the event loop of the
+// client connection it was opened for. Between requests it waits in its
+// loop's pool for that server (bpool); a request and its response never
+// cross threads. Loop-owned.
+type bconn struct {
+	u    *upstream
+	l    *rloop
+	c    gnet.Conn // nil until OnOpen, and after OnClose
+	fd   int
+	ex   *exchange // the exchange using it, nil while pooled (or orphaned while dialing)
+	tm   timer     // the response timeout while busy, the idle timeout while pooled
+	uses int       // requests sent on it
+
+	pooled     bool
+	prev, next *bconn // in the pool
+	closed     bool
+}
+
+var _ timeoutOwner = (*bconn)(nil)
+
+// bpool is the idle connections of one loop to one server, most recently
+// used first (LIFO keeps few connections warm).
+type bpool struct {
+	u    *upstream
+	head *bconn
+	n    int
+}
+
+// get takes the most recently pooled connection, or nil.
+func (p *bpool) get() *bconn {
+	bc := p.head
+	if bc == nil {
+		return nil
+	}
+	p.unlink(bc)
+	bc.l.timers.stop(&bc.tm)
+	return bc
+}
+
+// put pools bc until IdleTimeout.
+func (p *bpool) put(bc *bconn) {
+	bc.ex = nil
+	bc.pooled = true
+	bc.prev, bc.next = nil, p.head
+	if p.head != nil {
+		p.head.prev = bc
+	}
+	p.head = bc
+	p.n++
+	bc.l.timers.arm(&bc.tm, bc.l.now(), bc.u.opts.IdleTimeout)
+}
+
+func (p *bpool) unlink(bc *bconn) {
+	if bc.prev != nil {
+		bc.prev.next = bc.next
+	} else {
+		p.head = bc.next
+	}
+	if bc.next != nil {
+		bc.next.prev = bc.prev
+	}
+	bc.prev, bc.next, bc.pooled = nil, nil, false
+	p.n--
+}
+
+// closeIdle closes every pooled connection (the server was removed).
+func (p *bpool) closeIdle() {
+	for bc := p.head; bc != nil; bc = p.head {
+		p.unlink(bc)
+		bc.close()
+	}
+}
+
+func (bc *bconn) OnOpen(c gnet.Conn) gnet.Action {
+	bc.c, bc.fd = c, c.Fd()
+	l := bc.l
+	l.cur, l.act = c, gnet.None
+	if ex := bc.ex; ex != nil && ex.bc == bc && ex.state == xDial {
+		ex.sendTo(bc)
+	} else {
+		// The exchange it was dialed for has gone (or found another
+		// connection): keep it for the next request.
+		l.pool(bc.u).put(bc)
+	}
+	l.cur = nil
+	return l.act
+}
+
+func (bc *bconn) OnTraffic(c gnet.Conn) gnet.Action {
+	l := bc.l
+	l.cur, l.act = c, gnet.None
+	if ex := bc.ex; ex != nil {
+		ex.fromBackend()
+	} else {
+		// Bytes on an idle connection: the server is confused, or this
+		// is the tail of an abandoned response. Never reuse it.
+		_, _ = c.Discard(-1)
+		bc.close()
+	}
+	l.cur = nil
+	return l.act
+}
+
+func (bc *bconn) OnClose(c gnet.Conn, err error) {
+	l := bc.l
+	bc.c = nil
+	bc.closed = true
+	l.timers.stop(&bc.tm)
+	if bc.pooled {
+		l.pool(bc.u).unlink(bc)
+	}
+	bc.u.open.Add(-1)
+	if ex := bc.ex; ex != nil && ex.bc == bc {
+		prev := l.cur
+		l.cur = nil // c is gone: nothing can return an action for it
+		ex.backendClosed(c, err)
+		l.cur = prev
+	}
+	bc.ex = nil
+}
+
+// close closes the connection (not reused).
+func (bc *bconn) close() {
+	if bc.closed {
+		return
+	}
+	bc.closed = true
+	if bc.pooled {
+		bc.l.pool(bc.u).unlink(bc)
+	}
+	bc.l.timers.stop(&bc.tm)
+	if c := bc.c; c != nil {
+		bc.l.closeConn(c) // OnClose does the accounting
+	}
+	bc.ex = nil
+}
+
+// timeout: pooled too long (close), or the server went silent while a
+// request waits on it.
+func (bc *bconn) timeout(now int64) {
+	if ex := bc.ex; ex != nil && ex.bc == bc {
+		ex.backendTimeout()
+		return
+	}
+	bc.close()
+}
+
+// dial opens a connection to u for ex, off the loop: the dialing goroutine
+// enrolls it on this loop, whose OnOpen then sends the request (or pools the
+// connection when ex has gone meanwhile).
+func (ex *exchange) dial(u *upstream) {
+	l := ex.l
+	bc := &bconn{u: u, l: l, fd: -1, ex: ex}
+	bc.tm.owner = bc
+	ex.bc = bc
+	ex.state = xDial
+	u.open.Add(1)
+	eng, el := l.eng, l.el
+	d := &u.dialer
+	go func() {
+		nc, err := d.Dial("tcp", u.srv.Addr())
+		if err == nil {
+			err = eng.EnrollOn(el, nc.(*net.TCPConn), bc)
+		} else {
+			err = &dialError{err}
+		}
+		if err == nil {
+			return
+		}
+		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			bc.dialFailed()
+			return nil
+		}))
+	}()
+}
+
+// dialFailed runs on the loop when a dial (or its registration) failed.
+func (bc *bconn) dialFailed() {
+	bc.closed = true
+	bc.u.open.Add(-1)
+	if ex := bc.ex; ex != nil && ex.bc == bc && ex.state == xDial {
+		bc.ex = nil
+		ex.bc = nil
+		ex.attemptFailed(FailConnect)
+	}
+}

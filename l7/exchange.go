@@ -1,0 +1,360 @@
+package l7
+
+import (
+	"time"
+
+	"github.com/sluicelb/sluice/balance"
+	"github.com/valyala/fasthttp"
+)
+
+// exchange is one request and its response on the event loop: from the
+// complete head until the last response byte was written (or a failure was
+// answered). It is recycled through its loop's free list, so a keep-alive
+// request allocates nothing. Loop-owned (pipe mode takes it over, pipe.go).
+type exchange struct {
+	l    *rloop
+	req  fasthttp.Request        // the head (and URI); bodies never pass through it
+	resp fasthttp.ResponseHeader // the backend's response head
+	rec  Record
+
+	upgradeVal []byte
+	scratch    []byte
+	buf        []byte
+	next       *exchange // free list
+
+	xstate // zeroed for every request
+}
+
+// xstate is the per-request part of an exchange.
+type xstate struct {
+	hc  *hconn
+	t   *table
+	obs Observer
+
+	route *compiledRoute
+	be    *Backend
+	key   uint64
+	tried balance.Tried
+	srv   *balance.Server // the server of the current attempt (picked, not yet released)
+	u     *upstream
+	bc    *bconn
+
+	reqF, respF framer
+	state       uint8
+	reqSent     bool // the head went to the current backend connection
+	bodySent    bool // request body bytes went to a backend (no retry then)
+	respStarted bool // response bytes went to the client
+	closing     bool // the client connection closes after this response
+	http10      bool
+	isHead      bool
+	idem        bool
+	hasBody     bool
+	upgrade     bool
+	queued      bool
+	reported    bool
+	outChunked  bool // the response goes to the client chunked
+	respClose   bool // the backend connection cannot be reused after this response
+	fail        Failure
+	retryAfter  int
+	rscan       int // the search for the end of the response head resumes here
+
+	connectRetries, otherRetries int
+}
+
+// exchange states.
+const (
+	xStart uint8 = iota // routing, checks
+	xPrime              // waiting for the first chunk-size line of a chunked body
+	xDial               // waiting for a backend connection (dial)
+	xQueue              // waiting for a server slot (max_connections_per_server)
+	xWait               // request sent; waiting for the response head
+	xBody               // response body flowing
+	xDone
+)
+
+func (l *rloop) newExchange(hc *hconn) *exchange {
+	ex := l.freeEx
+	if ex != nil {
+		l.freeEx = ex.next
+		ex.next = nil
+	} else {
+		ex = &exchange{l: l}
+		ex.req.Header.SetNoDefaultContentType(true)
+		ex.resp.SetNoDefaultContentType(true)
+	}
+	t := hc.t
+	if cur := hc.p.table.Load(); cur != nil {
+		t = cur
+	}
+	ex.hc, ex.l, ex.t, ex.obs = hc, l, t, t.observer
+	ex.fail = FailNoServer
+	r := &ex.rec
+	r.Frontend = t.frontend
+	r.Start = time.Now()
+	r.ClientIP = hc.ip
+	return ex
+}
+
+// recycle resets ex and puts it on the free list.
+func (ex *exchange) recycle() {
+	l := ex.l
+	ex.req.Reset() // also forgets the parsed URI
+	ex.req.Header.SetNoDefaultContentType(true)
+	ex.resp.Reset()
+	ex.resp.SetNoDefaultContentType(true)
+	r := &ex.rec
+	*r = Record{Method: r.Method[:0], Host: r.Host[:0], Path: r.Path[:0]}
+	ex.xstate = xstate{}
+	ex.next = l.freeEx
+	l.freeEx = ex
+}
+
+// parseHead parses the framed head with fasthttp (it never waits: the
+// reader holds exactly the head).
+func (ex *exchange) parseHead(head []byte) error {
+	l := ex.l
+	l.rd.Reset(head)
+	if l.br.Size() < len(head) {
+		l.br = bufioReaderSize(&l.rd, len(head))
+	} else {
+		l.br.Reset(&l.rd)
+	}
+	return ex.req.Header.Read(l.br)
+}
+
+// begin routes the request, applies the frontend's rules and starts
+// forwarding. err is fasthttp's verdict on the head (defence in depth: the
+// pre-parser has already accepted it).
+func (ex *exchange) begin(err error, hs *headState) {
+	hc := ex.hc
+	req := &ex.req
+	h := &req.Header
+	uri := req.URI()
+	r := &ex.rec
+	r.Method = append(r.Method[:0], h.Method()...)
+	r.Host = append(r.Host[:0], uri.Host()...)
+	r.Path = append(r.Path[:0], uri.Path()...)
+	ex.isHead = h.IsHead()
+	ex.http10 = !h.IsHTTP11()
+	if hc.closing || h.ConnectionClose() {
+		ex.closing = true
+	}
+	switch {
+	case hs.chunked():
+		ex.reqF.reset(bodyChunked, 0)
+		ex.reqF.strict = true
+		ex.reqF.max = ex.t.limits.MaxBodyBytes
+		ex.reqF.maxTr = ex.t.limits.MaxHeaderBytes
+		ex.hasBody = true
+	case hs.cl > 0:
+		ex.reqF.reset(bodyLength, hs.cl)
+		ex.hasBody = true
+	default:
+		ex.reqF.reset(bodyNone, 0)
+	}
+	if err != nil {
+		ex.localError(FailBadRequest)
+		return
+	}
+	if hc.denied {
+		ex.localError(FailDenied)
+		return
+	}
+	t := ex.t
+	rt := t.match(uri.Host(), uri.Path(), h.Method())
+	be := t.def
+	if rt != nil {
+		be = rt.backend
+		r.Route = rt.name
+	}
+	if be == nil {
+		ex.localError(FailNoRoute)
+		return
+	}
+	ex.route, ex.be = rt, be
+	r.Backend = be.opts.Name
+	ex.upgrade = hs.upgrade && h.ConnectionUpgrade()
+	if ex.upgrade {
+		ex.upgradeVal = append(ex.upgradeVal[:0], h.Peek(fasthttp.HeaderUpgrade)...)
+	}
+	mayContinue := req.MayContinue()
+	ex.scratch = stripHopRequest(h, ex.scratch)
+	if mayContinue || len(h.PeekCanonical(strExpect)) > 0 {
+		h.DelBytes(strExpect) // answered here (below)
+	}
+	peer := r.ClientIP
+	client, buf := setForwarded(t, h, peer, t.isTrusted(peer), false, uri.Host(), ex.buf)
+	ex.buf = buf
+	r.ClientIP = client
+	if ok, ra := allowRequest(t, req, be, client); !ok {
+		ex.retryAfter = ra
+		ex.localError(FailRateLimited)
+		return
+	}
+	if rt != nil {
+		rt.reqHeaders.applyRequest(h)
+	}
+	if ex.upgrade {
+		h.SetBytesV(fasthttp.HeaderUpgrade, ex.upgradeVal)
+		h.Set(fasthttp.HeaderConnection, "Upgrade")
+	}
+	ex.idem = isIdempotent(h.Method())
+	ex.key = balance.KeyIP(client)
+	if mayContinue && ex.hasBody && !ex.reqF.done {
+		if hc.c == nil || hc.c.InboundBuffered() == 0 {
+			ex.writeClientRaw(resp100Continue)
+		}
+	}
+	if ex.reqF.mode == bodyChunked {
+		ex.state = xPrime
+		if !ex.primed() {
+			return
+		}
+	}
+	ex.forward()
+}
+
+var (
+	resp100Continue = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+	strExpect       = []byte("Expect")
+)
+
+// primed checks, before anything is forwarded, the first chunk-size line of
+// a chunked body and every body byte already received (without consuming
+// them), so that a malformed start is refused with nothing sent. false:
+// it answered, or it waits for the first chunk-size line (ClientRead).
+func (ex *exchange) primed() bool {
+	hc := ex.hc
+	var b []byte
+	if hc.c != nil {
+		b, _ = hc.c.Peek(-1)
+	}
+	f := ex.reqF // a copy: nothing is consumed here
+	for len(b) > 0 && !f.done {
+		n, _, v := f.next(b)
+		if v != vNone {
+			ex.localError(violationFailure(v))
+			return false
+		}
+		if n == 0 {
+			break
+		}
+		b = b[n:]
+	}
+	if f.nchunks > 0 || f.done {
+		return true
+	}
+	if hc.eof {
+		ex.localError(FailClientAbort)
+		return false
+	}
+	ex.l.timers.arm(&hc.tm, ex.l.now(), ex.t.timeouts.ClientRead)
+	return false
+}
+
+// forward picks a server and sends the request on a pooled or new
+// connection, retrying as failure.go allows. It runs again after every
+// failed attempt.
+func (ex *exchange) forward() {
+	be := ex.be
+	bal := be.bal.Load()
+	for {
+		srv := bal.Pick(ex.key, &ex.tried)
+		if srv == nil {
+			if ex.fail == FailNoServer && be.allFull(bal) {
+				ex.queue()
+				return
+			}
+			if ex.queued && ex.fail == FailNoServer {
+				ex.fail = FailPoolFull
+			}
+			ex.localError(ex.fail)
+			return
+		}
+		ex.rec.Attempts++
+		ex.rec.Server, ex.rec.ServerAddr = srv, srv.Addr()
+		ex.srv = srv
+		if uri := ex.req.URI(); len(uri.Host()) == 0 {
+			// HTTP/1.0 without Host: name the server, as a backend needs one.
+			uri.SetHost(srv.Addr())
+		}
+		u := be.upstreamOf(srv)
+		ex.u = u
+		if bc := ex.l.pool(u).get(); bc != nil {
+			ex.sendTo(bc)
+			return
+		}
+		ex.dial(u)
+		return
+	}
+}
+
+// attemptFailed ends the current attempt with f and tries another server,
+// or answers f, as the failure table says.
+func (ex *exchange) attemptFailed(f Failure) {
+	srv := ex.srv
+	if ex.obs != nil && srv != nil {
+		ex.obs.BackendAttempt(srv, f)
+	}
+	if srv != nil {
+		srv.Release()
+	}
+	ex.srv, ex.u, ex.bc = nil, nil, nil
+	ex.reqSent = false
+	ex.state = xStart
+	ex.fail = f
+	if ex.bodySent || ex.respStarted || !f.RetrySafe(ex.idem, ex.hasBody) {
+		ex.localError(f)
+		return
+	}
+	if failures[f].retry == retryAlways {
+		if ex.connectRetries++; ex.connectRetries > maxConnectRetries {
+			ex.localError(f)
+			return
+		}
+	} else if ex.otherRetries++; ex.otherRetries > 1 {
+		ex.localError(f)
+		return
+	}
+	ex.forward()
+}
+
+// finish reports the request and recycles ex; the client connection goes on
+// (next request) or closes.
+func (ex *exchange) finish() {
+	ex.report()
+	hc := ex.hc
+	released := ex.srv != nil
+	if released {
+		ex.srv.Release()
+	}
+	if ex.closing {
+		hc.closing = true
+	}
+	if !ex.reqF.done && hc.st == cBusy {
+		hc.closing = true // the rest of the request body is not read
+	}
+	ex.state = xDone
+	l := ex.l
+	ex.recycle()
+	hc.afterResponse()
+	if released && len(l.queued) > 0 {
+		l.retryQueued()
+	}
+}
+
+// report tells the Observer about the request, once.
+func (ex *exchange) report() {
+	if ex.reported {
+		return
+	}
+	ex.reported = true
+	hc := ex.hc
+	r := &ex.rec
+	r.Duration = time.Since(r.Start)
+	r.BytesIn = hc.in - hc.inMark
+	hc.inMark = hc.in
+	if ex.obs != nil {
+		ex.obs.RequestDone(r)
+	}
+}

@@ -1,0 +1,562 @@
+package l7
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
+)
+
+// maxRespHead bounds a response head from a server (over it: 502).
+const maxRespHead = 64 << 10
+
+var (
+	crlf       = []byte("\r\n")
+	lastChunk  = []byte("0\r\n\r\n")
+	errRespBad = errors.New("sluice: malformed response from the server")
+)
+
+// sendTo sends the request on bc (a pooled connection, or one just dialed),
+// with the body bytes the client has already sent.
+func (ex *exchange) sendTo(bc *bconn) {
+	ex.bc, bc.ex = bc, ex
+	bc.uses++
+	l := ex.l
+	l.timers.stop(&bc.tm)
+	q := &l.wq
+	q.reset()
+	l.scr = ex.appendRequestHead(l.scr[:0])
+	q.add(l.scr)
+	ex.reqSent = true
+	ex.state = xWait
+	ex.rscan = 0
+	consumed := ex.queueRequestBody(q)
+	if consumed < 0 {
+		return
+	}
+	if !ex.writeBackend(q, consumed) {
+		return
+	}
+	l.timers.arm(&bc.tm, l.now(), ex.u.opts.ResponseTimeout)
+	if !ex.reqF.done {
+		ex.pumpRequest()
+	}
+}
+
+// queueRequestBody queues the request body bytes the client has sent so far
+// (re-framed when chunked) and returns how many client bytes that covers,
+// or -1 after a body violation (answered).
+func (ex *exchange) queueRequestBody(q *writeQueue) int {
+	hc := ex.hc
+	if ex.reqF.done || hc.c == nil {
+		return 0
+	}
+	b, _ := hc.c.Peek(-1)
+	off := 0
+	chunked := ex.reqF.mode == bodyChunked
+	for off < len(b) && !ex.reqF.done && !q.full() {
+		n, payload, v := ex.reqF.next(b[off:])
+		if v != vNone {
+			ex.bodyViolation(v)
+			return -1
+		}
+		if n == 0 {
+			break
+		}
+		off += n
+		if chunked && len(payload) > 0 {
+			q.addChunkHead(len(payload))
+			q.add(payload)
+			q.addSmall(crlf)
+		} else {
+			q.add(payload)
+		}
+		if chunked && ex.reqF.done {
+			q.addSmall(lastChunk)
+		}
+	}
+	return off
+}
+
+// pumpRequest forwards the request body bytes the client sent.
+func (ex *exchange) pumpRequest() {
+	q := &ex.l.wq
+	for !ex.reqF.done {
+		q.reset()
+		consumed := ex.queueRequestBody(q)
+		if consumed <= 0 {
+			break
+		}
+		if !ex.writeBackend(q, consumed) {
+			return
+		}
+	}
+	hc := ex.hc
+	if ex.reqF.done {
+		ex.l.timers.stop(&hc.tm)
+	} else if hc.eof {
+		ex.clientAbort()
+	} else {
+		ex.l.timers.arm(&hc.tm, ex.l.now(), ex.t.timeouts.ClientRead)
+	}
+}
+
+// writeBackend writes q to the backend; consumed client bytes are dropped
+// once the kernel took them. false: the exchange did not go on here (it
+// failed, or moved to pipe mode).
+func (ex *exchange) writeBackend(q *writeQueue, consumed int) bool {
+	bc := ex.bc
+	n, err := q.flush(bc.fd)
+	if err == nil {
+		if consumed > 0 {
+			ex.hc.consume(consumed)
+			ex.bodySent = true
+		}
+		return true
+	}
+	if err == unix.EAGAIN {
+		rest := q.rest(nil, n)
+		if consumed > 0 {
+			ex.hc.consume(consumed)
+			ex.bodySent = true
+		}
+		ex.toPipe(rest, nil)
+		return false
+	}
+	// The server's side is gone. On a pooled connection before any reply
+	// this is the keep-alive race: the server closed it while it idled.
+	ex.bc, bc.ex = nil, nil
+	bc.close()
+	ex.attemptFailed(FailReset)
+	return false
+}
+
+// fromClient handles client bytes while an exchange runs: request body
+// bytes, or the start of a pipelined request (left buffered).
+func (ex *exchange) fromClient() {
+	switch ex.state {
+	case xPrime:
+		if ex.primed() {
+			ex.forward()
+		}
+	case xWait, xBody:
+		if !ex.reqF.done && ex.reqSent {
+			ex.pumpRequest()
+		}
+	}
+}
+
+// fromBackend handles bytes from the server: the response head, then the
+// body, written to the client as they come.
+func (ex *exchange) fromBackend() {
+	bc := ex.bc
+	for bc.c != nil && ex.bc == bc {
+		b, _ := bc.c.Peek(-1)
+		if len(b) == 0 {
+			break
+		}
+		q := &ex.l.wq
+		q.reset()
+		off := 0
+		if ex.state == xWait {
+			end := headEnd(b, ex.rscan)
+			if end < 0 {
+				ex.rscan = max(len(b)-3, 0)
+				if len(b) > maxRespHead {
+					ex.backendBroken(FailReset)
+				}
+				return
+			}
+			if !ex.responseHead(b[:end]) {
+				return
+			}
+			if ex.state == xWait { // an interim 1xx: skip it
+				_, _ = bc.c.Discard(end)
+				ex.rscan = 0
+				continue
+			}
+			if ex.state != xBody {
+				return // upgraded
+			}
+			off = end
+			q.add(ex.l.scr)
+		}
+		for off < len(b) && !ex.respF.done && !q.full() {
+			n, payload, v := ex.respF.next(b[off:])
+			if v != vNone {
+				ex.backendBroken(FailReset)
+				return
+			}
+			if n == 0 {
+				break
+			}
+			off += n
+			if len(payload) == 0 {
+				continue
+			}
+			ex.rec.BytesOut += int64(len(payload))
+			if ex.outChunked {
+				q.addChunkHead(len(payload))
+				q.add(payload)
+				q.addSmall(crlf)
+			} else {
+				q.add(payload)
+			}
+		}
+		if ex.respF.done && ex.outChunked {
+			q.addSmall(lastChunk)
+		}
+		if !ex.writeClient(q, bc.c, off) {
+			return
+		}
+		if ex.respF.done {
+			ex.responseDone()
+			return
+		}
+		if off < len(b) && !q.full() {
+			break // an incomplete chunk-size line: wait for more
+		}
+	}
+	if ex.bc == bc && bc.c != nil {
+		ex.l.timers.arm(&bc.tm, ex.l.now(), ex.u.opts.ResponseTimeout)
+	}
+}
+
+// headEnd returns the length of the head at the start of b (through its
+// empty line), or -1 when it has not all arrived; the search starts at from.
+func headEnd(b []byte, from int) int {
+	for i := from; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		k := i + j
+		if k >= 1 && b[k-1] == '\n' || k >= 2 && b[k-1] == '\r' && b[k-2] == '\n' {
+			return k + 1
+		}
+		i = k + 1
+	}
+}
+
+// responseHead parses the response head; for a final response it decides
+// the framing both ways and serializes the head for the client into l.scr.
+// false: the exchange ended or left the loop.
+func (ex *exchange) responseHead(head []byte) bool {
+	l := ex.l
+	l.rd.Reset(head)
+	l.br.Reset(&l.rd)
+	h := &ex.resp
+	if err := h.Read(l.br); err != nil {
+		ex.backendBroken(FailReset)
+		return false
+	}
+	st := h.StatusCode()
+	if st == fasthttp.StatusSwitchingProtocols {
+		if !ex.upgrade {
+			ex.backendBroken(FailReset)
+			return false
+		}
+		ex.upgraded()
+		return false
+	}
+	if st < 200 {
+		return true // interim: the caller skips it
+	}
+	f := FailNone
+	if st >= 500 {
+		f = FailStatus5xx
+	}
+	if ex.obs != nil {
+		ex.obs.BackendAttempt(ex.srv, f)
+	}
+	ex.rec.Failure = f
+	ex.respClose = h.ConnectionClose() || ex.http10
+	cl := h.ContentLength()
+	switch {
+	case ex.isHead || st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified:
+		ex.respF.reset(bodyNone, 0)
+	case cl >= 0:
+		ex.respF.reset(bodyLength, int64(cl))
+	case cl == -1:
+		ex.respF.reset(bodyChunked, 0)
+	default:
+		ex.respF.reset(bodyEOF, 0)
+		ex.respClose = true
+	}
+	if ex.upgrade {
+		// A refused upgrade: the client may already send tunnel bytes.
+		ex.closing = true
+	}
+	if !ex.reqF.done {
+		ex.closing = true // an early answer: the rest of the body is not read
+	}
+	ex.scratch = stripHopResponse(h, ex.scratch)
+	if rt := ex.route; rt != nil {
+		rt.resHeaders.applyResponse(h)
+	}
+	ex.rec.Status = h.StatusCode()
+	l.scr = ex.appendResponseHead(l.scr[:0], cl)
+	ex.state = xBody
+	return true
+}
+
+// appendResponseHead serializes the response head for the client: the
+// server's fields after hop-by-hop removal and the route's rules, with the
+// framing and connection fields sluice decides.
+func (ex *exchange) appendResponseHead(b []byte, cl int) []byte {
+	h := &ex.resp
+	st := h.StatusCode()
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(st), 10)
+	b = append(b, ' ')
+	if msg := h.StatusMessage(); len(msg) > 0 {
+		b = append(b, msg...)
+	} else {
+		b = append(b, fasthttp.StatusMessage(st)...)
+	}
+	b = append(b, "\r\n"...)
+	for k, v := range h.All() {
+		if asciiEqualFold(k, "Content-Length") || asciiEqualFold(k, "Transfer-Encoding") || asciiEqualFold(k, "Connection") {
+			continue
+		}
+		b = append(b, k...)
+		b = append(b, ':', ' ')
+		b = append(b, v...)
+		b = append(b, '\r', '\n')
+	}
+	switch ex.respF.mode {
+	case bodyLength:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, ex.respF.remain, 10)
+		b = append(b, "\r\n"...)
+	case bodyChunked, bodyEOF:
+		if ex.http10 {
+			ex.closing = true // delimited by the close
+		} else {
+			ex.outChunked = true
+			b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		}
+	case bodyNone:
+		if cl >= 0 && st != fasthttp.StatusNoContent && st >= 200 {
+			b = append(b, "Content-Length: "...)
+			b = strconv.AppendInt(b, int64(cl), 10)
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = ex.appendConnection(b)
+	return append(b, "\r\n"...)
+}
+
+// appendRequestHead serializes the request head for the server, as
+// fasthttp's Request.Write would: origin-form target from the parsed URI
+// (path untouched), Host from it, and the body framing sluice forwards.
+func (ex *exchange) appendRequestHead(b []byte) []byte {
+	req := &ex.req
+	h := &req.Header
+	uri := req.URI()
+	uri.DisablePathNormalizing = true
+	h.SetHostBytes(uri.Host())
+	if user := uri.Username(); len(user) > 0 {
+		ex.buf = appendBasicAuth(ex.buf[:0], user, uri.Password())
+		h.SetBytesKV(strAuthorization, ex.buf)
+	}
+	h.SetRequestURIBytes(uri.RequestURI())
+	switch ex.reqF.mode {
+	case bodyLength:
+		h.SetContentLength(int(ex.reqF.remain))
+	case bodyChunked:
+		h.SetContentLength(-1)
+	}
+	return h.AppendBytes(b)
+}
+
+// writeClient writes q to the client; consumed bytes of src (the backend
+// connection) are dropped once the kernel took them. false: the exchange
+// did not go on here.
+func (ex *exchange) writeClient(q *writeQueue, src gnet.Conn, consumed int) bool {
+	hc := ex.hc
+	n, err := q.flush(hc.fd)
+	if err == nil {
+		ex.respStarted = true
+		if consumed > 0 && src != nil {
+			_, _ = src.Discard(consumed)
+		}
+		return true
+	}
+	if n > 0 {
+		ex.respStarted = true
+	}
+	if err == unix.EAGAIN {
+		rest := q.rest(nil, n)
+		if consumed > 0 && src != nil {
+			_, _ = src.Discard(consumed)
+		}
+		ex.toPipe(nil, rest)
+		return false
+	}
+	ex.clientAbort()
+	return false
+}
+
+// writeClientFinal writes a last answer (a local error): what the kernel
+// does not take at once is dropped, as the connection ends or the client is
+// not reading anyway.
+func (ex *exchange) writeClientFinal(q *writeQueue) {
+	if ex.hc.fd < 0 {
+		return
+	}
+	if _, err := q.flush(ex.hc.fd); err != nil {
+		ex.closing = true
+	}
+}
+
+// writeClientRaw writes b (a 100 Continue) to the client.
+func (ex *exchange) writeClientRaw(b []byte) {
+	q := &ex.l.wq
+	q.reset()
+	q.add(b)
+	ex.writeClientFinal(q)
+}
+
+// responseDone ends an exchange whose response went out whole.
+func (ex *exchange) responseDone() {
+	if bc := ex.bc; bc != nil {
+		ex.bc, bc.ex = nil, nil
+		if !ex.respClose && ex.reqF.done && !bc.closed && bc.c != nil {
+			ex.l.pool(bc.u).put(bc)
+		} else {
+			bc.close()
+		}
+	}
+	ex.finish()
+}
+
+// backendClosed: the server closed the connection (OnClose) while ex used it.
+func (ex *exchange) backendClosed(c gnet.Conn, err error) {
+	bc := ex.bc
+	if ex.state == xBody {
+		// Bytes that arrived with the close are still buffered.
+		bc.c = c
+		ex.fromBackend()
+		bc.c = nil
+		if ex.bc != bc {
+			return
+		}
+	}
+	ex.bc, bc.ex = nil, nil
+	switch ex.state {
+	case xWait:
+		ex.attemptFailed(FailReset)
+	case xBody:
+		if ex.respF.mode == bodyEOF {
+			ex.respF.done = true
+			if ex.outChunked {
+				q := &ex.l.wq
+				q.reset()
+				q.addSmall(lastChunk)
+				if !ex.writeClient(q, nil, 0) {
+					return
+				}
+			}
+			ex.finish()
+			return
+		}
+		// Cut short: the client gets what came, then the close.
+		ex.rec.Failure = FailReset
+		ex.closing = true
+		ex.finish()
+	}
+}
+
+// backendBroken: the server sent something that is not valid HTTP.
+func (ex *exchange) backendBroken(f Failure) {
+	bc := ex.bc
+	ex.bc, bc.ex = nil, nil
+	bc.close()
+	if ex.state == xWait {
+		ex.attemptFailed(f)
+		return
+	}
+	ex.rec.Failure = f
+	ex.closing = true
+	ex.finish()
+}
+
+// backendTimeout: the server was silent for ResponseTimeout.
+func (ex *exchange) backendTimeout() {
+	if ex.state == xWait {
+		bc := ex.bc
+		ex.bc, bc.ex = nil, nil
+		bc.close()
+		ex.attemptFailed(FailTimeout)
+		return
+	}
+	ex.backendBroken(FailTimeout)
+}
+
+// dropBackend lets go of the backend connection mid-exchange (closed: it may
+// hold half a request or half a response) and of a dial in progress.
+func (ex *exchange) dropBackend() {
+	if bc := ex.bc; bc != nil {
+		ex.bc, bc.ex = nil, nil
+		if ex.state != xDial {
+			bc.close()
+		}
+	}
+	if ex.state == xQueue {
+		ex.unqueue()
+		ex.state = xStart
+	}
+}
+
+// clientGone: the client connection closed while ex runs. A client that
+// half-closed after a complete request still gets its response (on a
+// duplicate of the socket); otherwise the exchange is abandoned. true: it
+// goes on.
+func (ex *exchange) clientGone(c gnet.Conn, err error) bool {
+	hc := ex.hc
+	if errors.Is(err, io.EOF) && ex.reqF.done && !hc.ownFD {
+		if fd, derr := dupFD(hc.fd); derr == nil {
+			hc.fd, hc.ownFD, hc.eof = fd, true, true
+			hc.l.conns.remove(hc)
+			return true
+		}
+	}
+	hc.fd = -1
+	ex.clientAbort()
+	return false
+}
+
+// clientAbort ends the exchange for a client that went away or broke off.
+func (ex *exchange) clientAbort() {
+	ex.dropBackend()
+	if ex.rec.Status == 0 {
+		ex.rec.Status, ex.rec.Failure = FailClientAbort.Status(), FailClientAbort
+	}
+	ex.closing = true
+	ex.finish()
+}
+
+// clientTimeout: the client's timer fired while ex runs (ClientRead while
+// a body is due, or the wait of a queued request).
+func (ex *exchange) clientTimeout() {
+	if ex.state == xQueue {
+		ex.unqueue()
+		ex.state = xStart
+		ex.localError(FailPoolFull)
+		return
+	}
+	if !ex.reqF.done {
+		ex.localError(FailClientTimeout)
+	}
+}
+
+// bodyViolation: the request body broke its framing (or the body limit).
+// The server never gets a complete request: its connection is closed.
+func (ex *exchange) bodyViolation(v violation) {
+	ex.localError(violationFailure(v))
+}
