@@ -23,6 +23,7 @@ type bconn struct {
 	pooled     bool
 	prev, next *bconn // in the pool
 	closed     bool
+	piped      bool // in pipe mode: gnet let go, a pipe holds a duplicate
 }
 
 var _ timeoutOwner = (*bconn)(nil)
@@ -113,6 +114,9 @@ func (bc *bconn) OnTraffic(c gnet.Conn) gnet.Action {
 func (bc *bconn) OnClose(c gnet.Conn, err error) {
 	l := bc.l
 	bc.c = nil
+	if bc.piped {
+		return
+	}
 	bc.closed = true
 	l.timers.stop(&bc.tm)
 	if bc.pooled {

@@ -1,11 +1,28 @@
 package l7
 
-import "github.com/sluicelb/sluice/balance"
+import (
+	"context"
+
+	"github.com/sluicelb/sluice/balance"
+)
 
 // CloseIdle closes the pooled idle connections to s, for a server that was
 // drained after a reload removed it. Requests in flight are not affected.
+// The event loops close theirs asynchronously.
 func CloseIdle(s *balance.Server) {
-	if u, ok := s.Ext(balance.ExtL7).(*upstream); ok {
-		u.hc.CloseIdleConnections()
+	u, ok := s.Ext(balance.ExtL7).(*upstream)
+	if !ok {
+		return
 	}
+	u.hc.CloseIdleConnections()
+	loopsByEL.Range(func(_, v any) bool {
+		l := v.(*rloop)
+		_ = l.el.Execute(context.Background(), loopTask(func() {
+			if bp := l.pools[u]; bp != nil {
+				bp.closeIdle()
+				delete(l.pools, u)
+			}
+		}))
+		return true
+	})
 }

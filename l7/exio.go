@@ -266,6 +266,20 @@ func (ex *exchange) responseHead(head []byte) bool {
 	if st < 200 {
 		return true // interim: the caller skips it
 	}
+	cl := ex.finalResponse()
+	l.scr = ex.appendResponseHead(l.scr[:0], cl)
+	ex.state = xBody
+	return true
+}
+
+// finalResponse handles a final (non-1xx) response head parsed into
+// ex.resp: it reports the attempt, decides the body framing from the server
+// and toward the client, and applies hop-by-hop removal and the route's
+// rules. It returns the Content-Length the server announced (for a body-less
+// response that keeps it).
+func (ex *exchange) finalResponse() int {
+	h := &ex.resp
+	st := h.StatusCode()
 	f := FailNone
 	if st >= 500 {
 		f = FailStatus5xx
@@ -299,9 +313,7 @@ func (ex *exchange) responseHead(head []byte) bool {
 		rt.resHeaders.applyResponse(h)
 	}
 	ex.rec.Status = h.StatusCode()
-	l.scr = ex.appendResponseHead(l.scr[:0], cl)
-	ex.state = xBody
-	return true
+	return cl
 }
 
 // appendResponseHead serializes the response head for the client: the

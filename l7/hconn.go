@@ -56,6 +56,13 @@ var _ timeoutOwner = (*hconn)(nil)
 
 func (hc *hconn) OnOpen(c gnet.Conn) gnet.Action {
 	hc.c, hc.fd = c, c.Fd()
+	if hc.st == cPipe { // back from pipe mode
+		l := hc.l
+		l.cur, l.act = c, gnet.None
+		hc.resumed()
+		l.cur = nil
+		return l.act
+	}
 	hc.l = loopOf(hc.p.eng, c.EventLoop())
 	hc.l.conns.add(hc)
 	hc.tm.owner = hc
@@ -83,6 +90,9 @@ func (hc *hconn) OnTraffic(c gnet.Conn) gnet.Action {
 }
 
 func (hc *hconn) OnClose(c gnet.Conn, err error) {
+	if hc.st == cPipe {
+		return // the exchange went on off the loop, with a duplicate
+	}
 	hc.c = nil
 	if hc.st == cBusy && hc.ex != nil {
 		if hc.ex.clientGone(c, err) {

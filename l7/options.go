@@ -115,7 +115,8 @@ type Options struct {
 	// response on a TLS connection. Update swaps it.
 	HSTS time.Duration
 	// Engine carries the connections on its event loops (shared with the
-	// tcp frontends). nil: the Proxy starts its own, stopped by Shutdown.
+	// tcp frontends). nil: the Proxy starts its own with one loop, stopped
+	// by Shutdown.
 	Engine *engine.Engine
 }
 

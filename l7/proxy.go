@@ -62,6 +62,7 @@ type Proxy struct {
 	eng     *engine.Engine
 	ownEng  bool
 	active  atomic.Int64 // open client connections (loop mode)
+	pipes   pipeSet
 	tlns    []*net.TCPListener
 	serving sync.WaitGroup
 }

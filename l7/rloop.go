@@ -3,6 +3,7 @@ package l7
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"sync"
 
 	"github.com/panjf2000/gnet/v2"
@@ -109,4 +110,12 @@ func (l *rloop) closeConn(c gnet.Conn) {
 		return
 	}
 	_ = l.el.Close(c)
+}
+
+// loopTask makes f a gnet task (for EventLoop.Execute).
+func loopTask(f func()) gnet.Runnable {
+	return gnet.RunnableFunc(func(context.Context) error {
+		f()
+		return nil
+	})
 }

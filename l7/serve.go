@@ -24,7 +24,9 @@ func (p *Proxy) initLoop(o Options) error {
 	p.loop = true
 	p.eng = o.Engine
 	if p.eng == nil {
-		e, err := engine.New(engine.Options{Logger: o.Logger})
+		// A Proxy of its own (tests, embedding) runs on one loop: backend
+		// connections are pooled per loop, and one loop keeps one pool.
+		e, err := engine.New(engine.Options{Loops: 1, Logger: o.Logger})
 		if err != nil {
 			return fmt.Errorf("frontend %q: %w", o.Frontend, err)
 		}
@@ -134,6 +136,7 @@ func (p *Proxy) shutdownLoop(ctx context.Context) error {
 	if err != nil {
 		p.onLoops(func(l *rloop) { l.drain(p, true) })
 		p.eng.Abort(p.isTunnelOf)
+		p.pipes.abortAll()
 	}
 	if p.ownEng {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

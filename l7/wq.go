@@ -43,19 +43,11 @@ func (q *writeQueue) addSmall(b []byte) {
 
 // addChunkHead queues the chunk-size line for n payload bytes ("%x\r\n").
 func (q *writeQueue) addChunkHead(n int) {
-	var tmp [20]byte
-	i := len(tmp)
-	tmp[i-1], tmp[i-2] = '\n', '\r'
-	i -= 2
-	if n == 0 {
-		i--
-		tmp[i] = '0'
-	}
-	for ; n > 0; n >>= 4 {
-		i--
-		tmp[i] = "0123456789abcdef"[n&15]
-	}
-	q.addSmall(tmp[i:])
+	var tmp [16]byte
+	s := q.sn
+	q.sn += copy(q.small[s:], hexSize(&tmp, n))
+	q.sn += copy(q.small[q.sn:], crlf)
+	q.add(q.small[s:q.sn:q.sn])
 }
 
 func (q *writeQueue) reset() {
