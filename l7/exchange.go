@@ -39,24 +39,25 @@ type xstate struct {
 	u     *upstream
 	bc    *bconn
 
-	reqF, respF framer
-	state       uint8
-	reqSent     bool // the head went to the current backend connection
-	bodySent    bool // request body bytes went to a backend (no retry then)
-	respStarted bool // response bytes went to the client
-	closing     bool // the client connection closes after this response
-	http10      bool
-	isHead      bool
-	idem        bool
-	hasBody     bool
-	upgrade     bool
-	queued      bool
-	reported    bool
-	outChunked  bool // the response goes to the client chunked
-	respClose   bool // the backend connection cannot be reused after this response
-	fail        Failure
-	retryAfter  int
-	rscan       int // the search for the end of the response head resumes here
+	reqF, respF  framer
+	state        uint8
+	reqSent      bool // the head went to the current backend connection
+	bodySent     bool // request body bytes went to a backend (no retry then)
+	respStarted  bool // response bytes went to the client
+	closing      bool // the client connection closes after this response
+	http10       bool
+	isHead       bool
+	idem         bool
+	hasBody      bool
+	upgrade      bool
+	queued       bool
+	reported     bool
+	staleRetried bool // the request went again after a stale pooled connection
+	outChunked   bool // the response goes to the client chunked
+	respClose    bool // the backend connection cannot be reused after this response
+	fail         Failure
+	retryAfter   int
+	rscan        int // the search for the end of the response head resumes here
 
 	connectRetries, otherRetries int
 }
@@ -335,11 +336,11 @@ func (ex *exchange) finish() {
 		hc.closing = true // the rest of the request body is not read
 	}
 	ex.state = xDone
-	l := ex.l
+	l, be := ex.l, ex.be
 	ex.recycle()
 	hc.afterResponse()
-	if released && len(l.queued) > 0 {
-		l.retryQueued()
+	if released && be != nil {
+		be.wake(l)
 	}
 }
 

@@ -34,6 +34,12 @@ func (ex *exchange) sendTo(bc *bconn) {
 	ex.reqSent = true
 	ex.state = xWait
 	ex.rscan = 0
+	if ex.hc.parked {
+		// The client's body outgrew what is held while connecting: the
+		// exchange goes on in pipe mode, head first.
+		ex.toPipe(append([]byte(nil), l.scr...), nil)
+		return
+	}
 	consumed := ex.queueRequestBody(q)
 	if consumed < 0 {
 		return
@@ -131,21 +137,61 @@ func (ex *exchange) writeBackend(q *writeQueue, consumed int) bool {
 	// this is the keep-alive race: the server closed it while it idled.
 	ex.bc, bc.ex = nil, nil
 	bc.close()
+	if ex.staleRetry(bc) {
+		return false
+	}
 	ex.attemptFailed(FailReset)
 	return false
 }
 
+// staleRetry: a pooled connection failed before any byte of a response came
+// back, the keep-alive race (the server closed it while it sat idle, and
+// the close crossed the request). The request goes once more, on a new
+// connection to the same server, when that is safe: an idempotent request
+// none of whose body went out. It is not the server's fault (nothing is
+// reported). true: the retry is under way.
+func (ex *exchange) staleRetry(bc *bconn) bool {
+	if bc.uses < 2 || ex.staleRetried || !ex.idem || ex.bodySent || ex.respStarted {
+		return false
+	}
+	ex.staleRetried = true
+	ex.reqSent = false
+	ex.dial(ex.u)
+	return true
+}
+
+// Bounds of what a client may send ahead while it cannot be forwarded.
+const (
+	// maxHeldBody: request body bytes that arrive while the backend
+	// connection is being made (or a slot awaited); past it the client
+	// connection is parked: gnet stops reading it, TCP flow control holds
+	// the client back, and the exchange goes on in pipe mode.
+	maxHeldBody = 256 << 10
+	// maxPipelined: bytes of following requests sent while a response is
+	// pending, beyond one head's worth; past it they are dropped and the
+	// connection closes after the response.
+	maxPipelined = 64 << 10
+)
+
 // fromClient handles client bytes while an exchange runs: request body
 // bytes, or the start of a pipelined request (left buffered).
 func (ex *exchange) fromClient() {
+	hc := ex.hc
 	switch ex.state {
 	case xPrime:
 		if ex.primed() {
 			ex.forward()
 		}
+	case xDial, xQueue:
+		if hc.c != nil && hc.c.InboundBuffered() > maxHeldBody {
+			hc.park()
+		}
 	case xWait, xBody:
 		if !ex.reqF.done && ex.reqSent {
 			ex.pumpRequest()
+		} else if ex.reqF.done && hc.c != nil && hc.c.InboundBuffered() > ex.t.limits.MaxHeaderBytes+maxPipelined {
+			ex.closing = true
+			hc.consume(hc.c.InboundBuffered())
 		}
 	}
 }
@@ -462,6 +508,9 @@ func (ex *exchange) backendClosed(c gnet.Conn, err error) {
 	ex.bc, bc.ex = nil, nil
 	switch ex.state {
 	case xWait:
+		if c.InboundBuffered() == 0 && ex.rscan == 0 && ex.staleRetry(bc) {
+			return
+		}
 		ex.attemptFailed(FailReset)
 	case xBody:
 		if ex.respF.mode == bodyEOF {

@@ -39,6 +39,8 @@ type hconn struct {
 	in, inMark      int64 // bytes read from the client; at the start of the current request
 	closing         bool  // close once the current response is written
 	eof             bool  // the client half-closed (sent FIN)
+	parked          bool  // gnet let go (fd is our duplicate); held has what it had read
+	held            []byte
 	released        bool
 	lprev, lnext    *hconn
 }
@@ -90,8 +92,10 @@ func (hc *hconn) OnTraffic(c gnet.Conn) gnet.Action {
 }
 
 func (hc *hconn) OnClose(c gnet.Conn, err error) {
-	if hc.st == cPipe {
-		return // the exchange went on off the loop, with a duplicate
+	if c != hc.c {
+		// A connection the hconn let go of (pipe mode, parked), whose
+		// socket lives on in a duplicate.
+		return
 	}
 	hc.c = nil
 	if hc.st == cBusy && hc.ex != nil {
@@ -261,4 +265,23 @@ func (hc *hconn) afterResponse() {
 	if hc.c != nil && hc.c.InboundBuffered() > 0 {
 		hc.readHead() // a pipelined request
 	}
+}
+
+// park takes the connection away from gnet (which cannot stop reading it)
+// while its exchange waits for a backend connection: what gnet had read is
+// kept in held, the socket in a duplicate nobody reads, so TCP flow control
+// holds the client back. The exchange continues in pipe mode (sendTo).
+func (hc *hconn) park() {
+	c := hc.c
+	fd, err := dupFD(hc.fd)
+	if err != nil {
+		return // keep reading: bounded by the connect timeout
+	}
+	if n := c.InboundBuffered(); n > 0 {
+		b, _ := c.Peek(-1)
+		hc.held = append(hc.held[:0], b...)
+		hc.consume(n)
+	}
+	hc.c, hc.fd, hc.ownFD, hc.parked = nil, fd, true, true
+	hc.l.closeConn(c) // OnClose ignores it: it is no longer hc.c
 }

@@ -69,6 +69,8 @@ func (ex *exchange) toPipe(toBackend, toClient []byte) {
 		}
 		hc.c = nil
 		l.closeConn(c) // OnClose ignores a connection in pipe mode
+	} else if hc.parked {
+		pp.cin, hc.held, hc.parked = hc.held, nil, false
 	}
 	if fd, err := dupFD(bc.fd); err == nil {
 		pp.bfd = fd

@@ -1,9 +1,12 @@
 package l7
 
+import "context"
+
 // queue parks ex until a server of its backend frees a slot
 // (max_connections_per_server) or MaxConnWait passes (then 503 pool_full).
-// A release on this loop wakes the queue at once; each tick looks again for
-// releases on other loops.
+// Every release of one of the backend's servers wakes the loops with queued
+// requests (Backend.wake); the loop's tick also looks again, for slots that
+// free without a release (a server enabled, its weight raised).
 func (ex *exchange) queue() {
 	l := ex.l
 	if !ex.queued {
@@ -12,6 +15,7 @@ func (ex *exchange) queue() {
 	}
 	ex.state = xQueue
 	l.queued = append(l.queued, ex)
+	ex.be.addWaiter(l)
 }
 
 // unqueue takes ex out of its loop's queue.
@@ -20,6 +24,7 @@ func (ex *exchange) unqueue() {
 	for i, q := range l.queued {
 		if q == ex {
 			l.queued = append(l.queued[:i], l.queued[i+1:]...)
+			ex.be.removeWaiter(l)
 			break
 		}
 	}
@@ -35,6 +40,9 @@ func (l *rloop) retryQueued() {
 	qs := append(l.qscratch[:0], l.queued...)
 	l.queued = l.queued[:0]
 	for _, ex := range qs {
+		ex.be.removeWaiter(l)
+	}
+	for _, ex := range qs {
 		if ex.state == xQueue {
 			ex.state = xStart
 			ex.forward()
@@ -42,4 +50,48 @@ func (l *rloop) retryQueued() {
 	}
 	clear(qs)
 	l.qscratch = qs[:0]
+}
+
+func (b *Backend) addWaiter(l *rloop) {
+	b.wmu.Lock()
+	if b.wloops == nil {
+		b.wloops = make(map[*rloop]int)
+	}
+	b.wloops[l]++
+	b.waiting.Add(1)
+	b.wmu.Unlock()
+}
+
+func (b *Backend) removeWaiter(l *rloop) {
+	b.wmu.Lock()
+	if n := b.wloops[l]; n > 1 {
+		b.wloops[l] = n - 1
+	} else {
+		delete(b.wloops, l)
+	}
+	b.waiting.Add(-1)
+	b.wmu.Unlock()
+}
+
+// wake tells the loops with requests queued for b that a slot freed: cur
+// (the caller's loop, or nil off the loops) retries its queue at once, the
+// others get a task.
+func (b *Backend) wake(cur *rloop) {
+	if b.waiting.Load() == 0 {
+		return
+	}
+	b.wmu.Lock()
+	var others []*rloop
+	for l := range b.wloops {
+		if l != cur {
+			others = append(others, l)
+		}
+	}
+	b.wmu.Unlock()
+	for _, l := range others {
+		_ = l.el.Execute(context.Background(), loopTask(l.retryQueued))
+	}
+	if cur != nil {
+		cur.retryQueued()
+	}
 }

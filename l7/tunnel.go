@@ -66,6 +66,9 @@ func (p *Proxy) tunnelEnded(s *engine.Session) {
 	}
 	if ex.srv != nil {
 		ex.srv.Release()
+		if ex.be != nil {
+			ex.be.wake(nil)
+		}
 	}
 	tun.u.open.Add(-1)
 	if hc.global != nil {
