@@ -53,6 +53,7 @@ type xstate struct {
 	queued       bool
 	reported     bool
 	staleRetried bool // the request went again after a stale pooled connection
+	requeues     int  // see queue
 	outChunked   bool // the response goes to the client chunked
 	respClose    bool // the backend connection cannot be reused after this response
 	fail         Failure
@@ -261,16 +262,21 @@ func (ex *exchange) forward() {
 	bal := be.bal.Load()
 	for {
 		srv := bal.Pick(ex.key, &ex.tried)
-		if srv == nil {
-			if ex.fail == FailNoServer && be.allFull(bal) {
-				ex.queue()
+		if srv == nil && ex.fail == FailNoServer && be.limited(bal) {
+			if ex.queue(bal) {
 				return
 			}
+			continue // a slot is free now
+		}
+		if srv == nil {
 			if ex.queued && ex.fail == FailNoServer {
 				ex.fail = FailPoolFull
 			}
 			ex.localError(ex.fail)
 			return
+		}
+		if ex.queued {
+			ex.l.timers.stop(&ex.hc.tm) // the wait's deadline
 		}
 		ex.rec.Attempts++
 		ex.rec.Server, ex.rec.ServerAddr = srv, srv.Addr()

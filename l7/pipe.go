@@ -556,3 +556,10 @@ func fdConn(fd int) (*net.TCPConn, error) {
 	}
 	return tc, nil
 }
+
+// count is the number of pipes running (tests).
+func (s *pipeSet) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}

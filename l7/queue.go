@@ -1,24 +1,59 @@
 package l7
 
-import "context"
+import (
+	"context"
+
+	"github.com/sluicelb/sluice/balance"
+)
 
 // queue parks ex until a server of its backend frees a slot
 // (max_connections_per_server) or MaxConnWait passes (then 503 pool_full).
 // Every release of one of the backend's servers wakes the loops with queued
 // requests (Backend.wake); the loop's tick also looks again, for slots that
 // free without a release (a server enabled, its weight raised).
-func (ex *exchange) queue() {
+//
+// It registers first and then looks again (balance.Peek), so a slot freed
+// in between (by another loop, whose wake found nobody yet) is not missed:
+// false means a slot is free now and the caller should pick again.
+func (ex *exchange) queue(bal *balance.Balancer) bool {
 	l := ex.l
+	ex.state = xQueue
+	l.queued = append(l.queued, ex)
+	ex.be.addWaiter(l)
+	if ex.requeues < maxRequeues && bal.Peek(ex.key, &ex.tried) != nil {
+		ex.requeues++
+		ex.unqueue()
+		ex.state = xStart
+		return false
+	}
 	if !ex.queued {
 		ex.queued = true
 		l.timers.arm(&ex.hc.tm, l.now(), ex.be.opts.MaxConnWait)
 	}
-	ex.state = xQueue
-	l.queued = append(l.queued, ex)
-	ex.be.addWaiter(l)
+	return true
 }
 
-// unqueue takes ex out of its loop's queue.
+// maxRequeues bounds how often one request finds a slot free at the last
+// look and loses it to another loop before it waits for the next release.
+const maxRequeues = 8
+
+// limited reports whether a server of bal is usable but for its connection
+// limit: a request that found no server should wait for a slot (queue)
+// rather than be refused.
+func (b *Backend) limited(bal *balance.Balancer) bool {
+	if b.opts.MaxConnsPerServer <= 0 {
+		return false
+	}
+	for _, s := range bal.Servers() {
+		if s.Healthy() && !s.Draining() && s.Enabled() && s.Weight() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// unqueue takes ex out of its loop's queue (its deadline stays armed while
+// it is still queued, see queue).
 func (ex *exchange) unqueue() {
 	l := ex.l
 	for i, q := range l.queued {
@@ -28,7 +63,6 @@ func (ex *exchange) unqueue() {
 			break
 		}
 	}
-	l.timers.stop(&ex.hc.tm)
 }
 
 // retryQueued gives every queued exchange of this loop another pick; those

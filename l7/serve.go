@@ -14,10 +14,9 @@ import (
 	"github.com/sluicelb/sluice/engine"
 )
 
-// useLoop says whether a Proxy runs on the event loops
-// (SLUICE_L7_ENGINE=loop) or on fasthttp's server (the default while the
-// loop engine is being completed; see docs/l7-engine.md).
-func useLoop(o Options) bool { return os.Getenv("SLUICE_L7_ENGINE") == "loop" }
+// useLoop says whether a Proxy runs on the event loops (the default) or on
+// fasthttp's server (SLUICE_L7_ENGINE=fasthttp, until it is removed).
+func useLoop(o Options) bool { return os.Getenv("SLUICE_L7_ENGINE") != "fasthttp" }
 
 // initLoop sets p up to serve on the event loops of o.Engine (or its own).
 func (p *Proxy) initLoop(o Options) error {
