@@ -6,13 +6,10 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/sluicelb/sluice/balance"
 	"github.com/sluicelb/sluice/ratelimit"
-	"github.com/valyala/fasthttp"
 )
 
 // Backend defaults applied by NewBackend to zero fields.
@@ -21,7 +18,6 @@ const (
 	DefaultResponseTimeout = 30 * time.Second
 	DefaultIdleTimeout     = time.Second
 	DefaultMaxConnWait     = 100 * time.Millisecond
-	unlimitedConns         = 1 << 20
 )
 
 // BackendOptions configure a Backend.
@@ -39,8 +35,8 @@ type BackendOptions struct {
 	// Default 1s: below the keep-alive timeout of common servers (Gunicorn
 	// 2s, Node.js and Apache 5s), so sluice closes an idle connection before
 	// the server does. A connection the server closed anyway is noticed
-	// before reuse (upConn.alive), and a request it breaks is retried
-	// (FailStale).
+	// before reuse (bpool.get), and a request it breaks is retried once on a
+	// new connection (FailStale, FailStaleUnsent).
 	IdleTimeout time.Duration
 	// MaxConnsPerServer bounds connections per server; 0 = unlimited.
 	// (balance.Options.MaxConnsPerServer should carry the same value so
@@ -82,10 +78,11 @@ func (o BackendOptions) withDefaults() BackendOptions {
 	return o
 }
 
-// Backend is a named group of servers behind a *balance.Balancer, with one
-// fasthttp.HostClient (a keep-alive pool) per server, stored in the server's
-// Ext(balance.ExtL7) slot. Safe for concurrent use; Update swaps the
-// balancer atomically.
+// Backend is a named group of servers behind a *balance.Balancer; each
+// server carries its upstream (options, dialer, connection count) in its
+// Ext(balance.ExtL7) slot, and its idle connections are pooled per event
+// loop (bconn.go). Safe for concurrent use; Update swaps the balancer
+// atomically.
 type Backend struct {
 	opts   BackendOptions
 	bal    atomic.Pointer[balance.Balancer]
@@ -102,22 +99,19 @@ type Backend struct {
 
 // upstream is what a Backend keeps in a server's ExtL7 slot.
 type upstream struct {
-	tls  *tls.Config // nil: plain TCP
-	hc   *fasthttp.HostClient
-	pool connPool       // hc's connection pool (transport.go)
-	opts BackendOptions // the options hc was built with
-	srv  *balance.Server
-
-	// The event-loop path: connections are dialed with dialer and pooled
-	// per loop (bconn.go); open counts them (pooled, busy and dialing).
+	opts   BackendOptions
+	srv    *balance.Server
 	dialer net.Dialer
-	open   atomic.Int64
+	open   atomic.Int64 // connections: pooled, busy, dialing, piped
+	// retired: the server's options changed and a new upstream replaced
+	// this one; its connections close when their request ends.
+	retired atomic.Bool
 }
 
-// NewBackend builds a Backend over bal and attaches a HostClient to each of
-// its servers that has none yet. A server that already carries the pool of
-// another Backend (a reload that changed the options) keeps it until Update:
-// building a Backend never changes what running requests use.
+// NewBackend builds a Backend over bal and attaches an upstream to each of
+// its servers that has none yet. A server that already carries the upstream
+// of another Backend (a reload that changed the options) keeps it until
+// Update: building a Backend never changes what running requests use.
 func NewBackend(opts BackendOptions, bal *balance.Balancer) (*Backend, error) {
 	if bal == nil {
 		return nil, fmt.Errorf("backend %q: nil balancer", opts.Name)
@@ -142,7 +136,7 @@ func (b *Backend) Name() string { return b.opts.Name }
 func (b *Backend) Balancer() *balance.Balancer { return b.bal.Load() }
 
 // Update switches to bal (a reload). Servers that stay (the same *Server, as
-// balance keeps them by identity) keep their HostClient and its pooled
+// balance keeps them by identity) keep their upstream and its pooled
 // connections; new servers get one. Requests in flight finish on the old
 // balancer. Call from one goroutine at a time.
 func (b *Backend) Update(bal *balance.Balancer) {
@@ -159,14 +153,13 @@ func (b *Backend) attach(s *balance.Server) *upstream {
 	if u, ok := s.Ext(balance.ExtL7).(*upstream); ok && u.opts.Equal(b.opts) {
 		return u
 	} else if ok {
-		// Options changed: new pool; the old one's idle conns close now,
-		// busy ones when their requests end.
-		defer u.hc.CloseIdleConnections()
+		// Options changed: a new upstream; the old one's idle connections
+		// close now, busy ones when their requests end.
+		u.retired.Store(true)
+		closePools(u)
 	}
 	u := &upstream{opts: b.opts, srv: s,
 		dialer: net.Dialer{Timeout: b.opts.ConnectTimeout, KeepAlive: 15 * time.Second}}
-	u.hc = newHostClient(s.Addr(), b.opts)
-	u.pool = newHostPool(u.hc.AcquireConn, u.hc.ReleaseConn, u.hc.CloseConn)
 	s.SetExt(balance.ExtL7, u)
 	return u
 }
@@ -180,132 +173,4 @@ func (b *Backend) upstreamOf(s *balance.Server) *upstream {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.attach(s)
-}
-
-// newHostClient builds the connection pool of one server. Only its pool is
-// used (AcquireConn/ReleaseConn/CloseConn and the bufio pools, see
-// transport.go); the Do-related fields are set anyway, so that a call to Do
-// (tests, debugging) behaves as sluice does: no retries, streamed bodies,
-// paths untouched.
-func newHostClient(addr string, o BackendOptions, tlsConfig *tls.Config) *fasthttp.HostClient {
-	maxConns := o.MaxConnsPerServer
-	if maxConns == 0 {
-		maxConns = unlimitedConns
-	}
-	d := &net.Dialer{Timeout: o.ConnectTimeout}
-	rt := o.ResponseTimeout
-	return &fasthttp.HostClient{
-		Addr:                      addr,
-		NoDefaultUserAgentHeader:  true,
-		MaxConns:                  maxConns,
-		MaxConnWaitTimeout:        o.MaxConnWait,
-		MaxIdleConnDuration:       o.IdleTimeout,
-		MaxIdemponentCallAttempts: 1, // sluice decides retries (failure.go)
-		RetryIf:                   func(*fasthttp.Request) bool { return false },
-		DisablePathNormalizing:    true,
-		StreamResponseBody:        true,
-		SecureErrorLogMessage:     true,
-		ConnPoolStrategy:          fasthttp.LIFO,
-		ReadBufferSize:            16 << 10,
-		// ReadTimeout/WriteTimeout stay 0: fasthttp would apply them to the
-		// whole (streamed) response; upConn applies ResponseTimeout per wait.
-		Dial: func(a string) (net.Conn, error) {
-			c, err := dialUp(d, a, tlsConfig, o.ConnectTimeout, rt)
-			if err != nil {
-				return nil, err
-			}
-			return c, nil
-		},
-	}
-}
-
-// dialUp dials a server connection (and completes its TLS handshake when
-// tlsConfig is set, within connectTimeout too). The error of a failed dial
-// is a *dialError (nothing was sent: classify says FailConnect).
-func dialUp(d *net.Dialer, addr string, tlsConfig *tls.Config, connectTimeout, timeout time.Duration) (*upConn, error) {
-	raw, c, err := dialServer(d, addr, tlsConfig, connectTimeout)
-	if err != nil {
-		return nil, err
-	}
-	uc := &upConn{Conn: c, timeout: timeout}
-	if tc, ok := raw.(*net.TCPConn); ok {
-		if rc, err := tc.SyscallConn(); err == nil {
-			uc.rc = rc
-			uc.peek = uc.peekFD // built once: alive allocates nothing
-		}
-	}
-	return uc, nil
-}
-
-// upConn is a server connection. It bounds every read and write by the
-// response timeout (an inactivity timeout, so long streams work), counts
-// the bytes of the current exchange (so a failure can tell "nothing
-// answered" apart) and the requests it carried, and can tell whether the
-// server closed it while it sat in the pool (alive). Used by one request at
-// a time.
-type upConn struct {
-	net.Conn
-	timeout time.Duration
-	uses    int       // requests begun on it; > 0 means a reused pooled connection
-	rx, tx  int64     // bytes read and written in the current exchange
-	last    time.Time // start of the last read or write: when it went idle, give or take
-	rc      syscall.RawConn
-	peek    func(fd uintptr)
-	peeked  int8 // what peek found
-	pbuf    [1]byte
-}
-
-func (c *upConn) Read(p []byte) (int, error) {
-	c.last = time.Now()
-	_ = c.Conn.SetReadDeadline(c.last.Add(c.timeout))
-	n, err := c.Conn.Read(p)
-	c.rx += int64(n)
-	return n, err
-}
-
-func (c *upConn) Write(p []byte) (int, error) {
-	c.last = time.Now()
-	_ = c.Conn.SetWriteDeadline(c.last.Add(c.timeout))
-	n, err := c.Conn.Write(p)
-	c.tx += int64(n)
-	return n, err
-}
-
-// What a peek at an idle pooled connection found.
-const (
-	peekFailed int8 = iota // the socket reported an error (reset)
-	peekEmpty              // nothing to read: the connection is open and quiet
-	peekEOF                // the server closed it (FIN)
-	peekData               // bytes nobody asked for: the connection is out of step
-)
-
-// alive reports whether an idle pooled connection can carry a request: a
-// non-blocking MSG_PEEK finds nothing to read. The server's FIN (EOF), a
-// reset, or stray bytes all mean it cannot. It is one recvfrom system call
-// and allocates nothing; the Go runtime's poller and deadlines are not
-// involved (RawConn.Control).
-func (c *upConn) alive() bool {
-	if c.rc == nil {
-		return true // not a TCP connection: nothing to look at
-	}
-	c.peeked = peekFailed
-	if err := c.rc.Control(c.peek); err != nil {
-		return false
-	}
-	return c.peeked == peekEmpty
-}
-
-func (c *upConn) peekFD(fd uintptr) {
-	n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.pbuf[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	switch {
-	case errno == syscall.EAGAIN:
-		c.peeked = peekEmpty
-	case errno != 0:
-		c.peeked = peekFailed
-	case n == 0:
-		c.peeked = peekEOF
-	default:
-		c.peeked = peekData
-	}
 }

@@ -97,7 +97,7 @@ func TestFasthttpBaseline(t *testing.T) {
 		ReadBufferSize:               1024 + 4096,
 		MaxRequestBodySize:           1024,
 		ReadTimeout:                  300 * time.Millisecond,
-		Logger:                       fhLogger{discardLogger()},
+		Logger:                       quietLogger{},
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -157,3 +157,8 @@ func repeatA(n int) string {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// quietLogger drops fasthttp's messages.
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}

@@ -3,8 +3,11 @@ package l7
 import (
 	"context"
 	"net"
+	"time"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // bconn is one connection to a backend server, on the event loop of the
@@ -12,13 +15,14 @@ import (
 // loop's pool for that server (bpool); a request and its response never
 // cross threads. Loop-owned.
 type bconn struct {
-	u    *upstream
-	l    *rloop
-	c    gnet.Conn // nil until OnOpen, and after OnClose
-	fd   int
-	ex   *exchange // the exchange using it, nil while pooled (or orphaned while dialing)
-	tm   timer     // the response timeout while busy, the idle timeout while pooled
-	uses int       // requests sent on it
+	u         *upstream
+	l         *rloop
+	c         gnet.Conn // nil until OnOpen, and after OnClose
+	fd        int
+	ex        *exchange // the exchange using it, nil while pooled (or orphaned while dialing)
+	tm        timer     // the response timeout while busy, the idle timeout while pooled
+	uses      int       // requests sent on it
+	idleSince time.Time // when it was pooled
 
 	pooled     bool
 	prev, next *bconn // in the pool
@@ -36,21 +40,45 @@ type bpool struct {
 	n    int
 }
 
-// get takes the most recently pooled connection, or nil.
+// staleCheckAfter: a pooled connection idle at least this long is looked
+// at (alive) before it is reused. A connection reused sooner is not: its
+// server could close it only in that instant, which the stale retry covers.
+// A variable for tests.
+var staleCheckAfter = time.Millisecond
+
+// get takes the most recently pooled connection that is still open, or nil.
+// One idle for staleCheckAfter or more is looked at first: the server may
+// have closed it while its close was still on its way to the loop.
 func (p *bpool) get() *bconn {
-	bc := p.head
-	if bc == nil {
-		return nil
+	for bc := p.head; bc != nil; bc = p.head {
+		p.unlink(bc)
+		bc.l.timers.stop(&bc.tm)
+		if time.Since(bc.idleSince) < staleCheckAfter || bc.alive() {
+			return bc
+		}
+		bc.close()
 	}
-	p.unlink(bc)
-	bc.l.timers.stop(&bc.tm)
-	return bc
+	return nil
 }
 
-// put pools bc until IdleTimeout.
+// alive peeks at a pooled connection without blocking: the server's FIN, a
+// reset, or bytes nobody asked for mean it must not be reused.
+func (bc *bconn) alive() bool {
+	var b [1]byte
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(bc.fd), uintptr(unsafe.Pointer(&b[0])), 1,
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	return e == unix.EAGAIN && n == ^uintptr(0)
+}
+
+// put pools bc until IdleTimeout (or closes it, when its upstream retired).
 func (p *bpool) put(bc *bconn) {
 	bc.ex = nil
+	if p.u.retired.Load() {
+		bc.close()
+		return
+	}
 	bc.pooled = true
+	bc.idleSince = time.Now()
 	bc.prev, bc.next = nil, p.head
 	if p.head != nil {
 		p.head.prev = bc
@@ -174,8 +202,6 @@ func (ex *exchange) dial(u *upstream) {
 		nc, err := d.Dial("tcp", u.srv.Addr())
 		if err == nil {
 			err = eng.EnrollOn(el, nc.(*net.TCPConn), bc)
-		} else {
-			err = &dialError{err}
 		}
 		if err == nil {
 			return

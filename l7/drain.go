@@ -10,11 +10,14 @@ import (
 // drained after a reload removed it. Requests in flight are not affected.
 // The event loops close theirs asynchronously.
 func CloseIdle(s *balance.Server) {
-	u, ok := s.Ext(balance.ExtL7).(*upstream)
-	if !ok {
-		return
+	if u, ok := s.Ext(balance.ExtL7).(*upstream); ok {
+		closePools(u)
 	}
-	u.hc.CloseIdleConnections()
+}
+
+// closePools closes u's idle connections on every event loop (each loop
+// does its own, soon after).
+func closePools(u *upstream) {
 	loopsByEL.Range(func(_, v any) bool {
 		l := v.(*rloop)
 		_ = l.el.Execute(context.Background(), loopTask(func() {

@@ -11,7 +11,7 @@ import (
 )
 
 // Failure classifies why a request did not get a normal answer from a
-// backend server. It is decided ONCE per attempt by classify, and the table
+// backend server. It is decided ONCE per attempt, where the attempt ends, and the table
 // failures says, for each value, the status the client sees, the metric label
 // (sluice_backend_failures_total{reason}), whether it counts against the
 // server (passive health) and when a retry on another server is safe.
@@ -127,53 +127,6 @@ func (f Failure) RetrySafe(idempotent, hasBody bool) bool {
 func (f Failure) RetryFresh() bool {
 	r := failures[f].retry
 	return r == retryFresh || r == retryFreshUnsent
-}
-
-// dialError marks an error of the backend dial, so that classify can tell
-// "nothing was sent" apart from a failure on an established connection.
-type dialError struct{ err error }
-
-func (e *dialError) Error() string { return "connect: " + e.err.Error() }
-func (e *dialError) Unwrap() error { return e.err }
-
-// classify maps the error of one HostClient.Do to a Failure. cc (may be nil)
-// tells client-side body errors apart from server-side ones: a read error on
-// the client connection surfaces from Do as a request write error.
-func classify(err error, cc *clientConn) Failure {
-	if err == nil {
-		return FailNone
-	}
-	if cc != nil {
-		switch {
-		case cc.reject == fasthttp.StatusRequestEntityTooLarge:
-			return FailBodyTooLarge
-		case cc.reject != 0:
-			return FailBadRequest
-		case cc.bodyErr != nil:
-			if isTimeout(cc.bodyErr) {
-				return FailClientTimeout
-			}
-			return FailClientAbort
-		}
-	}
-	var de *dialError
-	if errors.As(err, &de) {
-		return FailConnect
-	}
-	var se *staleError
-	if errors.As(err, &se) {
-		if se.unsent {
-			return FailStaleUnsent
-		}
-		return FailStale
-	}
-	if errors.Is(err, fasthttp.ErrNoFreeConns) {
-		return FailPoolFull
-	}
-	if isTimeout(err) {
-		return FailTimeout
-	}
-	return FailReset
 }
 
 func isTimeout(err error) bool {

@@ -56,15 +56,3 @@ func appendRetryAfter(h *fasthttp.ResponseHeader, secs int, buf []byte) []byte {
 	h.SetBytesKV(hdrRetryAfter, buf)
 	return buf
 }
-
-// allowRequest: see the function of that name.
-func (ex *fhExchange) allowRequest(req *fasthttp.Request, be *Backend, client netip.Addr) bool {
-	ok, ra := allowRequest(ex.t, req, be, client)
-	ex.retryAfter = ra
-	return ok
-}
-
-// setRetryAfter writes the Retry-After field of a 429 without allocating.
-func (ex *fhExchange) setRetryAfter(h *fasthttp.ResponseHeader) {
-	ex.buf = appendRetryAfter(h, ex.retryAfter, ex.buf)
-}

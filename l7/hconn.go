@@ -30,19 +30,18 @@ type hconn struct {
 	denied   bool       // Guard.AllowConn said no: the request gets 403 and the conn closes
 	acceptAt int64      // coarse clock at accept
 
-	st              uint8
-	hs              headState
-	scan, lineStart int // head validation progress, offsets in the unread bytes
-	nreq            int
-	ex              *exchange
-	tm              timer
-	in, inMark      int64 // bytes read from the client; at the start of the current request
-	closing         bool  // close once the current response is written
-	eof             bool  // the client half-closed (sent FIN)
-	parked          bool  // gnet let go (fd is our duplicate); held has what it had read
-	held            []byte
-	released        bool
-	lprev, lnext    *hconn
+	st           uint8
+	hf           headFramer
+	nreq         int
+	ex           *exchange
+	tm           timer
+	in, inMark   int64 // bytes read from the client; at the start of the current request
+	closing      bool  // close once the current response is written
+	eof          bool  // the client half-closed (sent FIN)
+	parked       bool  // gnet let go (fd is our duplicate); held has what it had read
+	held         []byte
+	released     bool
+	lprev, lnext *hconn
 }
 
 // hconn states.
@@ -158,7 +157,6 @@ func (hc *hconn) timeout(now int64) {
 // it starts the exchange.
 func (hc *hconn) readHead() {
 	c := hc.c
-	maxHead := hc.t.limits.MaxHeaderBytes
 	for {
 		b, _ := c.Peek(-1)
 		if len(b) == 0 {
@@ -170,45 +168,70 @@ func (hc *hconn) readHead() {
 				hc.l.timers.arm(&hc.tm, hc.l.now(), hc.t.timeouts.ClientHeader)
 			}
 		}
-		again := false
-		for !again {
-			i := bytes.IndexByte(b[hc.scan:], '\n')
-			if i < 0 {
-				hc.scan = len(b)
-				if len(b) > maxHead {
-					hc.reject(vHeadTooLarge)
-				}
-				return
-			}
-			lf := hc.scan + i
-			if lf+1 > maxHead {
-				hc.reject(vHeadTooLarge)
-				return
-			}
-			l := b[hc.lineStart:lf]
-			switch {
-			case len(l) == 1 && l[0] == '\r' && hc.hs.lines == 0:
-				// RFC 9112 §2.2: ignore empty lines before the request line.
-				hc.consume(lf + 1)
-				hc.scan, hc.lineStart = 0, 0
-				again = true
-			case len(l) == 1 && l[0] == '\r':
-				if v := hc.hs.finish(hc.t.limits.MaxBodyBytes); v != vNone {
-					hc.reject(v)
-					return
-				}
-				hc.headDone(b[:lf+1])
-				return
-			default:
-				if v := hc.hs.line(l); v != vNone {
-					hc.reject(v)
-					return
-				}
-				hc.lineStart, hc.scan = lf+1, lf+1
-			}
+		end, skip, v := hc.hf.scan(b, hc.t.limits.MaxHeaderBytes, hc.t.limits.MaxBodyBytes)
+		switch {
+		case v != vNone:
+			hc.reject(v)
+			return
+		case skip > 0: // empty lines before the request line
+			hc.consume(skip)
+		case end > 0:
+			hc.headDone(b[:end])
+			return
+		default:
+			return // wait for more
 		}
 	}
 }
+
+// headFramer finds where a request head ends in the bytes received so far
+// and validates it line by line (headState) as its lines arrive: the strict
+// pre-parser. It keeps its place between calls, so each byte is looked at
+// once however the head is split; the caller offers the same unconsumed
+// bytes again, with more.
+type headFramer struct {
+	hs              headState
+	next, lineStart int // where the LF search resumes; the current line
+}
+
+// scan looks at b (the unconsumed bytes, head first). end > 0: the head is
+// b[:end], valid (the framer is reset for the next one). skip > 0: b starts
+// with that many bytes of empty lines to drop (RFC 9112 §2.2) before the
+// request line. v != vNone: the head breaks a rule. All zero: need more.
+func (f *headFramer) scan(b []byte, maxHead int, maxBody int64) (end, skip int, v violation) {
+	for {
+		i := bytes.IndexByte(b[f.next:], '\n')
+		if i < 0 {
+			f.next = len(b)
+			if len(b) > maxHead {
+				return 0, 0, vHeadTooLarge
+			}
+			return 0, 0, vNone
+		}
+		lf := f.next + i
+		if lf+1 > maxHead {
+			return 0, 0, vHeadTooLarge
+		}
+		l := b[f.lineStart:lf]
+		switch {
+		case len(l) == 1 && l[0] == '\r' && f.hs.lines == 0:
+			f.next, f.lineStart = 0, 0
+			return 0, lf + 1, vNone
+		case len(l) == 1 && l[0] == '\r':
+			if v := f.hs.finish(maxBody); v != vNone {
+				return 0, 0, v
+			}
+			return lf + 1, 0, vNone
+		}
+		if v := f.hs.line(l); v != vNone {
+			return 0, 0, v
+		}
+		f.lineStart, f.next = lf+1, lf+1
+	}
+}
+
+// reset prepares f for the next head.
+func (f *headFramer) reset() { *f = headFramer{} }
 
 // consume drops n bytes the connection has dealt with.
 func (hc *hconn) consume(n int) {
@@ -218,9 +241,8 @@ func (hc *hconn) consume(n int) {
 
 // headDone starts the exchange of the complete, valid head.
 func (hc *hconn) headDone(head []byte) {
-	hs := hc.hs
-	hc.hs = headState{}
-	hc.scan, hc.lineStart = 0, 0
+	hs := hc.hf.hs
+	hc.hf.reset()
 	hc.nreq++
 	hc.l.timers.stop(&hc.tm)
 	ex := hc.l.newExchange(hc)
@@ -233,7 +255,7 @@ func (hc *hconn) headDone(head []byte) {
 // reject answers a head that broke a rule with the violation's status and
 // closes; the client's bytes are dropped, nothing reached a backend.
 func (hc *hconn) reject(v violation) {
-	hc.hs = headState{}
+	hc.hf.reset()
 	hc.answerAndClose(violationFailure(v))
 }
 

@@ -2,6 +2,7 @@ package l7
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -250,4 +251,9 @@ func readResponse(t testing.TB, br *bufio.Reader) *http.Response {
 	resp.Body.Close()
 	resp.Body = io.NopCloser(strings.NewReader(string(b)))
 	return resp
+}
+
+// parseHeadTest parses head with fasthttp as parseHead does, without a loop.
+func (ex *exchange) parseHeadTest(head []byte) error {
+	return ex.req.Header.Read(bufio.NewReaderSize(bytes.NewReader(head), len(head)+4096))
 }

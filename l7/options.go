@@ -46,7 +46,8 @@ type Timeouts struct {
 type Limits struct {
 	// MaxHeaderBytes bounds the request head (request line, fields, CRLFs)
 	// and also a chunked body's trailer section; over it the answer is 431.
-	// Default 64 KiB. fasthttp's read buffer per connection is this plus 4 KiB.
+	// Default 64 KiB. Heads are held by gnet until complete (nothing per
+	// connection is sized by it).
 	MaxHeaderBytes int
 	// MaxBodyBytes bounds a request body; 0 means no limit. A Content-Length
 	// over it is answered 413 before anything is forwarded; a chunked body is

@@ -4,39 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
-	"net/netip"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/sluicelb/sluice/engine"
 )
-
-// useLoop says whether a Proxy runs on the event loops (the default) or on
-// fasthttp's server (SLUICE_L7_ENGINE=fasthttp, until it is removed).
-func useLoop(o Options) bool { return os.Getenv("SLUICE_L7_ENGINE") != "fasthttp" }
-
-// initLoop sets p up to serve on the event loops of o.Engine (or its own).
-func (p *Proxy) initLoop(o Options) error {
-	p.loop = true
-	p.eng = o.Engine
-	if p.eng == nil {
-		// A Proxy of its own (tests, embedding) runs on one loop: backend
-		// connections are pooled per loop, and one loop keeps one pool.
-		e, err := engine.New(engine.Options{Loops: 1, Logger: o.Logger})
-		if err != nil {
-			return fmt.Errorf("frontend %q: %w", o.Frontend, err)
-		}
-		if err := e.Start(); err != nil {
-			return fmt.Errorf("frontend %q: %w", o.Frontend, err)
-		}
-		p.eng, p.ownEng = e, true
-	}
-	registerTicker(p.eng)
-	return nil
-}
 
 var tickerEngines sync.Map // *engine.Engine → struct{}: l7's ticker is added once per engine
 
@@ -48,8 +23,8 @@ func registerTicker(eng *engine.Engine) {
 	eng.AddTicker(func(el gnet.EventLoop, now int64) { loopOf(eng, el).tick(now) })
 }
 
-// serveLoop accepts on ln and hands each client to an event loop.
-func (p *Proxy) serveLoop(ln net.Listener) error {
+// serve accepts on ln and hands each client to an event loop.
+func (p *Proxy) serve(ln net.Listener) error {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
 		return fmt.Errorf("frontend %q: listener %T is not TCP", p.frontend, ln)
@@ -60,7 +35,7 @@ func (p *Proxy) serveLoop(ln net.Listener) error {
 		_ = tl.Close()
 		return nil
 	}
-	p.tlns = append(p.tlns, tl)
+	p.lns = append(p.lns, tl)
 	p.serving.Add(1)
 	p.mu.Unlock()
 	defer p.serving.Done()
@@ -104,17 +79,35 @@ func (p *Proxy) accept(c *net.TCPConn) {
 // maxRefusers concurrent refusals the conn is just closed.
 func (p *Proxy) refuse(c *net.TCPConn) {
 	p.refused.Add(1)
-	refuse503(c, &p.refusing)
+	if p.refusing.Add(1) > maxRefusers {
+		p.refusing.Add(-1)
+		_ = c.Close()
+		return
+	}
+	go func() {
+		defer p.refusing.Add(-1)
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write(resp503)
+		_ = c.CloseWrite()
+		// Read what the client sent so closing does not reset the
+		// connection before it reads the 503.
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+		_ = c.Close()
+	}()
 }
+
+const maxRefusers = 64
+
+var resp503 = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\ntoo many connections")
 
 // shutdownLoop: stop accepting; idle keep-alive connections close, busy ones
 // close after their response; then wait (up to ctx) for every connection
 // and tunnel to end, and close what is left.
-func (p *Proxy) shutdownLoop(ctx context.Context) error {
+func (p *Proxy) shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.draining.Store(true)
-	lns := p.tlns
-	p.tlns = nil
+	lns := p.lns
+	p.lns = nil
 	p.mu.Unlock()
 	for _, ln := range lns {
 		_ = ln.Close()
@@ -176,12 +169,4 @@ func (l *rloop) drain(p *Proxy, all bool) {
 		}
 		hc = next
 	}
-}
-
-// clientAddr is the peer address of an accepted connection.
-func clientAddr(c *net.TCPConn) netip.Addr {
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
 }

@@ -270,7 +270,7 @@ ext:
 	return n, true
 }
 
-// validateHead checks a complete request head the way clientConn does
+// validateHead checks a complete request head the way headFramer does
 // incrementally (used by the fuzz target and unit tests): b must hold the
 // whole head including the final empty line. It returns vNone or the first
 // violation.

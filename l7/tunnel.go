@@ -35,7 +35,7 @@ func (ex *exchange) upgraded() {
 	bc.ex, ex.bc = nil, nil
 	bc.closed = true
 	ex.state = xDone
-	p.tunnels.n.Add(1)
+	p.tunnels.Add(1)
 	tun := &wsTunnel{p: p, ex: ex, hc: hc, u: bc.u}
 	opts := p.tunnelOpts(ex.t)
 	l.act = l.eng.Join(l.cur, hc.c, bc.c, nil, nil, opts, tun)
@@ -75,7 +75,7 @@ func (p *Proxy) tunnelEnded(s *engine.Session) {
 		hc.global.Release()
 	}
 	p.active.Add(-1)
-	p.tunnels.n.Add(-1)
+	p.tunnels.Add(-1)
 }
 
 // isTunnelOf reports whether an engine session user is a tunnel of p.
