@@ -28,7 +28,7 @@ type hconn struct {
 	ip       netip.Addr
 	global   *gate.Gate // the Global gate place held (released at the end), or nil
 	denied   bool       // Guard.AllowConn said no: the request gets 403 and the conn closes
-	acceptAt int64      // coarse clock at accept
+	acceptAt int64      // monoNow at accept
 
 	st           uint8
 	hf           headFramer

@@ -309,3 +309,44 @@ func TestManyLoops(t *testing.T) {
 		t.Fatalf("%d records, want %d", n, 16*50)
 	}
 }
+
+// TestTimeoutsNeverEarly: timeouts are armed with the monotonic clock, so
+// one never fires before its duration (the loops' tick only makes it up to
+// a tick late): a server silent for longer than ResponseTimeout gets the
+// client a 504 no sooner than ResponseTimeout after the server got the
+// request. (Armed with the engine's coarse clock, which lags by up to a
+// tick, it fired up to 25 ms early.)
+func TestTimeoutsNeverEarly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan time.Time, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // notes when the request arrived, never answers
+				defer c.Close()
+				b := make([]byte, 4096)
+				if _, err := c.Read(b); err == nil {
+					got <- time.Now()
+				}
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	const rt = 120 * time.Millisecond
+	_, addr := startProxy(t, Options{Default: newBackend(t, "web", BackendOptions{ResponseTimeout: rt}, ln.Addr().String())})
+	for i := 0; i < 10; i++ {
+		res := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", false)
+		end := time.Now()
+		at := <-got
+		if d := end.Sub(at); res.status != 504 || d < rt-2*time.Millisecond {
+			t.Fatalf("request %d: %d %v after the server got it, want 504 after at least %v", i, res.status, d, rt)
+		}
+	}
+}

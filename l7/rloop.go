@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/sluicelb/sluice/engine"
@@ -57,13 +58,21 @@ func loopOf(eng *engine.Engine, el gnet.EventLoop) *rloop {
 }
 
 // tick runs on the loop (engine.AddTicker): it fires expired timeouts.
-func (l *rloop) tick(now int64) {
+func (l *rloop) tick() {
+	now := monoNow()
 	l.timers.run(now)
 	l.retryQueued()
 }
 
-// now is the coarse clock timeouts are armed with.
-func (l *rloop) now() int64 { return l.eng.Now() }
+// now is the clock timeouts are armed with and fire by: monotonic
+// nanoseconds. (Not the engine's coarse clock, which lags by up to a tick
+// and would fire timeouts early.)
+func (l *rloop) now() int64 { return monoNow() }
+
+var monoEpoch = time.Now()
+
+// monoNow reads the monotonic clock (ns since the process's l7 start).
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
 
 // pool returns this loop's idle connections to u.
 func (l *rloop) pool(u *upstream) *bpool {

@@ -20,7 +20,7 @@ func registerTicker(eng *engine.Engine) {
 	if _, loaded := tickerEngines.LoadOrStore(eng, struct{}{}); loaded {
 		return
 	}
-	eng.AddTicker(func(el gnet.EventLoop, now int64) { loopOf(eng, el).tick(now) })
+	eng.AddTicker(func(el gnet.EventLoop, _ int64) { loopOf(eng, el).tick() })
 }
 
 // serve accepts on ln and hands each client to an event loop.
@@ -60,7 +60,7 @@ func (p *Proxy) accept(c *net.TCPConn) {
 		return
 	}
 	p.active.Add(1)
-	hc := &hconn{p: p, t: t, global: g, acceptAt: p.eng.Now(), fd: -1}
+	hc := &hconn{p: p, t: t, global: g, acceptAt: monoNow(), fd: -1}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		hc.ip = a.AddrPort().Addr().Unmap()
 	}

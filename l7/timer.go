@@ -8,7 +8,7 @@ import "time"
 type timer struct {
 	prev, next *timer
 	list       *timerList
-	when       int64 // coarse clock (engine.Now), Unix ns
+	when       int64 // monoNow when it expires
 	owner      timeoutOwner
 }
 
