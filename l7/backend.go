@@ -88,13 +88,6 @@ type Backend struct {
 	bal    atomic.Pointer[balance.Balancer]
 	sticky atomic.Pointer[stickyTable] // nil: sticky sessions off
 	mu     sync.Mutex                  // serializes attaching upstreams
-
-	// The event loops with requests queued for a server slot (queue.go);
-	// waiting is their count, so a release looks at one atomic when
-	// nobody waits.
-	wmu     sync.Mutex
-	wloops  map[*rloop]int
-	waiting atomic.Int32
 }
 
 // upstream is what a Backend keeps in a server's ExtL7 slot.

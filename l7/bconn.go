@@ -22,7 +22,7 @@ type bconn struct {
 	ex        *exchange // the exchange using it, nil while pooled (or orphaned while dialing)
 	tm        timer     // the response timeout while busy, the idle timeout while pooled
 	uses      int       // requests sent on it
-	idleSince time.Time // when it was pooled
+	idleSince int64     // monoNow when it was pooled
 
 	pooled     bool
 	prev, next *bconn // in the pool
@@ -53,7 +53,7 @@ func (p *bpool) get() *bconn {
 	for bc := p.head; bc != nil; bc = p.head {
 		p.unlink(bc)
 		bc.l.timers.stop(&bc.tm)
-		if time.Since(bc.idleSince) < staleCheckAfter || bc.alive() {
+		if monoNow()-bc.idleSince < int64(staleCheckAfter) || bc.alive() {
 			return bc
 		}
 		bc.close()
@@ -78,7 +78,7 @@ func (p *bpool) put(bc *bconn) {
 		return
 	}
 	bc.pooled = true
-	bc.idleSince = time.Now()
+	bc.idleSince = monoNow()
 	bc.prev, bc.next = nil, p.head
 	if p.head != nil {
 		p.head.prev = bc

@@ -52,10 +52,11 @@ type xstate struct {
 	upgrade      bool
 	queued       bool
 	reported     bool
-	staleRetried bool // the request went again after a stale pooled connection
-	requeues     int  // see queue
-	outChunked   bool // the response goes to the client chunked
-	respClose    bool // the backend connection cannot be reused after this response
+	staleRetried bool              // the request went again after a stale pooled connection
+	requeues     int               // see queue
+	qbal         *balance.Balancer // the balancer ex waits on while queued
+	outChunked   bool              // the response goes to the client chunked
+	respClose    bool              // the backend connection cannot be reused after this response
 	fail         Failure
 	retryAfter   int
 	rscan        int // the search for the end of the response head resumes here
@@ -66,7 +67,7 @@ type xstate struct {
 // exchange states.
 const (
 	xStart uint8 = iota // routing, checks
-	xPrime              // waiting for the first chunk-size line of a chunked body
+	xPrime              // receiving the start of the body before forwarding (primed)
 	xDial               // waiting for a backend connection (dial)
 	xQueue              // waiting for a server slot (max_connections_per_server)
 	xWait               // request sent; waiting for the response head
@@ -207,7 +208,7 @@ func (ex *exchange) begin(err error, hs *headState) {
 			ex.writeClientRaw(resp100Continue)
 		}
 	}
-	if ex.reqF.mode == bodyChunked {
+	if ex.hasBody {
 		ex.state = xPrime
 		if !ex.primed() {
 			return
@@ -221,18 +222,28 @@ var (
 	strExpect       = []byte("Expect")
 )
 
-// primed checks, before anything is forwarded, the first chunk-size line of
-// a chunked body and every body byte already received (without consuming
-// them), so that a malformed start is refused with nothing sent. false:
-// it answered, or it waits for the first chunk-size line (ClientRead).
+// preRead is how much of a request body is received before the request
+// goes to a server: a body up to this size arrives whole first (so a server
+// never waits on a slow client for a small body, as nginx's request
+// buffering and fasthttp's pre-read do), a larger one streams from there.
+const preRead = 8 << 10
+
+// primed checks, before anything is forwarded, the body bytes already
+// received (without consuming them): a malformed start of a chunked body is
+// refused with nothing sent. It is ready to forward when the body is whole,
+// or preRead bytes of it have arrived (for a chunked body, and its first
+// chunk-size line). false: it answered, or it waits for more (ClientRead).
 func (ex *exchange) primed() bool {
 	hc := ex.hc
 	var b []byte
 	if hc.c != nil {
 		b, _ = hc.c.Peek(-1)
+	} else if hc.parked {
+		b = hc.held
 	}
 	f := ex.reqF // a copy: nothing is consumed here
-	for len(b) > 0 && !f.done {
+	got := 0
+	for len(b) > 0 && !f.done && got < preRead {
 		n, _, v := f.next(b)
 		if v != vNone {
 			ex.localError(violationFailure(v))
@@ -242,8 +253,9 @@ func (ex *exchange) primed() bool {
 			break
 		}
 		b = b[n:]
+		got += n
 	}
-	if f.nchunks > 0 || f.done {
+	if f.done || got >= preRead && (f.mode != bodyChunked || f.nchunks > 0) {
 		return true
 	}
 	if hc.eof {
@@ -310,7 +322,8 @@ func (ex *exchange) attemptFailed(f Failure) {
 	ex.reqSent = false
 	ex.state = xStart
 	ex.fail = f
-	if ex.bodySent || ex.respStarted || !f.RetrySafe(ex.idem, ex.hasBody) {
+	if ex.bodySent || ex.respStarted || f.RetryFresh() || !f.RetrySafe(ex.idem, ex.hasBody) {
+		// (A stale connection is retried only on the same server, by stale.)
 		ex.localError(f)
 		return
 	}
@@ -331,9 +344,8 @@ func (ex *exchange) attemptFailed(f Failure) {
 func (ex *exchange) finish() {
 	ex.report()
 	hc := ex.hc
-	released := ex.srv != nil
-	if released {
-		ex.srv.Release()
+	if ex.srv != nil {
+		ex.srv.Release() // wakes the requests queued for its balancer
 	}
 	if ex.closing {
 		hc.closing = true
@@ -342,12 +354,8 @@ func (ex *exchange) finish() {
 		hc.closing = true // the rest of the request body is not read
 	}
 	ex.state = xDone
-	l, be := ex.l, ex.be
 	ex.recycle()
 	hc.afterResponse()
-	if released && be != nil {
-		be.wake(l)
-	}
 }
 
 // report tells the Observer about the request, once.

@@ -137,26 +137,35 @@ func (ex *exchange) writeBackend(q *writeQueue, consumed int) bool {
 	// this is the keep-alive race: the server closed it while it idled.
 	ex.bc, bc.ex = nil, nil
 	bc.close()
-	if ex.staleRetry(bc) {
-		return false
+	if !ex.stale(bc, n == 0 && !ex.bodySent) {
+		ex.attemptFailed(FailReset)
 	}
-	ex.attemptFailed(FailReset)
 	return false
 }
 
-// staleRetry: a pooled connection failed before any byte of a response came
-// back, the keep-alive race (the server closed it while it sat idle, and
-// the close crossed the request). The request goes once more, on a new
-// connection to the same server, when that is safe: an idempotent request
-// none of whose body went out. It is not the server's fault (nothing is
-// reported). true: the retry is under way.
-func (ex *exchange) staleRetry(bc *bconn) bool {
-	if bc.uses < 2 || ex.staleRetried || !ex.idem || ex.bodySent || ex.respStarted {
+// stale handles a reused pooled connection that broke before any byte of a
+// response came back: the keep-alive race (the server closed it while it
+// sat idle, and the close crossed the request). unsent: not one request
+// byte was written. It is FailStale or FailStaleUnsent in the failure table:
+// never counted against the server; the request goes once more on a
+// connection dialed to the same server when RetrySafe allows (nothing is
+// reported then), else 502. false: bc was not a reused connection (an
+// ordinary failure).
+func (ex *exchange) stale(bc *bconn, unsent bool) bool {
+	if bc.uses < 2 {
 		return false
 	}
-	ex.staleRetried = true
-	ex.reqSent = false
-	ex.dial(ex.u)
+	f := FailStale
+	if unsent {
+		f = FailStaleUnsent
+	}
+	if !ex.staleRetried && !ex.respStarted && !ex.bodySent && f.RetrySafe(ex.idem, ex.hasBody) {
+		ex.staleRetried = true
+		ex.reqSent = false
+		ex.dial(ex.u)
+		return true
+	}
+	ex.attemptFailed(f)
 	return true
 }
 
@@ -508,7 +517,7 @@ func (ex *exchange) backendClosed(c gnet.Conn, err error) {
 	ex.bc, bc.ex = nil, nil
 	switch ex.state {
 	case xWait:
-		if c.InboundBuffered() == 0 && ex.rscan == 0 && ex.staleRetry(bc) {
+		if c.InboundBuffered() == 0 && ex.rscan == 0 && ex.stale(bc, false) {
 			return
 		}
 		ex.attemptFailed(FailReset)

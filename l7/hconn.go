@@ -123,7 +123,7 @@ func (hc *hconn) release() {
 		hc.global.Release()
 		hc.global = nil
 	}
-	hc.p.active.Add(-1)
+	hc.p.connClosed()
 }
 
 // close closes the connection now (what was written stays written: writes

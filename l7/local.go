@@ -65,8 +65,13 @@ func (ex *exchange) localHead(st, n int) []byte {
 // appendConnection adds the Connection field the client needs: close when
 // the connection ends after this response, keep-alive for an HTTP/1.0
 // client that keeps it (as fasthttp's server does).
+//
+// A drain closes the connection after every response that starts once it
+// has begun (and only those: a connection whose last response said
+// keep-alive stays open for the client's next request).
 func (ex *exchange) appendConnection(b []byte) []byte {
-	if ex.closing || ex.hc.closing {
+	if ex.closing || ex.hc.closing || ex.hc.p.draining.Load() {
+		ex.closing = true
 		return append(b, "Connection: close\r\n"...)
 	}
 	if ex.http10 {

@@ -47,8 +47,9 @@ type Proxy struct {
 
 	active   atomic.Int64 // open client connections (tunnels and pipes included)
 	refused  atomic.Int64
-	refusing atomic.Int32 // goroutines writing 503s, bounded by maxRefusers
-	draining atomic.Bool
+	refusing atomic.Int32  // goroutines writing 503s, bounded by maxRefusers
+	draining atomic.Bool   // set by Shutdown: every response closes its connection
+	drained  chan struct{} // capacity 1: "a connection closed while draining"
 	tunnels  atomic.Int64
 	pipes    pipeSet
 
@@ -72,7 +73,8 @@ func New(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{frontend: o.Frontend, log: o.Logger, maxConns: o.MaxConns, maxHead: o.Limits.MaxHeaderBytes}
+	p := &Proxy{frontend: o.Frontend, log: o.Logger, maxConns: o.MaxConns, maxHead: o.Limits.MaxHeaderBytes,
+		drained: make(chan struct{}, 1)}
 	p.table.Store(t)
 	p.eng = o.Engine
 	if p.eng == nil {
@@ -145,11 +147,12 @@ func (p *Proxy) ListenAndServe(addr string) error {
 // errors are retried with back-off, never returned.
 func (p *Proxy) Serve(ln net.Listener) error { return p.serve(ln) }
 
-// Shutdown stops accepting; idle keep-alive connections close at once, busy
-// ones after their response (which says Connection: close); in-flight
-// requests, pipes and tunnels may finish. It returns when every connection
-// is closed, or at ctx's deadline, when it closes whatever is left and
-// returns ctx.Err().
+// Shutdown drains: it stops accepting at once; every response from then on
+// carries Connection: close and its connection closes after it; requests
+// in flight, pipes and tunnels may finish; a connection that stays idle is
+// closed only at ctx's deadline (or by its client_idle), never between two
+// requests. It returns nil when every connection has closed, or at ctx's
+// deadline closes whatever is left and returns ctx.Err().
 func (p *Proxy) Shutdown(ctx context.Context) error { return p.shutdown(ctx) }
 
 // Stats returns live counters.

@@ -2,40 +2,103 @@ package l7
 
 import (
 	"context"
+	"time"
 
 	"github.com/sluicelb/sluice/balance"
 )
 
-// queue parks ex until a server of its backend frees a slot
-// (max_connections_per_server) or MaxConnWait passes (then 503 pool_full).
-// Every release of one of the backend's servers wakes the loops with queued
-// requests (Backend.wake); the loop's tick also looks again, for slots that
-// free without a release (a server enabled, its weight raised).
+// queue parks ex until a server of its balancer can take it (a slot freed
+// under max_connections_per_server, or a rebuild) or MaxConnWait passes
+// (then 503 pool_full). It waits on the balancer's release event
+// (balance.Balancer.Wait): one watcher goroutine per loop and balancer
+// turns the event into a retry of the loop's queue, nothing polls.
 //
 // It registers first and then looks again (balance.Peek), so a slot freed
-// in between (by another loop, whose wake found nobody yet) is not missed:
-// false means a slot is free now and the caller should pick again.
+// in between is not missed: false means a slot is free now and the caller
+// should pick again.
 func (ex *exchange) queue(bal *balance.Balancer) bool {
 	l := ex.l
-	ex.state = xQueue
-	l.queued = append(l.queued, ex)
-	ex.be.addWaiter(l)
+	freed := bal.Wait()
 	if ex.requeues < maxRequeues && bal.Peek(ex.key, &ex.tried) != nil {
+		bal.Unwait()
 		ex.requeues++
-		ex.unqueue()
-		ex.state = xStart
 		return false
 	}
+	ex.state = xQueue
+	ex.qbal = bal
+	l.queued = append(l.queued, ex)
 	if !ex.queued {
 		ex.queued = true
 		l.timers.arm(&ex.hc.tm, l.now(), ex.be.opts.MaxConnWait)
 	}
+	l.watch(bal, freed, ex.be.opts.MaxConnWait)
 	return true
 }
 
 // maxRequeues bounds how often one request finds a slot free at the last
 // look and loses it to another loop before it waits for the next release.
 const maxRequeues = 8
+
+// unqueue takes ex out of its loop's queue (its deadline stays armed while
+// it is still queued, see queue).
+func (ex *exchange) unqueue() {
+	l := ex.l
+	for i, q := range l.queued {
+		if q == ex {
+			l.queued = append(l.queued[:i], l.queued[i+1:]...)
+			ex.qbal.Unwait()
+			ex.qbal = nil
+			break
+		}
+	}
+}
+
+// watch makes sure a goroutine waits on freed (the balancer's next release
+// or rebuild) for this loop, and then retries the loop's queue there. It
+// gives up after wait (the requests queued by then have timed out).
+func (l *rloop) watch(bal *balance.Balancer, freed <-chan struct{}, wait time.Duration) {
+	if l.watching[bal] {
+		return
+	}
+	if l.watching == nil {
+		l.watching = make(map[*balance.Balancer]bool)
+	}
+	l.watching[bal] = true
+	go func() {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-freed:
+		case <-t.C:
+		}
+		_ = l.el.Execute(context.Background(), loopTask(func() {
+			delete(l.watching, bal)
+			l.retryQueued()
+		}))
+	}()
+}
+
+// retryQueued gives every queued exchange of this loop another pick; those
+// that find no server yet queue again (their deadline unchanged).
+func (l *rloop) retryQueued() {
+	if len(l.queued) == 0 {
+		return
+	}
+	qs := append(l.qscratch[:0], l.queued...)
+	l.queued = l.queued[:0]
+	for _, ex := range qs {
+		ex.qbal.Unwait()
+		ex.qbal = nil
+	}
+	for _, ex := range qs {
+		if ex.state == xQueue {
+			ex.state = xStart
+			ex.forward()
+		}
+	}
+	clear(qs)
+	l.qscratch = qs[:0]
+}
 
 // limited reports whether a server of bal is usable but for its connection
 // limit: a request that found no server should wait for a slot (queue)
@@ -50,82 +113,4 @@ func (b *Backend) limited(bal *balance.Balancer) bool {
 		}
 	}
 	return false
-}
-
-// unqueue takes ex out of its loop's queue (its deadline stays armed while
-// it is still queued, see queue).
-func (ex *exchange) unqueue() {
-	l := ex.l
-	for i, q := range l.queued {
-		if q == ex {
-			l.queued = append(l.queued[:i], l.queued[i+1:]...)
-			ex.be.removeWaiter(l)
-			break
-		}
-	}
-}
-
-// retryQueued gives every queued exchange of this loop another pick; those
-// that find no server yet queue again (their deadline unchanged).
-func (l *rloop) retryQueued() {
-	if len(l.queued) == 0 {
-		return
-	}
-	qs := append(l.qscratch[:0], l.queued...)
-	l.queued = l.queued[:0]
-	for _, ex := range qs {
-		ex.be.removeWaiter(l)
-	}
-	for _, ex := range qs {
-		if ex.state == xQueue {
-			ex.state = xStart
-			ex.forward()
-		}
-	}
-	clear(qs)
-	l.qscratch = qs[:0]
-}
-
-func (b *Backend) addWaiter(l *rloop) {
-	b.wmu.Lock()
-	if b.wloops == nil {
-		b.wloops = make(map[*rloop]int)
-	}
-	b.wloops[l]++
-	b.waiting.Add(1)
-	b.wmu.Unlock()
-}
-
-func (b *Backend) removeWaiter(l *rloop) {
-	b.wmu.Lock()
-	if n := b.wloops[l]; n > 1 {
-		b.wloops[l] = n - 1
-	} else {
-		delete(b.wloops, l)
-	}
-	b.waiting.Add(-1)
-	b.wmu.Unlock()
-}
-
-// wake tells the loops with requests queued for b that a slot freed: cur
-// (the caller's loop, or nil off the loops) retries its queue at once, the
-// others get a task.
-func (b *Backend) wake(cur *rloop) {
-	if b.waiting.Load() == 0 {
-		return
-	}
-	b.wmu.Lock()
-	var others []*rloop
-	for l := range b.wloops {
-		if l != cur {
-			others = append(others, l)
-		}
-	}
-	b.wmu.Unlock()
-	for _, l := range others {
-		_ = l.el.Execute(context.Background(), loopTask(l.retryQueued))
-	}
-	if cur != nil {
-		cur.retryQueued()
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/sluicelb/sluice/balance"
 	"github.com/sluicelb/sluice/engine"
 )
 
@@ -37,6 +38,7 @@ type rloop struct {
 
 	queued   []*exchange // waiting for a server slot (queue.go)
 	qscratch []*exchange
+	watching map[*balance.Balancer]bool
 }
 
 // brSize bounds a head fasthttp can parse: the largest MaxHeaderBytes plus
@@ -59,9 +61,7 @@ func loopOf(eng *engine.Engine, el gnet.EventLoop) *rloop {
 
 // tick runs on the loop (engine.AddTicker): it fires expired timeouts.
 func (l *rloop) tick() {
-	now := monoNow()
-	l.timers.run(now)
-	l.retryQueued()
+	l.timers.run(monoNow())
 }
 
 // now is the clock timeouts are armed with and fire by: monotonic

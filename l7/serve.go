@@ -71,7 +71,7 @@ func (p *Proxy) accept(c *net.TCPConn) {
 		if g != nil {
 			g.Release()
 		}
-		p.active.Add(-1)
+		p.connClosed()
 	}
 }
 
@@ -100,9 +100,17 @@ const maxRefusers = 64
 
 var resp503 = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\ntoo many connections")
 
-// shutdownLoop: stop accepting; idle keep-alive connections close, busy ones
-// close after their response; then wait (up to ctx) for every connection
-// and tunnel to end, and close what is left.
+// shutdown drains the proxy (graceful stop, binary upgrade, a frontend a
+// reload retired). It stops accepting at once: on a listening socket shared
+// with a new process, that process takes every new connection. Requests in
+// flight, pipes and tunnels go on; every response from now on carries
+// Connection: close, and its connection is closed once the response is
+// written, so a keep-alive client learns from its next answer to open a new
+// connection. A connection is never closed under a request or with request
+// bytes unread: one that stays idle is closed only at the end of the drain
+// (ctx's deadline) or by its own client_idle timeout, because closing an
+// idle keep-alive connection races with the request its client may be
+// sending at that moment. It waits on the connections' close events.
 func (p *Proxy) shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.draining.Store(true)
@@ -113,20 +121,16 @@ func (p *Proxy) shutdown(ctx context.Context) error {
 		_ = ln.Close()
 	}
 	p.serving.Wait()
-	p.onLoops(func(l *rloop) { l.drain(p, false) })
 	var err error
-	t := time.NewTicker(5 * time.Millisecond)
 	for p.active.Load() > 0 && err == nil {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
-		case <-t.C:
-			p.onLoops(func(l *rloop) { l.drain(p, false) })
+		case <-p.drained:
 		}
 	}
-	t.Stop()
 	if err != nil {
-		p.onLoops(func(l *rloop) { l.drain(p, true) })
+		p.onLoops(func(l *rloop) { l.closeAll(p) })
 		p.eng.Abort(p.isTunnelOf)
 		p.pipes.abortAll()
 	}
@@ -136,6 +140,17 @@ func (p *Proxy) shutdown(ctx context.Context) error {
 		cancel()
 	}
 	return err
+}
+
+// connClosed counts a client connection gone (and wakes a drain).
+func (p *Proxy) connClosed() {
+	p.active.Add(-1)
+	if p.draining.Load() {
+		select {
+		case p.drained <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // onLoops runs f on every event loop of p's engine that has l7 state.
@@ -152,19 +167,17 @@ func (p *Proxy) onLoops(f func(l *rloop)) {
 	})
 }
 
-// drain closes p's idle client connections on this loop and makes busy
-// ones close after their response; all closes every one of them.
-func (l *rloop) drain(p *Proxy, all bool) {
+// closeAll closes every client connection of p on this loop (the end of a
+// drain).
+func (l *rloop) closeAll(p *Proxy) {
 	for hc := l.conns.head; hc != nil; {
 		next := hc.lnext
 		if hc.p == p {
 			hc.closing = true
-			if all || hc.st == cIdle {
-				if ex := hc.ex; ex != nil && hc.st == cBusy {
-					ex.clientAbort()
-				} else {
-					hc.close()
-				}
+			if ex := hc.ex; ex != nil && hc.st == cBusy {
+				ex.clientAbort()
+			} else {
+				hc.close()
 			}
 		}
 		hc = next

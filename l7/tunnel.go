@@ -66,16 +66,13 @@ func (p *Proxy) tunnelEnded(s *engine.Session) {
 	}
 	if ex.srv != nil {
 		ex.srv.Release()
-		if ex.be != nil {
-			ex.be.wake(nil)
-		}
 	}
 	tun.u.open.Add(-1)
 	if hc.global != nil {
 		hc.global.Release()
 	}
-	p.active.Add(-1)
 	p.tunnels.Add(-1)
+	p.connClosed()
 }
 
 // isTunnelOf reports whether an engine session user is a tunnel of p.
