@@ -28,6 +28,9 @@ type bconn struct {
 	prev, next *bconn // in the pool
 	closed     bool
 	piped      bool // in pipe mode: gnet let go, a pipe holds a duplicate
+	// Set by the dialing goroutine before it enrolls the connection: the
+	// request head went out (headSent), or writing it failed (broken).
+	headSent, broken bool
 }
 
 var _ timeoutOwner = (*bconn)(nil)
@@ -113,13 +116,25 @@ func (bc *bconn) OnOpen(c gnet.Conn) gnet.Action {
 	bc.c, bc.fd = c, c.Fd()
 	l := bc.l
 	l.cur, l.act = c, gnet.None
-	if ex := bc.ex; ex != nil && ex.bc == bc && ex.state == xDial {
+	ex := bc.ex
+	switch {
+	case ex == nil || ex.bc != bc || ex.state != xDial:
+		// The exchange it was dialed for has gone: keep the connection for
+		// the next request, unless a request went out on it.
+		if bc.headSent || bc.broken {
+			bc.close()
+		} else {
+			l.pool(bc.u).put(bc)
+		}
+	case bc.broken:
+		// Writing the head failed: the server broke the new connection.
+		ex.bc, bc.ex = nil, nil
+		bc.close()
+		ex.attemptFailed(FailReset)
+	default:
 		ex.sendTo(bc)
-	} else {
-		// The exchange it was dialed for has gone (or found another
-		// connection): keep it for the next request.
-		l.pool(bc.u).put(bc)
 	}
+	bc.headSent = false
 	l.cur = nil
 	return l.act
 }
@@ -187,8 +202,11 @@ func (bc *bconn) timeout(now int64) {
 }
 
 // dial opens a connection to u for ex, off the loop: the dialing goroutine
-// enrolls it on this loop, whose OnOpen then sends the request (or pools the
-// connection when ex has gone meanwhile).
+// writes the request head at once (a server that closes connections idle
+// for a short while gets it before its timer runs, whatever the loop is
+// doing), then enrolls the connection on this loop, whose OnOpen sends the
+// body (or pools the connection when ex has gone meanwhile and nothing was
+// sent).
 func (ex *exchange) dial(u *upstream) {
 	l := ex.l
 	bc := &bconn{u: u, l: l, fd: -1, ex: ex}
@@ -198,13 +216,23 @@ func (ex *exchange) dial(u *upstream) {
 	u.open.Add(1)
 	eng, el := l.eng, l.el
 	d := &u.dialer
+	head := ex.appendRequestHead(nil) // owned: the goroutine writes it
+	rt := u.opts.ResponseTimeout
 	go func() {
 		nc, err := d.Dial("tcp", u.srv.Addr())
 		if err == nil {
-			err = eng.EnrollOn(el, nc.(*net.TCPConn), bc)
-		}
-		if err == nil {
-			return
+			tc := nc.(*net.TCPConn)
+			_ = tc.SetWriteDeadline(time.Now().Add(rt))
+			if _, werr := tc.Write(head); werr != nil {
+				bc.broken = true
+			} else {
+				bc.headSent = true
+			}
+			_ = tc.SetWriteDeadline(time.Time{})
+			err = eng.EnrollOn(el, tc, bc) // orders these writes before OnOpen
+			if err == nil {
+				return
+			}
 		}
 		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			bc.dialFailed()

@@ -29,15 +29,21 @@ func (ex *exchange) sendTo(bc *bconn) {
 	l.timers.stop(&bc.tm)
 	q := &l.wq
 	q.reset()
-	l.scr = ex.appendRequestHead(l.scr[:0])
-	q.add(l.scr)
+	if !bc.headSent {
+		l.scr = ex.appendRequestHead(l.scr[:0])
+		q.add(l.scr)
+	}
 	ex.reqSent = true
 	ex.state = xWait
 	ex.rscan = 0
 	if ex.hc.parked {
 		// The client's body outgrew what is held while connecting: the
 		// exchange goes on in pipe mode, head first.
-		ex.toPipe(append([]byte(nil), l.scr...), nil)
+		var head []byte
+		if !bc.headSent {
+			head = append(head, l.scr...)
+		}
+		ex.toPipe(head, nil)
 		return
 	}
 	consumed := ex.queueRequestBody(q)
