@@ -34,6 +34,15 @@ func writeFull(fd int, b []byte) (int, error) {
 	return off, nil
 }
 
+// DupFD duplicates the socket descriptor fd with close-on-exec set (a
+// connection handed from gnet to goroutines, or kept past gnet's close).
+func DupFD(fd int) (int, error) { return dupFD(fd) }
+
+// FileConn turns a socket descriptor the caller owns into a *net.TCPConn on
+// Go's poller; fd is closed in every case (the connection holds its own
+// duplicate).
+func FileConn(fd int) (*net.TCPConn, error) { return fdConn(fd) }
+
 // dupFD duplicates fd with close-on-exec set.
 func dupFD(fd int) (int, error) {
 	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)

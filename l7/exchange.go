@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"bufio"
 	"time"
 
 	"github.com/sluicelb/sluice/balance"
@@ -118,7 +119,7 @@ func (ex *exchange) parseHead(head []byte) error {
 	l := ex.l
 	l.rd.Reset(head)
 	if l.br.Size() < len(head) {
-		l.br = bufioReaderSize(&l.rd, len(head))
+		l.br = bufio.NewReaderSize(&l.rd, len(head)+4096)
 	} else {
 		l.br.Reset(&l.rd)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/sluicelb/sluice/engine"
 	"github.com/sluicelb/sluice/gate"
 	"golang.org/x/sys/unix"
 )
@@ -295,7 +296,7 @@ func (hc *hconn) afterResponse() {
 // holds the client back. The exchange continues in pipe mode (sendTo).
 func (hc *hconn) park() {
 	c := hc.c
-	fd, err := dupFD(hc.fd)
+	fd, err := engine.DupFD(hc.fd)
 	if err != nil {
 		return // keep reading: bounded by the connect timeout
 	}

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicelb/sluice/engine"
 	"github.com/valyala/fasthttp"
 )
 
@@ -55,7 +55,7 @@ func (ex *exchange) toPipe(toBackend, toClient []byte) {
 	pp := &pipe{ex: ex, hc: hc, bc: bc, l: l, cfd: -1, bfd: -1, toBackend: toBackend, toClient: toClient}
 	if hc.ownFD {
 		pp.cfd, hc.ownFD = hc.fd, false
-	} else if fd, err := dupFD(hc.fd); err == nil {
+	} else if fd, err := engine.DupFD(hc.fd); err == nil {
 		pp.cfd = fd
 	}
 	hc.st, hc.fd = cPipe, -1
@@ -72,7 +72,7 @@ func (ex *exchange) toPipe(toBackend, toClient []byte) {
 	} else if hc.parked {
 		pp.cin, hc.held, hc.parked = hc.held, nil, false
 	}
-	if fd, err := dupFD(bc.fd); err == nil {
+	if fd, err := engine.DupFD(bc.fd); err == nil {
 		pp.bfd = fd
 	}
 	bc.piped = true
@@ -97,12 +97,12 @@ func (ex *exchange) toPipe(toBackend, toClient []byte) {
 func (pp *pipe) run() {
 	var err error
 	if pp.cfd >= 0 {
-		if pp.cli, err = fdConn(pp.cfd); err != nil {
+		if pp.cli, err = engine.FileConn(pp.cfd); err != nil {
 			pp.cli = nil
 		}
 	}
 	if pp.bfd >= 0 {
-		if pp.be, err = fdConn(pp.bfd); err != nil {
+		if pp.be, err = engine.FileConn(pp.bfd); err != nil {
 			pp.be = nil
 		}
 	}
@@ -537,24 +537,6 @@ func hexSize(tmp *[16]byte, n int) []byte {
 		tmp[i] = "0123456789abcdef"[n&15]
 	}
 	return tmp[i:]
-}
-
-// fdConn turns a socket descriptor the caller owns into a *net.TCPConn on
-// Go's poller. fd is closed in every case; the connection holds its own
-// duplicate.
-func fdConn(fd int) (*net.TCPConn, error) {
-	f := os.NewFile(uintptr(fd), "sluice-l7")
-	c, err := net.FileConn(f)
-	_ = f.Close()
-	if err != nil {
-		return nil, err
-	}
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		_ = c.Close()
-		return nil, errors.New("sluice: not a TCP socket")
-	}
-	return tc, nil
 }
 
 // count is the number of pipes running (tests).
