@@ -31,6 +31,9 @@ type bconn struct {
 	// Set by the dialing goroutine before it enrolls the connection: the
 	// request head went out (headSent), or writing it failed (broken).
 	headSent, broken bool
+	// private: a PROXY protocol header went first (send_proxy); the
+	// connection speaks for one client and is closed after its response.
+	private bool
 }
 
 var _ timeoutOwner = (*bconn)(nil)
@@ -209,14 +212,15 @@ func (bc *bconn) timeout(now int64) {
 // sent).
 func (ex *exchange) dial(u *upstream) {
 	l := ex.l
-	bc := &bconn{u: u, l: l, fd: -1, ex: ex}
+	bc := &bconn{u: u, l: l, fd: -1, ex: ex, private: sendsProxy(u.srv)}
 	bc.tm.owner = bc
 	ex.bc = bc
 	ex.state = xDial
 	u.open.Add(1)
 	eng, el := l.eng, l.el
 	d := &u.dialer
-	head := ex.appendRequestHead(nil) // owned: the goroutine writes it
+	head := ex.appendProxyHeader(nil, u.srv) // send_proxy: the header goes first
+	head = ex.appendRequestHead(head)        // owned: the goroutine writes it
 	rt := u.opts.ResponseTimeout
 	go func() {
 		nc, err := d.Dial("tcp", u.srv.Addr())

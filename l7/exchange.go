@@ -165,6 +165,26 @@ func (ex *exchange) begin(err error, hs *headState) {
 		return
 	}
 	t := ex.t
+	ex.upgrade = hs.upgrade && h.ConnectionUpgrade()
+	if ex.upgrade {
+		ex.upgradeVal = append(ex.upgradeVal[:0], h.Peek(fasthttp.HeaderUpgrade)...)
+	}
+	mayContinue := req.MayContinue()
+	ex.scratch = stripHopRequest(h, ex.scratch)
+	if mayContinue || len(h.PeekCanonical(strExpect)) > 0 {
+		h.DelBytes(strExpect) // answered here (below)
+	}
+	peer := r.ClientIP
+	trusted := t.trusted.Contains(peer)
+	client, buf := setForwarded(t, h, peer, trusted, false, uri.Host(), ex.buf)
+	ex.buf = buf
+	r.ClientIP = client
+	// A trusted proxy relays many clients over one connection: the access
+	// lists judge each request's client (the accept-time check skipped it).
+	if t.guard != nil && (trusted || hc.aclEach) && !t.guard.AllowClient(client) {
+		ex.localError(FailDenied)
+		return
+	}
 	rt := t.match(uri.Host(), uri.Path(), h.Method())
 	be := t.def
 	if rt != nil {
@@ -177,19 +197,6 @@ func (ex *exchange) begin(err error, hs *headState) {
 	}
 	ex.route, ex.be = rt, be
 	r.Backend = be.opts.Name
-	ex.upgrade = hs.upgrade && h.ConnectionUpgrade()
-	if ex.upgrade {
-		ex.upgradeVal = append(ex.upgradeVal[:0], h.Peek(fasthttp.HeaderUpgrade)...)
-	}
-	mayContinue := req.MayContinue()
-	ex.scratch = stripHopRequest(h, ex.scratch)
-	if mayContinue || len(h.PeekCanonical(strExpect)) > 0 {
-		h.DelBytes(strExpect) // answered here (below)
-	}
-	peer := r.ClientIP
-	client, buf := setForwarded(t, h, peer, t.isTrusted(peer), false, uri.Host(), ex.buf)
-	ex.buf = buf
-	r.ClientIP = client
 	if ok, ra := allowRequest(t, req, be, client); !ok {
 		ex.retryAfter = ra
 		ex.localError(FailRateLimited)
@@ -300,6 +307,12 @@ func (ex *exchange) forward() {
 		}
 		u := be.upstreamOf(srv)
 		ex.u = u
+		if sendsProxy(srv) {
+			// A connection with a PROXY header speaks for one client:
+			// never pooled, dialed for each request.
+			ex.dial(u)
+			return
+		}
 		if bc := ex.l.pool(u).get(); bc != nil {
 			ex.sendTo(bc)
 			return

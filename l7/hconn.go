@@ -28,7 +28,9 @@ type hconn struct {
 	ownFD    bool      // fd is a duplicate the connection must close
 	ip       netip.Addr
 	global   *gate.Gate // the Global gate place held (released at the end), or nil
-	denied   bool       // Guard.AllowConn said no: the request gets 403 and the conn closes
+	denied   bool       // Guard.AllowClient refused the client at accept: the request gets 403 and the conn closes
+	aclEach  bool       // the client was a trusted proxy at accept: the access lists judge each request's client
+	pp       *ppInfo    // PROXY protocol state (proxyproto.go); nil: not read on this frontend
 	acceptAt int64      // monoNow at accept
 
 	st           uint8
@@ -162,6 +164,12 @@ func (hc *hconn) readHead() {
 		b, _ := c.Peek(-1)
 		if len(b) == 0 {
 			return
+		}
+		if hc.pp != nil && !hc.pp.done {
+			if !hc.proxyHandshake(b) {
+				return
+			}
+			continue
 		}
 		if hc.st == cIdle {
 			hc.st = cHead

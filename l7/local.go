@@ -21,8 +21,12 @@ func (ex *exchange) localError(f Failure) {
 		return
 	}
 	switch f {
-	case FailBadRequest, FailHeadTooLarge, FailBodyTooLarge, FailClientTimeout, FailClientAbort, FailUpgrade, FailDenied:
+	case FailBadRequest, FailHeadTooLarge, FailBodyTooLarge, FailClientTimeout, FailClientAbort, FailUpgrade:
 		ex.closing = true
+	case FailDenied:
+		if ex.hc.denied {
+			ex.closing = true // the connection itself was refused
+		} // else one client of a trusted proxy: its other clients go on
 	}
 	if !ex.reqF.done {
 		ex.closing = true // the rest of the body is not read

@@ -435,7 +435,7 @@ func (pp *pipe) back() {
 	if pp.leftover {
 		ex.closing = true
 	}
-	keepBackend := pp.be != nil && !pp.beBroken && !ex.respClose && ex.respF.done && ex.reqF.done
+	keepBackend := pp.be != nil && !pp.beBroken && !ex.respClose && ex.respF.done && ex.reqF.done && !bc.private
 	if keepBackend {
 		// A new bconn: the loop may still look at the old one's flags.
 		nb := &bconn{u: bc.u, l: l, fd: -1, uses: bc.uses}

@@ -283,7 +283,7 @@ func (ex *exchange) writeClientRaw(b []byte) {
 func (ex *exchange) responseDone() {
 	if bc := ex.bc; bc != nil {
 		ex.bc, bc.ex = nil, nil
-		if !ex.respClose && ex.reqF.done && !bc.closed && bc.c != nil {
+		if !ex.respClose && ex.reqF.done && !bc.closed && bc.c != nil && !bc.private {
 			ex.l.pool(bc.u).put(bc)
 		} else {
 			bc.close()

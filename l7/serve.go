@@ -64,8 +64,12 @@ func (p *Proxy) accept(c *net.TCPConn) {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		hc.ip = a.AddrPort().Addr().Unmap()
 	}
-	if t.guard != nil && !t.guard.AllowConn(hc.ip) {
-		hc.denied = true
+	if t.proxyProtocol {
+		// The client (and so the access lists' verdict) is known once the
+		// header was read, on the loop (proxyproto.go).
+		hc.pp = &ppInfo{trusted: t.trusted.Contains(hc.ip)}
+	} else {
+		hc.admit()
 	}
 	if err := p.eng.Enroll(c, hc); err != nil {
 		if g != nil {
