@@ -38,10 +38,18 @@ func writeFull(fd int, b []byte) (int, error) {
 // connection handed from gnet to goroutines, or kept past gnet's close).
 func DupFD(fd int) (int, error) { return dupFD(fd) }
 
-// FileConn turns a socket descriptor the caller owns into a *net.TCPConn on
-// Go's poller; fd is closed in every case (the connection holds its own
+// Stream is a connected stream socket on Go's poller: a *net.TCPConn, or a
+// *net.UnixConn (one end of an in-process bridge, such as the decrypted side
+// of a TLS connection). Sessions and pipes carry either.
+type Stream interface {
+	net.Conn
+	CloseWrite() error
+}
+
+// FileConn turns a socket descriptor the caller owns into a Stream on Go's
+// poller; fd is closed in every case (the connection holds its own
 // duplicate).
-func FileConn(fd int) (*net.TCPConn, error) { return fdConn(fd) }
+func FileConn(fd int) (Stream, error) { return fdConn(fd) }
 
 // dupFD duplicates fd with close-on-exec set.
 func dupFD(fd int) (int, error) {
@@ -61,21 +69,23 @@ func resetOnClose(fd int) {
 	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 }
 
-// fdConn turns a socket descriptor the caller owns into a *net.TCPConn on Go's
+// fdConn turns a socket descriptor the caller owns into a Stream on Go's
 // poller. fd is closed in every case; the connection holds its own duplicate.
-func fdConn(fd int) (*net.TCPConn, error) {
+func fdConn(fd int) (Stream, error) {
 	f := os.NewFile(uintptr(fd), "sluice-pipe")
 	c, err := net.FileConn(f)
 	_ = f.Close()
 	if err != nil {
 		return nil, err
 	}
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		_ = c.Close()
-		return nil, fmt.Errorf("fd %d is not a TCP socket", fd)
+	switch s := c.(type) {
+	case *net.TCPConn:
+		return s, nil
+	case *net.UnixConn:
+		return s, nil
 	}
-	return tc, nil
+	_ = c.Close()
+	return nil, fmt.Errorf("fd %d is not a stream socket", fd)
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }

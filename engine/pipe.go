@@ -17,7 +17,7 @@ const pipeChunk = 256 << 10
 // pipeState is a session's state once it has left the event loop.
 type pipeState struct {
 	mu      sync.Mutex // guards conns while runPipe sets them up (pipeAbort may run meanwhile)
-	conns   [2]*net.TCPConn
+	conns   [2]Stream
 	done    atomic.Int32 // directions finished
 	aborted atomic.Bool
 	lastAct atomic.Int64  // unix nanos of the last byte moved either way
@@ -104,7 +104,7 @@ func (s *Session) pipeDir(i int) {
 
 // splice moves bytes from src to dst until src's end of stream; false when the
 // session was aborted.
-func (s *Session) splice(i int, src, dst *net.TCPConn, idle time.Duration) bool {
+func (s *Session) splice(i int, src, dst Stream, idle time.Duration) bool {
 	p := &s.pipe
 	lr := &io.LimitedReader{R: src}
 	for {
@@ -176,7 +176,7 @@ func (s *Session) pipeAbort(reason CloseReason, err error) {
 		}
 		if i := resetSide(reason); i >= 0 {
 			s.pipe.mu.Lock()
-			if c := s.pipe.conns[i]; c != nil {
+			if c, ok := s.pipe.conns[i].(*net.TCPConn); ok {
 				_ = c.SetLinger(0)
 			}
 			s.pipe.mu.Unlock()

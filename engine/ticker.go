@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"net"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -66,7 +65,7 @@ func (e *Engine) Loops() int { return e.nloops }
 // as its handler and returns once h.OnOpen has run there. The engine takes c
 // over: c is closed (the loop holds its own descriptor) whatever happens.
 // Call it off the event loops.
-func (e *Engine) Enroll(c *net.TCPConn, h ConnHandler) error {
+func (e *Engine) Enroll(c Stream, h ConnHandler) error {
 	if e.closed.Load() {
 		_ = c.Close()
 		return ErrStopped
@@ -81,7 +80,7 @@ func (e *Engine) Enroll(c *net.TCPConn, h ConnHandler) error {
 // until h.OnOpen has run there (nil) or the loop could not take it (the
 // error; OnOpen then never runs). c is closed in every case (the loop holds
 // its own descriptor). Call it off the event loops.
-func (e *Engine) EnrollOn(el gnet.EventLoop, c *net.TCPConn, h ConnHandler) error {
+func (e *Engine) EnrollOn(el gnet.EventLoop, c Stream, h ConnHandler) error {
 	if e.closed.Load() {
 		_ = c.Close()
 		return ErrStopped

@@ -94,6 +94,7 @@ type Backend struct {
 type upstream struct {
 	opts   BackendOptions
 	srv    *balance.Server
+	tls    *tls.Config // nil: plain TCP
 	dialer net.Dialer
 	open   atomic.Int64 // connections: pooled, busy, dialing, piped
 	// retired: the server's options changed and a new upstream replaced
@@ -151,7 +152,7 @@ func (b *Backend) attach(s *balance.Server) *upstream {
 		u.retired.Store(true)
 		closePools(u)
 	}
-	u := &upstream{opts: b.opts, srv: s,
+	u := &upstream{opts: b.opts, srv: s, tls: b.opts.TLS.clientConfig(s.Addr()),
 		dialer: net.Dialer{Timeout: b.opts.ConnectTimeout, KeepAlive: 15 * time.Second}}
 	s.SetExt(balance.ExtL7, u)
 	return u

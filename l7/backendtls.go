@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/certs"
+	"github.com/sluicelb/sluice/engine"
 )
 
 // TLSOptions configure TLS from the proxy to a backend's servers: the
@@ -50,32 +51,33 @@ func (o *TLSOptions) clientConfig(addr string) *tls.Config {
 		InsecureSkipVerify: o.InsecureSkipVerify}, host)
 }
 
-// tlsDialError is a TLS handshake with a server that failed (certificate
-// not trusted, wrong name, no common version…): like a refused connect,
-// nothing was sent (classify: FailConnect).
-type tlsDialError struct{ err error }
-
-func (e *tlsDialError) Error() string { return "tls handshake with the server: " + e.err.Error() }
-func (e *tlsDialError) Unwrap() error { return e.err }
-
-// dialServer dials addr and, when cfg is set, completes a TLS handshake,
-// all within timeout. It returns the raw TCP connection (for socket-level
-// checks) and the one to speak through (the TLS connection, or raw).
-// A failure is a *dialError.
-func dialServer(d *net.Dialer, addr string, cfg *tls.Config, timeout time.Duration) (raw, conn net.Conn, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	raw, err = d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, nil, &dialError{err}
-	}
-	if cfg == nil {
-		return raw, raw, nil
-	}
+// dialTLS completes the TLS handshake with a server on the new connection
+// raw (bounded by deadline) and bridges it to a socket pair whose loop end
+// it returns; the request goes through tc first when head is not empty. A
+// failed handshake is a failed connect (nothing was sent).
+func dialTLS(raw *net.TCPConn, cfg *tls.Config, deadline time.Time, head []byte, writeTO time.Duration) (engine.Stream, bool, error) {
 	tc := tls.Client(raw, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
 		_ = raw.Close()
-		return nil, nil, &dialError{&tlsDialError{err}}
+		return nil, false, err
 	}
-	return raw, tc, nil
+	sent := false
+	if len(head) > 0 {
+		_ = raw.SetWriteDeadline(time.Now().Add(writeTO))
+		if _, err := tc.Write(head); err != nil {
+			_ = raw.Close()
+			return nil, false, err
+		}
+		_ = raw.SetWriteDeadline(time.Time{})
+		sent = true
+	}
+	end, err := startBridge(tc, raw, writeTO)
+	if err != nil {
+		_ = raw.Close()
+		return nil, false, err
+	}
+	return end, sent, nil
 }

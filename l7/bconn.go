@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/sluicelb/sluice/engine"
 	"golang.org/x/sys/unix"
 )
 
@@ -219,23 +220,49 @@ func (ex *exchange) dial(u *upstream) {
 	u.open.Add(1)
 	eng, el := l.eng, l.el
 	d := &u.dialer
-	head := ex.appendProxyHeader(nil, u.srv) // send_proxy: the header goes first
-	head = ex.appendRequestHead(head)        // owned: the goroutine writes it
-	rt := u.opts.ResponseTimeout
+	pp := ex.appendProxyHeader(nil, u.srv) // send_proxy: the header goes first (before TLS)
+	head := ex.appendRequestHead(nil)      // owned: the goroutine writes it
+	rt, ct := u.opts.ResponseTimeout, u.opts.ConnectTimeout
+	tlsCfg := u.tls
 	go func() {
+		start := time.Now()
 		nc, err := d.Dial("tcp", u.srv.Addr())
 		if err == nil {
 			tc := nc.(*net.TCPConn)
-			_ = tc.SetWriteDeadline(time.Now().Add(rt))
-			if _, werr := tc.Write(head); werr != nil {
-				bc.broken = true
+			var conn engine.Stream = tc
+			if tlsCfg != nil {
+				if len(pp) > 0 {
+					_ = tc.SetWriteDeadline(start.Add(ct))
+					_, err = tc.Write(pp)
+				}
+				if err == nil {
+					// Connect and handshake within ConnectTimeout; the head
+					// goes through TLS before the bridge starts.
+					var sent bool
+					conn, sent, err = dialTLS(tc, tlsCfg, start.Add(ct), head, rt)
+					bc.headSent = sent
+				}
+				if err != nil {
+					_ = tc.Close()
+				}
 			} else {
-				bc.headSent = true
+				_ = tc.SetWriteDeadline(time.Now().Add(rt))
+				out := head
+				if len(pp) > 0 {
+					out = append(pp, head...)
+				}
+				if _, werr := tc.Write(out); werr != nil {
+					bc.broken = true
+				} else {
+					bc.headSent = true
+				}
+				_ = tc.SetWriteDeadline(time.Time{})
 			}
-			_ = tc.SetWriteDeadline(time.Time{})
-			err = eng.EnrollOn(el, tc, bc) // orders these writes before OnOpen
 			if err == nil {
-				return
+				err = eng.EnrollOn(el, conn, bc) // orders these writes before OnOpen
+				if err == nil {
+					return
+				}
 			}
 		}
 		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {

@@ -63,6 +63,9 @@ type xstate struct {
 	rscan        int // the search for the end of the response head resumes here
 
 	connectRetries, otherRetries int
+
+	sticky *stickyTable    // the backend's sticky sessions (nil: off)
+	pref   *balance.Server // the server the request's cookie names
 }
 
 // exchange states.
@@ -176,7 +179,7 @@ func (ex *exchange) begin(err error, hs *headState) {
 	}
 	peer := r.ClientIP
 	trusted := t.trusted.Contains(peer)
-	client, buf := setForwarded(t, h, peer, trusted, false, uri.Host(), ex.buf)
+	client, buf := setForwarded(t, h, peer, trusted, hc.tls, uri.Host(), ex.buf)
 	ex.buf = buf
 	r.ClientIP = client
 	// A trusted proxy relays many clients over one connection: the access
@@ -281,7 +284,17 @@ func (ex *exchange) forward() {
 	be := ex.be
 	bal := be.bal.Load()
 	for {
-		srv := bal.Pick(ex.key, &ex.tried)
+		var srv *balance.Server
+		if ex.rec.Attempts == 0 && !ex.queued {
+			// Sticky sessions: the first attempt goes to the server the
+			// cookie names while it can serve (sticky.go).
+			ex.sticky, ex.pref = be.stickyPreference(&ex.req.Header)
+		}
+		if ex.sticky != nil && ex.rec.Attempts == 0 {
+			srv, _ = bal.PickPreferred(ex.pref, ex.key, &ex.tried)
+		} else {
+			srv = bal.Pick(ex.key, &ex.tried)
+		}
 		if srv == nil && ex.fail == FailNoServer && be.limited(bal) {
 			if ex.queue(bal) {
 				return

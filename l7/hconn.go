@@ -31,6 +31,7 @@ type hconn struct {
 	denied   bool       // Guard.AllowClient refused the client at accept: the request gets 403 and the conn closes
 	aclEach  bool       // the client was a trusted proxy at accept: the access lists judge each request's client
 	pp       *ppInfo    // PROXY protocol state (proxyproto.go); nil: not read on this frontend
+	tls      bool       // TLS terminated: the conn is the loop end of a bridge (tls.go)
 	acceptAt int64      // monoNow at accept
 
 	st           uint8

@@ -60,6 +60,11 @@ func (ex *exchange) localHead(st, n int) []byte {
 		b = strconv.AppendInt(b, int64(max(ex.retryAfter, 1)), 10)
 		b = append(b, "\r\n"...)
 	}
+	if hsts := ex.t.hsts; hsts != nil && ex.hc.tls {
+		b = append(b, "Strict-Transport-Security: "...)
+		b = append(b, hsts...)
+		b = append(b, "\r\n"...)
+	}
 	b = ex.appendConnection(b)
 	b = append(b, "\r\n"...)
 	ex.scratch = b

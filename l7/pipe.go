@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +33,7 @@ type pipe struct {
 	l       *rloop // where it returns; only l.el and l.eng are used off the loop
 	cfd     int    // descriptors handed over by the loop (-1: none)
 	bfd     int
-	cli, be *net.TCPConn
+	cli, be engine.Stream
 	cin     []byte // client bytes gnet had read, not yet forwarded
 	bin     []byte // server bytes gnet had read, not yet forwarded
 

@@ -20,6 +20,7 @@ package l7
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -52,6 +53,10 @@ type Proxy struct {
 	drained  chan struct{} // capacity 1: "a connection closed while draining"
 	tunnels  atomic.Int64
 	pipes    pipeSet
+	// tlsConfig, when set, terminates TLS on every connection (tls.go). It
+	// is fixed at New: certificates change through it (certs.Server).
+	tlsConfig  *tls.Config
+	handshakes connSet // TLS handshakes in progress (closed by a forced shutdown)
 
 	mu      sync.Mutex
 	lns     []*net.TCPListener
@@ -74,7 +79,7 @@ func New(opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{frontend: o.Frontend, log: o.Logger, maxConns: o.MaxConns, maxHead: o.Limits.MaxHeaderBytes,
-		drained: make(chan struct{}, 1)}
+		drained: make(chan struct{}, 1), tlsConfig: o.TLS}
 	p.table.Store(t)
 	p.eng = o.Engine
 	if p.eng == nil {

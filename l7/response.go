@@ -177,6 +177,9 @@ func (ex *exchange) finalResponse() int {
 		ex.closing = true // an early answer: the rest of the body is not read
 	}
 	ex.scratch = stripHopResponse(h, ex.scratch)
+	if hsts := ex.t.hsts; hsts != nil && ex.hc.tls {
+		h.SetCanonical(strHSTS, hsts)
+	}
 	if rt := ex.route; rt != nil {
 		rt.resHeaders.applyResponse(h)
 	}
@@ -224,6 +227,14 @@ func (ex *exchange) appendResponseHead(b []byte, cl int) []byte {
 		if cl >= 0 && st != fasthttp.StatusNoContent && st >= 200 {
 			b = append(b, "Content-Length: "...)
 			b = strconv.AppendInt(b, int64(cl), 10)
+			b = append(b, "\r\n"...)
+		}
+	}
+	if ex.sticky != nil && ex.srv != ex.pref {
+		// The client is placed (again): pin it to the server that answered.
+		if c := ex.sticky.setCookie(ex.srv, ex.hc.tls); c != nil {
+			b = append(b, "Set-Cookie: "...)
+			b = append(b, c...)
 			b = append(b, "\r\n"...)
 		}
 	}

@@ -64,6 +64,15 @@ func (p *Proxy) accept(c *net.TCPConn) {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		hc.ip = a.AddrPort().Addr().Unmap()
 	}
+	if p.tlsConfig != nil {
+		if t.proxyProtocol {
+			hc.pp = &ppInfo{trusted: t.trusted.Contains(hc.ip)}
+		} else {
+			hc.admit()
+		}
+		go p.acceptTLS(c, hc, time.Now())
+		return
+	}
 	if t.proxyProtocol {
 		// The client (and so the access lists' verdict) is known once the
 		// header was read, on the loop (proxyproto.go).
@@ -83,6 +92,10 @@ func (p *Proxy) accept(c *net.TCPConn) {
 // maxRefusers concurrent refusals the conn is just closed.
 func (p *Proxy) refuse(c *net.TCPConn) {
 	p.refused.Add(1)
+	if p.tlsConfig != nil { // no handshake for a refused client: just close
+		_ = c.Close()
+		return
+	}
 	if p.refusing.Add(1) > maxRefusers {
 		p.refusing.Add(-1)
 		_ = c.Close()
@@ -137,6 +150,7 @@ func (p *Proxy) shutdown(ctx context.Context) error {
 		p.onLoops(func(l *rloop) { l.closeAll(p) })
 		p.eng.Abort(p.isTunnelOf)
 		p.pipes.abortAll()
+		p.handshakes.closeAll()
 	}
 	if p.ownEng {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
