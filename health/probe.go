@@ -72,7 +72,8 @@ func (p *prober) probe(ctx context.Context, o *ActiveOptions, hdr []byte) (ok bo
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(longAgo) })
+	raw := conn // conn becomes the TLS client below: the cancel sets the socket's deadline
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(longAgo) })
 	defer stop()
 	if len(hdr) > 0 { // a PROXY header comes before TLS
 		if _, err := conn.Write(hdr); err != nil {
