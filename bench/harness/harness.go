@@ -33,7 +33,7 @@ import (
 type Options struct {
 	Quick        bool
 	Scenarios    []string // IDs a..g
-	Peers        []string // sluice, haproxy, nginx, caddy
+	Peers        []string // sluice, haproxy, nginx, caddy; sluice-rl, sluice-rl-redis, sluice+streamN, sluice+watchN
 	Duration     time.Duration
 	Warmup       time.Duration
 	Reps         int
@@ -103,16 +103,11 @@ func (o *Options) defaults() error {
 			return fmt.Errorf("--scenario %q: want some of a,b,c,d,e,f,g", id)
 		}
 	}
-	known := []string{"sluice", "sluice-rl", "sluice-rl-redis", "haproxy", "nginx", "caddy"}
 	if len(o.Peers) == 0 {
-		o.Peers = []string{"sluice", "haproxy", "nginx", "caddy"} // sluice-rl on request
+		o.Peers = []string{"sluice", "haproxy", "nginx", "caddy"} // sluice-rl, sluice+streamN... on request
 	}
-	for _, p := range o.Peers {
-		if !slices.Contains(known, p) {
-			return fmt.Errorf("--peers %q: want some of %s", p, strings.Join(known, ","))
-		}
-	}
-	return nil
+	_, err := peer.Select(o.Sluice, o.Peers)
+	return err
 }
 
 // runner is the state of one Run.
@@ -161,6 +156,9 @@ func Run(ctx context.Context, opts Options) (*report.Results, error) {
 			r.selected[i].Title = fmt.Sprintf("memory: %s idle HTTP conns, %s idle TCP sessions (fresh process each)",
 				report.FormatValue(float64(opts.IdleConns)), report.FormatValue(float64(opts.IdleSessions)))
 		}
+	}
+	if slices.ContainsFunc(opts.Peers, func(p string) bool { return strings.HasPrefix(p, "sluice+") }) {
+		r.selected = withAPIMetrics(r.selected)
 	}
 	r.res.Scenarios = r.selected
 	if opts.ProxyCPUs != "" {
@@ -265,10 +263,11 @@ type prepared struct {
 
 func (r *runner) preparePeers() ([]*prepared, error) {
 	var out []*prepared
-	for _, p := range peer.All(r.opts.Sluice) {
-		if !slices.Contains(r.opts.Peers, p.Name) {
-			continue
-		}
+	selected, err := peer.Select(r.opts.Sluice, r.opts.Peers)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range selected {
 		bin, err := p.Lookup()
 		if err != nil {
 			r.skip(p.Name, err.Error())
@@ -284,7 +283,7 @@ func (r *runner) preparePeers() ([]*prepared, error) {
 		// Each peer listens on its own ports, so that TIME_WAIT entries left by one peer's
 		// new-connection scenario never meet the next peer's clients.
 		s := r.setup
-		for _, a := range []*string{&s.HTTPListen, &s.TCPListen, &s.AdminListen} {
+		for _, a := range []*string{&s.HTTPListen, &s.TCPListen, &s.AdminListen, &s.GRPCListen} {
 			if *a, err = freeport.Addr(); err != nil {
 				return nil, err
 			}
@@ -387,7 +386,7 @@ func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
 // legend is the line printed under the table: what the cells hold.
 func legend(o Options) string {
 	return fmt.Sprintf("Medians of %d run(s) of %v each (after %v warm-up); in parentheses each peer's median ÷ sluice's. "+
-		"Proxy CPU is the proxy's user+system time in the measurement window, pinned to one core.", o.Reps, o.Duration, o.Warmup)
+		"Proxy CPU is the proxy's user+system time in the measurement window, pinned to one core.%s", o.Reps, o.Duration, o.Warmup, apiLegend(o))
 }
 
 // onlineCPUs counts the machine's online CPUs from /sys (runtime.NumCPU counts only those

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicelb/sluice/bench/apiclient"
 	"github.com/sluicelb/sluice/bench/load"
 	"github.com/sluicelb/sluice/bench/peer"
 	"github.com/sluicelb/sluice/bench/report"
@@ -43,10 +44,20 @@ func (r *runner) runPeer(ctx context.Context, pp *prepared, rep int) {
 	}
 	if len(ids) > 0 {
 		proc, err := r.start(pp)
+		var api *apiclient.Set
+		if err == nil && pp.p.API != nil {
+			if api, err = r.attach(ctx, pp); err != nil {
+				r.stop(proc)
+			}
+		}
 		if err != nil {
 			fail(ids, err)
 		} else {
-			r.runScenarios(ctx, pp, proc, rep, ids)
+			r.runScenarios(ctx, pp, proc, api, rep, ids)
+			if api != nil {
+				api.Close()
+				r.logf("rep %d %s: %s", rep, name, api.Summary())
+			}
 			r.stop(proc)
 		}
 	}
@@ -105,14 +116,16 @@ func (r *runner) stop(proc *peer.Process) {
 	}
 }
 
-func (r *runner) runScenarios(ctx context.Context, pp *prepared, proc *peer.Process, rep int, ids []string) {
+// runScenarios runs ids on proc; api, when not nil, are the admin-API clients attached to
+// it, checked after each scenario.
+func (r *runner) runScenarios(ctx context.Context, pp *prepared, proc *peer.Process, api *apiclient.Set, rep int, ids []string) {
 	name := pp.p.Name
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
 		}
 		s := report.Sample{Peer: name, Scenario: id, Rep: rep, Values: map[string]float64{}}
-		err := r.scenario(ctx, id, proc, &s)
+		err := r.scenario(ctx, id, proc, api, &s)
 		if err != nil {
 			s.Err, s.Values = err.Error(), nil
 			r.logf("rep %d %s %s: %v", rep, name, id, err)
@@ -209,25 +222,37 @@ func (r *runner) runHTTP(ctx context.Context, o load.HTTPOptions) (load.Result, 
 	return load.RunWrk(ctx, r.wrk, threads, o)
 }
 
-func (r *runner) scenario(ctx context.Context, id string, proc *peer.Process, s *report.Sample) error {
+// scenario runs one scenario on proc and fills s. With api, the attached clients' counts
+// are marked with the window and checked after it (apiValues).
+func (r *runner) scenario(ctx context.Context, id string, proc *peer.Process, api *apiclient.Set, s *report.Sample) error {
 	if id == "f" {
-		return r.addedLatency(ctx, s)
+		if err := r.addedLatency(ctx, s); err != nil {
+			return err
+		}
+		if api != nil {
+			return api.Err() // attached, not counted: the window is the direct run's and then the proxy's
+		}
+		return nil
 	}
 	m := &cpuMeter{proc: proc, core: r.proxyCore()}
+	mark := m.mark
+	if api != nil {
+		mark = func(open bool) { m.mark(open); api.Mark(open) }
+	}
 	var res load.Result
 	var err error
 	switch id {
 	case "a", "b", "c":
 		path := map[string]string{"a": "/size/1024", "b": "/size/65536", "c": "/size/1024"}[id]
 		o := r.httpOpts(path, 64, id == "c")
-		o.Mark = m.mark
+		o.Mark = mark
 		res, err = r.runHTTP(ctx, o)
 	case "d":
 		res, err = load.RunTCPRR(ctx, load.TCPOptions{Addr: r.setup.TCPListen, Conns: 64, Size: 64,
-			Duration: r.opts.Duration, Warmup: r.opts.Warmup, Mark: m.mark})
+			Duration: r.opts.Duration, Warmup: r.opts.Warmup, Mark: mark})
 	case "e":
 		res, err = load.RunTCPBulk(ctx, load.TCPOptions{Addr: r.setup.TCPListen, Conns: 4, Size: 64 << 10,
-			Duration: r.opts.Duration, Warmup: r.opts.Warmup, Mark: m.mark})
+			Duration: r.opts.Duration, Warmup: r.opts.Warmup, Mark: mark})
 	case "h", "i", "j":
 		// The Go driver (wrk cannot choose between full and resumed
 		// handshakes). TLS 1.3 only, the client skips verification so
@@ -243,7 +268,7 @@ func (r *runner) scenario(ctx context.Context, id string, proc *peer.Process, s 
 		o.TLS = &tls.Config{ServerName: peer.TLSName, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13,
 			NextProtos: []string{"http/1.1"}, CurvePreferences: []tls.CurveID{tls.X25519}}
 		o.Resume = id == "i"
-		o.Mark = m.mark
+		o.Mark = mark
 		res, err = load.RunHTTP(ctx, o)
 		if err == nil && id == "i" && res.Handshakes > 0 {
 			s.Values["resumed_pct"] = 100 * float64(res.Resumed) / float64(res.Handshakes)
@@ -251,6 +276,11 @@ func (r *runner) scenario(ctx context.Context, id string, proc *peer.Process, s 
 	}
 	if err != nil {
 		return err
+	}
+	if api != nil {
+		if err := apiValues(api, s); err != nil {
+			return err
+		}
 	}
 	s.Driver, s.Errors, s.Non2xx = res.Driver, res.Errors, res.Non2xx
 	if res.Requests == 0 && res.Bytes == 0 {
@@ -374,7 +404,7 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 func describe(s report.Sample) string {
 	var parts []string
 	for _, k := range []string{"rps", "mbps", "p50_ms", "p99_ms", "cpu_us_per_req", "cpu_us_per_mb", "cpu_pct",
-		"core_other_pct", "added_p50_us", "added_p99_us", "idle_rss_mib", "rss_conns_mib", "kib_per_conn", "rss_sessions_mib", "kib_per_session"} {
+		"core_other_pct", "api_clients", "api_msgs_per_s", "api_min_client_msgs", "added_p50_us", "added_p99_us", "idle_rss_mib", "rss_conns_mib", "kib_per_conn", "rss_sessions_mib", "kib_per_session"} {
 		if v, ok := s.Values[k]; ok {
 			parts = append(parts, k+"="+report.FormatValue(v))
 		}

@@ -76,11 +76,16 @@ func sluiceConfig(dir string, s Setup) (string, error) { return sluiceYAML(dir, 
 
 // sluiceYAML writes sluice's config; extra is appended to the web frontend.
 func sluiceYAML(dir string, s Setup, extra string) (string, error) {
+	return sluiceYAMLAdmin(dir, s, "", extra)
+}
+
+// sluiceYAMLAdmin is sluiceYAML with admin appended to the admin section.
+func sluiceYAMLAdmin(dir string, s Setup, admin, extra string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# sluice-bench: equivalent of ../haproxy/haproxy.cfg, ../nginx/nginx.conf and ../caddy/Caddyfile.
 admin:
   listen: %s
-logging:
+%slogging:
   level: warn
   format: text
   access_log: "off"
@@ -93,7 +98,7 @@ frontends:
     listen: %s
     max_connections: %d
     backend: web
-%s`, s.AdminListen, 2*s.MaxConns, s.HTTPListen, s.MaxConns, extra)
+%s`, s.AdminListen, admin, 2*s.MaxConns, s.HTTPListen, s.MaxConns, extra)
 	if s.TLSListen != "" {
 		fmt.Fprintf(&b, `  - name: webtls
     mode: http

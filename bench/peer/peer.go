@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -18,6 +19,7 @@ type Setup struct {
 	HTTPListen   string   // the L7 frontend
 	TCPListen    string   // the L4 frontend ("" = no L4)
 	AdminListen  string   // sluice's admin listener
+	GRPCListen   string   // sluice's gRPC control service (admin.grpc_listen; only the API peers use it)
 	HTTPBackends []string // HTTP servers, balanced round robin
 	TCPBackends  []string // TCP echo servers, balanced round robin
 	MaxConns     int      // connection limit per frontend (>= the idle-connection scenario + headroom)
@@ -43,6 +45,7 @@ type Peer struct {
 	Validate func(bin, dir, cfg string) *exec.Cmd // nil: no validator
 	Version  func(bin string) *exec.Cmd
 	Scratch  []string // runtime files and directories it leaves in its config dir (see Tidy)
+	API      *API     // sluice with admin-API clients attached (sluice+streamN, sluice+watchN); nil otherwise
 }
 
 // Tidy removes p's runtime leftovers (Scratch) and empty files from dir, so that dir
@@ -70,6 +73,40 @@ func (p *Peer) Tidy(dir string) error {
 // rate-limit rules) runs only when --peers names it.
 func All(sluicePath string) []*Peer {
 	return []*Peer{Sluice(sluicePath), SluiceRateLimited(sluicePath), SluiceRateLimitedRedis(sluicePath), HAProxy(), Nginx(), Caddy()}
+}
+
+// Select returns the peers that names ask for, in the fixed run order of All with the
+// API peers (sluice+streamN, sluice+watchN, in the order named) after the other sluice
+// variants; an unknown name is an error naming the known ones.
+func Select(sluicePath string, names []string) ([]*Peer, error) {
+	all := All(sluicePath)
+	var api []*Peer
+	for _, n := range names {
+		if slices.ContainsFunc(all, func(p *Peer) bool { return p.Name == n }) {
+			continue
+		}
+		p, err := SluiceAPI(sluicePath, n)
+		if err != nil {
+			known := make([]string, len(all))
+			for i, p := range all {
+				known[i] = p.Name
+			}
+			return nil, fmt.Errorf("--peers %q: want some of %s, sluice+streamN, sluice+watchN", n, strings.Join(known, ","))
+		}
+		if !slices.ContainsFunc(api, func(q *Peer) bool { return q.Name == p.Name }) {
+			api = append(api, p)
+		}
+	}
+	var out []*Peer
+	for _, p := range all {
+		if slices.Contains(names, p.Name) {
+			out = append(out, p)
+		}
+		if p.Name == "sluice-rl-redis" {
+			out = append(out, api...)
+		}
+	}
+	return out, nil
 }
 
 // Lookup returns the peer's binary path, or an error that says how to install it.
