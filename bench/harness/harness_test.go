@@ -9,8 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicelb/sluice/bench/benchtest"
 	"github.com/sluicelb/sluice/internal/testtool"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	benchtest.Cleanup()
+	os.Exit(code)
+}
 
 func TestOptionsValidation(t *testing.T) {
 	for _, c := range []struct {
@@ -20,6 +27,10 @@ func TestOptionsValidation(t *testing.T) {
 		{Options{Scenarios: []string{"z"}}, `--scenario "z"`},
 		{Options{Peers: []string{"envoy"}}, `--peers "envoy"`},
 		{Options{Driver: "ab"}, `--driver "ab"`},
+		{Options{Peers: []string{"sluice+stream0"}}, `--peers "sluice+stream0"`},
+		{Options{Peers: []string{"sluice+stream1001"}}, `--peers "sluice+stream1001"`},
+		{Options{Peers: []string{"sluice+poll3"}}, `--peers "sluice+poll3"`},
+		{Options{Peers: []string{"sluice+watch07"}}, `--peers "sluice+watch07"`},
 	} {
 		if err := c.o.defaults(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: err=%v, want %q", c.o, err, c.want)
@@ -129,4 +140,61 @@ func TestMachineInfo(t *testing.T) {
 		t.Fatalf("onlineCPUs=%d", n)
 	}
 	_ = cpuModel() // "" is allowed (e.g. arm64 /proc/cpuinfo has no model name)
+}
+
+// TestRunAPIPeers runs scenario a against plain sluice, sluice with 3 stream clients and
+// sluice with one Watch client in one run, and checks the API peers' clients were
+// attached and received messages in the window, the plain peer has no API figures, and
+// the table carries the rows.
+func TestRunAPIPeers(t *testing.T) {
+	out := t.TempDir()
+	var log strings.Builder
+	res, err := Run(context.Background(), Options{Peers: []string{"sluice+watch", "sluice", "sluice+stream3"}, Scenarios: []string{"a"},
+		Sluice: benchtest.Sluice(t), Duration: 1500 * time.Millisecond, Warmup: 100 * time.Millisecond, Reps: 1, Driver: "go",
+		IdleConns: 100, IdleSessions: 50, Out: out, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if strings.Join(res.Peers, ",") != "sluice,sluice+watch,sluice+stream3" {
+		t.Fatalf("peers %v", res.Peers)
+	}
+	for _, s := range res.Samples {
+		if s.Err != "" {
+			t.Fatalf("%s %s: %s\n%s", s.Peer, s.Scenario, s.Err, log.String())
+		}
+	}
+	for _, c := range []struct {
+		peer, m string
+		lo, hi  float64
+	}{{"sluice+stream3", "api_clients", 3, 3}, {"sluice+watch", "api_clients", 1, 1},
+		{"sluice+stream3", "api_min_client_msgs", 100, 1e9}, // a log message per request, at most 2000/s per client
+		{"sluice+watch", "api_min_client_msgs", 1, 10},      // stats once a second
+		{"sluice+stream3", "api_msgs_per_s", 3 * 100 / 1.5, 1e9}, {"sluice+stream3", "rps", 100, 1e9}, {"sluice+watch", "cpu_us_per_req", 0, 1e9}} {
+		md, ok := res.Lookup(c.peer, "a", c.m)
+		if !ok || md.Value < c.lo || md.Value > c.hi {
+			t.Errorf("%s %s = %+v (found %v), want %v..%v\n%s", c.peer, c.m, md, ok, c.lo, c.hi, log.String())
+		}
+	}
+	if _, ok := res.Lookup("sluice", "a", "api_clients"); ok {
+		t.Error("plain sluice has API figures")
+	}
+	md := res.Markdown()
+	for _, want := range []string{"| a) L7 keep-alive, 1 KiB, 64 conns | req/s |", "|  | API clients attached | n/a | 1.00 | 3.00 |",
+		"|  | API msgs received/s (all clients) | n/a |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("table lacks %q:\n%s", want, md)
+		}
+	}
+	for _, want := range []string{"sluice+watch: 1 watch client(s) received stats=", "sluice+stream3: 3 stream client(s) received stats="} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	cfg, err := os.ReadFile(filepath.Join(out, "configs", "sluice+watch", "sluice.yaml"))
+	if err != nil || !strings.Contains(string(cfg), "grpc_listen: 127.0.0.1:") || !strings.Contains(string(cfg), `password_hash: "$2`) {
+		t.Fatalf("sluice+watch config: %v\n%s", err, cfg)
+	}
+	if _, err := os.Stat(filepath.Join(out, "configs", "sluice+stream3", "state")); !os.IsNotExist(err) {
+		t.Errorf("state_dir (API keys) left in the output: %v", err)
+	}
 }
