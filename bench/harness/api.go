@@ -43,7 +43,7 @@ func (r *runner) attach(ctx context.Context, pp *prepared) (*apiclient.Set, erro
 		return nil, fmt.Errorf("%s: create an API key: %w", pp.p.Name, err)
 	}
 	set, err := apiclient.Attach(ctx, apiclient.Options{Kind: a.Kind, N: a.N, AdminAddr: pp.setup.AdminListen,
-		GRPCAddr: pp.setup.GRPCListen, Key: key, Timeout: 15 * time.Second})
+		GRPCAddr: pp.setup.GRPCListen, Key: key, Topics: a.Topics, Timeout: 15 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pp.p.Name, err)
 	}
@@ -68,7 +68,7 @@ func apiLegend(o Options) string {
 	if !slices.ContainsFunc(o.Peers, func(p string) bool { return strings.HasPrefix(p, "sluice+") }) {
 		return ""
 	}
-	return " sluice+streamN: sluice with N WebSocket clients on GET /api/v1/stream subscribed to stats, events and logs (as the web UI); " +
+	return " sluice+streamN: sluice with N WebSocket clients on GET /api/v1/stream subscribed to stats, events and logs (as the web UI with its logs view open; -nologs: stats and events only); " +
 		"sluice+watchN: N gRPC sluice.v1.Control/Watch clients (as `sluice ctl watch`). The clients run in the harness process, off the proxy's core, " +
 		"attached for the whole life of the process (every scenario but g, which starts fresh processes without them); a window in which any client received nothing fails."
 }

@@ -14,10 +14,11 @@ import (
 // API says which admin-API clients the harness attaches to an API peer for the whole
 // time its process runs (every measurement window included).
 type API struct {
-	Kind     string // "stream" (WebSocket /api/v1/stream) or "watch" (gRPC Control/Watch)
-	N        int    // clients
-	User     string // the admin user in the generated config
-	Password string // its password (random per run); its bcrypt hash comes from `sluice hash-password`
+	Kind     string   // "stream" (WebSocket /api/v1/stream) or "watch" (gRPC Control/Watch)
+	N        int      // clients
+	Topics   []string // stream topics: stats, events, logs (the UI with its logs view open); -nologs: stats, events
+	User     string   // the admin user in the generated config
+	Password string   // its password (random per run); its bcrypt hash comes from `sluice hash-password`
 }
 
 // MaxAPIClients bounds N in sluice+streamN and sluice+watchN.
@@ -27,8 +28,9 @@ const MaxAPIClients = 1000
 // `sluice hash-password`), admin.state_dir for API keys and admin.grpc_listen; the
 // harness logs in, creates a viewer API key and attaches the clients the name asks for:
 // "sluice+streamN" N WebSocket stream clients subscribed to stats, events and logs (as
-// the web UI), "sluice+watchN" N gRPC Watch clients (as `sluice ctl watch`); N defaults
-// to 1. Beside "sluice" in one run it shows what the attached API costs the data path
+// the web UI with its logs view open), "sluice+streamN-nologs" to stats and events only
+// (the UI's dashboard), "sluice+watchN" N gRPC Watch clients (as `sluice ctl watch`); N
+// defaults to 1. Beside "sluice" in one run it shows what the attached API costs the data path
 // (issues 20 and 22). Opt-in: --peers sluice,sluice+stream10,sluice+watch1.
 func SluiceAPI(path, name string) (*Peer, error) {
 	rest, ok := strings.CutPrefix(name, "sluice+")
@@ -41,6 +43,10 @@ func SluiceAPI(path, name string) (*Peer, error) {
 			kind, rest = k, r
 			break
 		}
+	}
+	topics := []string{"stats", "events", "logs"}
+	if r, ok := strings.CutSuffix(rest, "-nologs"); ok && kind == "stream" {
+		rest, topics = r, []string{"stats", "events"}
 	}
 	n := 1
 	if kind != "" && rest != "" {
@@ -57,6 +63,9 @@ func SluiceAPI(path, name string) (*Peer, error) {
 	p := Sluice(path)
 	p.Name = name
 	p.API = &API{Kind: kind, N: n, User: "bench", Password: hex.EncodeToString(pw[:])}
+	if kind == "stream" {
+		p.API.Topics = topics
+	}
 	p.Scratch = []string{"state"}
 	p.Generate = func(dir string, s Setup) (string, error) {
 		if s.GRPCListen == "" {

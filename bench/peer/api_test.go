@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,13 +13,23 @@ import (
 
 func TestSluiceAPINames(t *testing.T) {
 	for name, want := range map[string]string{"sluice+stream10": "stream 10", "sluice+stream": "stream 1", "sluice+watch": "watch 1",
-		"sluice+watch1000": "watch 1000"} {
+		"sluice+watch1000": "watch 1000", "sluice+stream10-nologs": "stream 10 [stats events]", "sluice+stream-nologs": "stream 1 [stats events]"} {
 		p, err := SluiceAPI("bin/sluice", name)
-		if err != nil || p.Name != name || p.API == nil || p.API.Kind+" "+strconv.Itoa(p.API.N) != want || len(p.API.Password) != 32 {
+		if err == nil && p.API.Kind == "stream" && !strings.HasSuffix(name, "-nologs") && fmt.Sprint(p.API.Topics) != "[stats events logs]" {
+			t.Errorf("%s: topics %v", name, p.API.Topics)
+		}
+		got := ""
+		if err == nil {
+			got = p.API.Kind + " " + strconv.Itoa(p.API.N)
+			if strings.HasSuffix(name, "-nologs") {
+				got += " " + fmt.Sprint(p.API.Topics)
+			}
+		}
+		if err != nil || p.Name != name || got != want || len(p.API.Password) != 32 {
 			t.Errorf("%s: %+v %v, want %s", name, p, err, want)
 		}
 	}
-	for _, bad := range []string{"sluice", "sluice+", "sluice+stream0", "sluice+stream1001", "sluice+stream-1", "sluice+watch+1", "sluice+streams", "haproxy+watch"} {
+	for _, bad := range []string{"sluice", "sluice+", "sluice+stream0", "sluice+stream1001", "sluice+stream-1", "sluice+watch+1", "sluice+streams", "haproxy+watch", "sluice+watch-nologs", "sluice+stream-nologs2"} {
 		if _, err := SluiceAPI("bin/sluice", bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
@@ -34,7 +45,7 @@ func TestSluiceAPINames(t *testing.T) {
 	if got := strings.Join(names, ","); got != "sluice,sluice-rl,sluice+watch,sluice+stream10,caddy" {
 		t.Fatalf("Select order %s", got)
 	}
-	if _, err := Select("bin/sluice", []string{"envoy"}); err == nil || !strings.Contains(err.Error(), "sluice+streamN, sluice+watchN") {
+	if _, err := Select("bin/sluice", []string{"envoy"}); err == nil || !strings.Contains(err.Error(), "sluice+streamN, sluice+streamN-nologs, sluice+watchN") {
 		t.Fatalf("Select envoy: %v", err)
 	}
 }

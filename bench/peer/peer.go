@@ -91,7 +91,7 @@ func Select(sluicePath string, names []string) ([]*Peer, error) {
 			for i, p := range all {
 				known[i] = p.Name
 			}
-			return nil, fmt.Errorf("--peers %q: want some of %s, sluice+streamN, sluice+watchN", n, strings.Join(known, ","))
+			return nil, fmt.Errorf("--peers %q: want some of %s, sluice+streamN, sluice+streamN-nologs, sluice+watchN", n, strings.Join(known, ","))
 		}
 		if !slices.ContainsFunc(api, func(q *Peer) bool { return q.Name == p.Name }) {
 			api = append(api, p)

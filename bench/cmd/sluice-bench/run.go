@@ -24,7 +24,7 @@ func cmdRun(args []string) error {
 	var scen, peers string
 	fs.BoolVar(&o.Quick, "quick", false, "short run (1 s per scenario, 1 repetition): the whole run takes under a minute")
 	fs.StringVar(&scen, "scenario", "", "comma-separated scenarios to run (default all): a,b,c,d,e,f,h,i,j,g")
-	fs.StringVar(&peers, "peers", "", "comma-separated peers (default all installed): sluice,haproxy,nginx,caddy; sluice-rl (sluice with three rate-limit rules), sluice-rl-redis (the same rules shared through Redis at $SLUICE_BENCH_REDIS), sluice+streamN (N WebSocket /api/v1/stream clients attached, as the web UI) and sluice+watchN (N gRPC Watch clients, as sluice ctl watch) on request")
+	fs.StringVar(&peers, "peers", "", "comma-separated peers (default all installed): sluice,haproxy,nginx,caddy; sluice-rl (sluice with three rate-limit rules), sluice-rl-redis (the same rules shared through Redis at $SLUICE_BENCH_REDIS), sluice+streamN (N WebSocket /api/v1/stream clients attached, subscribed to stats, events and logs as the web UI with its logs view; sluice+streamN-nologs: stats and events) and sluice+watchN (N gRPC Watch clients, as sluice ctl watch) on request")
 	fs.DurationVar(&o.Duration, "duration", 0, "measured time per scenario (default 10s, --quick 1s)")
 	fs.DurationVar(&o.Warmup, "warmup", 0, "unmeasured warm-up per scenario (default 1s, --quick 200ms)")
 	fs.IntVar(&o.Reps, "reps", 0, "repetitions, run alternately A B C A B C ... (default 3, --quick 1)")
