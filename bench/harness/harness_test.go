@@ -144,18 +144,21 @@ func TestMachineInfo(t *testing.T) {
 
 // TestRunAPIPeers runs scenario a against plain sluice, sluice with 3 stream clients and
 // sluice with one Watch client in one run, and checks the API peers' clients were
-// attached and received messages in the window, the plain peer has no API figures, and
-// the table carries the rows.
+// attached and received messages in the window (a sample fails otherwise), the plain peer
+// has no API figures, and the table carries the rows. The stream clients take stats and
+// events only: with logs, this race-instrumented process, busy driving the load, falls
+// behind the log flood and sluice rightly drops it (bench/apiclient's tests count the
+// log messages exactly).
 func TestRunAPIPeers(t *testing.T) {
 	out := t.TempDir()
 	var log strings.Builder
-	res, err := Run(context.Background(), Options{Peers: []string{"sluice+watch", "sluice", "sluice+stream3"}, Scenarios: []string{"a"},
+	res, err := Run(context.Background(), Options{Peers: []string{"sluice+watch", "sluice", "sluice+stream3-nologs"}, Scenarios: []string{"a"},
 		Sluice: benchtest.Sluice(t), Duration: 1500 * time.Millisecond, Warmup: 100 * time.Millisecond, Reps: 1, Driver: "go",
 		IdleConns: 100, IdleSessions: 50, Out: out, Log: &log})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	if strings.Join(res.Peers, ",") != "sluice,sluice+watch,sluice+stream3" {
+	if strings.Join(res.Peers, ",") != "sluice,sluice+watch,sluice+stream3-nologs" {
 		t.Fatalf("peers %v", res.Peers)
 	}
 	for _, s := range res.Samples {
@@ -166,10 +169,10 @@ func TestRunAPIPeers(t *testing.T) {
 	for _, c := range []struct {
 		peer, m string
 		lo, hi  float64
-	}{{"sluice+stream3", "api_clients", 3, 3}, {"sluice+watch", "api_clients", 1, 1},
-		{"sluice+stream3", "api_min_client_msgs", 100, 1e9}, // a log message per request, at most 2000/s per client
-		{"sluice+watch", "api_min_client_msgs", 0, 10},      // stats once a second (0: the next one came in the grace after the window)
-		{"sluice+stream3", "api_msgs_per_s", 3 * 100 / 1.5, 1e9}, {"sluice+stream3", "rps", 100, 1e9}, {"sluice+watch", "cpu_us_per_req", 0, 1e9}} {
+	}{{"sluice+stream3-nologs", "api_clients", 3, 3}, {"sluice+watch", "api_clients", 1, 1},
+		{"sluice+stream3-nologs", "api_min_client_msgs", 0, 10}, // stats once a second
+		{"sluice+watch", "api_min_client_msgs", 0, 10},          // stats once a second (0: the next one came in the grace after the window)
+		{"sluice+stream3-nologs", "api_msgs_per_s", 0, 3 * 5}, {"sluice+stream3-nologs", "rps", 100, 1e9}, {"sluice+watch", "cpu_us_per_req", 0, 1e9}} {
 		md, ok := res.Lookup(c.peer, "a", c.m)
 		if !ok || md.Value < c.lo || md.Value > c.hi {
 			t.Errorf("%s %s = %+v (found %v), want %v..%v\n%s", c.peer, c.m, md, ok, c.lo, c.hi, log.String())
@@ -185,7 +188,8 @@ func TestRunAPIPeers(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, md)
 		}
 	}
-	for _, want := range []string{"sluice+watch: 1 watch client(s) received stats=", "sluice+stream3: 3 stream client(s) received stats="} {
+	for _, want := range []string{"sluice+watch: 1 watch client(s) received stats=", "sluice+stream3-nologs: 3 stream client(s) received stats=",
+		"event=0 log=0\n"} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, log.String())
 		}
@@ -194,7 +198,7 @@ func TestRunAPIPeers(t *testing.T) {
 	if err != nil || !strings.Contains(string(cfg), "grpc_listen: 127.0.0.1:") || !strings.Contains(string(cfg), `password_hash: "$2`) {
 		t.Fatalf("sluice+watch config: %v\n%s", err, cfg)
 	}
-	if _, err := os.Stat(filepath.Join(out, "configs", "sluice+stream3", "state")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(out, "configs", "sluice+stream3-nologs", "state")); !os.IsNotExist(err) {
 		t.Errorf("state_dir (API keys) left in the output: %v", err)
 	}
 }
