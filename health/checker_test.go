@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -46,6 +47,11 @@ func waitAccepts(t *testing.T, be *backend, n int) {
 // back up within interval × healthy_threshold (+ one interval). Each
 // transition calls SetActiveUp and OnTransition once and logs Warn (down) or
 // Info (up) with the server and the reason.
+//
+// The checker runs in a synctest bubble: its timers and the times measured
+// here are on the bubble's clock, which stands still while a probe waits on
+// the (real) network, so the bounds hold exactly however loaded the machine
+// is. The backend lives outside the bubble.
 func TestCheckerDetection(t *testing.T) {
 	for _, typ := range []CheckType{TCP, HTTP} {
 		t.Run(typ.String(), func(t *testing.T) {
@@ -54,67 +60,72 @@ func TestCheckerDetection(t *testing.T) {
 				h = func(w http.ResponseWriter, r *http.Request) {}
 			}
 			be := newBackend(t, h)
-			f := newFake(be.addr)
-			log, records := newCapture()
-			startChecker(t, ActiveOptions{
-				Type: typ, Interval: testInterval, Timeout: 200 * time.Millisecond,
-				HealthyThreshold: testHealthy, UnhealthyThreshold: testUnhealthy,
-				Logger: log, OnTransition: onTransition,
-			}, f)
-			waitAccepts(t, be, 2)
-			if ev := f.Events(); len(ev) != 0 || !f.active.Load() {
-				t.Fatalf("healthy server: events %+v, active %v", ev, f.active.Load())
-			}
-
-			stopped := time.Now()
-			be.stop()
-			waitFor(t, 2*time.Second, "marked down", func() bool { return len(f.Events()) >= 1 })
-			down := f.Events()[0]
-			took := down.at.Sub(stopped)
-			bound := testInterval*testUnhealthy + testInterval
-			if down.up || f.active.Load() || down.reason != "connect: connection refused" {
-				t.Fatalf("down event %+v (active flag %v), want down with reason %q", down, f.active.Load(), "connect: connection refused")
-			}
-			// Three failed probes need at least two jittered intervals (≥ 0.9 each).
-			if took > bound || took < 2*testInterval*9/10 {
-				t.Fatalf("marked down %v after the server stopped, want within [%v, %v]", took, 2*testInterval*9/10, bound)
-			}
-
-			restarted := time.Now()
-			be.restart()
-			waitFor(t, 2*time.Second, "back up", func() bool { return len(f.Events()) >= 2 })
-			up := f.Events()[1]
-			back := up.at.Sub(restarted)
-			boundUp := testInterval*testHealthy + testInterval
-			wantReason := "connected"
-			if typ == HTTP {
-				wantReason = "status 200"
-			}
-			if !up.up || !f.active.Load() || up.reason != wantReason {
-				t.Fatalf("up event %+v (active flag %v), want up with reason %q", up, f.active.Load(), wantReason)
-			}
-			if back > boundUp || back < testInterval*9/10 {
-				t.Fatalf("back up %v after the server restarted, want within [%v, %v]", back, testInterval*9/10, boundUp)
-			}
-			t.Logf("%s, interval %v: down after %v (bound %v), up after %v (bound %v)", typ, testInterval, took.Round(time.Millisecond), bound, back.Round(time.Millisecond), boundUp)
-
-			time.Sleep(3 * testInterval) // no further transitions while stable
-			if n := len(f.Events()); n != 2 {
-				t.Fatalf("%d transitions, want exactly 2", n)
-			}
-			recs := records()
-			if len(recs) != 2 {
-				t.Fatalf("%d log records, want 2: %+v", len(recs), recs)
-			}
-			if r := recs[0]; r.level != slog.LevelWarn || r.msg != "health check failed, server down" ||
-				r.attrs["server"] != be.addr || r.attrs["reason"] != "connect: connection refused" || r.attrs["check"] != typ.String() {
-				t.Fatalf("down record %+v", r)
-			}
-			if r := recs[1]; r.level != slog.LevelInfo || r.msg != "health check passed, server up" ||
-				r.attrs["server"] != be.addr || r.attrs["reason"] != wantReason {
-				t.Fatalf("up record %+v", r)
-			}
+			outside := outsideRunner(t)
+			synctest.Test(t, func(t *testing.T) { checkDetection(t, typ, be, outside) })
 		})
+	}
+}
+
+func checkDetection(t *testing.T, typ CheckType, be *backend, outside func(func())) {
+	f := newFake(be.addr)
+	log, records := newCapture()
+	startChecker(t, ActiveOptions{
+		Type: typ, Interval: testInterval, Timeout: 200 * time.Millisecond,
+		HealthyThreshold: testHealthy, UnhealthyThreshold: testUnhealthy,
+		Logger: log, OnTransition: onTransition,
+	}, f)
+	waitAccepts(t, be, 2)
+	if ev := f.Events(); len(ev) != 0 || !f.active.Load() {
+		t.Fatalf("healthy server: events %+v, active %v", ev, f.active.Load())
+	}
+
+	stopped := time.Now()
+	be.stop()
+	waitFor(t, 2*time.Second, "marked down", func() bool { return len(f.Events()) >= 1 })
+	down := f.Events()[0]
+	took := down.at.Sub(stopped)
+	bound := testInterval*testUnhealthy + testInterval
+	if down.up || f.active.Load() || down.reason != "connect: connection refused" {
+		t.Fatalf("down event %+v (active flag %v), want down with reason %q", down, f.active.Load(), "connect: connection refused")
+	}
+	// Three failed probes need at least two jittered intervals (≥ 0.9 each).
+	if took > bound || took < 2*testInterval*9/10 {
+		t.Fatalf("marked down %v after the server stopped, want within [%v, %v]", took, 2*testInterval*9/10, bound)
+	}
+
+	restarted := time.Now()
+	outside(be.restart)
+	waitFor(t, 2*time.Second, "back up", func() bool { return len(f.Events()) >= 2 })
+	up := f.Events()[1]
+	back := up.at.Sub(restarted)
+	boundUp := testInterval*testHealthy + testInterval
+	wantReason := "connected"
+	if typ == HTTP {
+		wantReason = "status 200"
+	}
+	if !up.up || !f.active.Load() || up.reason != wantReason {
+		t.Fatalf("up event %+v (active flag %v), want up with reason %q", up, f.active.Load(), wantReason)
+	}
+	if back > boundUp || back < testInterval*9/10 {
+		t.Fatalf("back up %v after the server restarted, want within [%v, %v]", back, testInterval*9/10, boundUp)
+	}
+	t.Logf("%s, interval %v: down after %v (bound %v), up after %v (bound %v)", typ, testInterval, took.Round(time.Millisecond), bound, back.Round(time.Millisecond), boundUp)
+
+	time.Sleep(3 * testInterval) // no further transitions while stable
+	if n := len(f.Events()); n != 2 {
+		t.Fatalf("%d transitions, want exactly 2", n)
+	}
+	recs := records()
+	if len(recs) != 2 {
+		t.Fatalf("%d log records, want 2: %+v", len(recs), recs)
+	}
+	if r := recs[0]; r.level != slog.LevelWarn || r.msg != "health check failed, server down" ||
+		r.attrs["server"] != be.addr || r.attrs["reason"] != "connect: connection refused" || r.attrs["check"] != typ.String() {
+		t.Fatalf("down record %+v", r)
+	}
+	if r := recs[1]; r.level != slog.LevelInfo || r.msg != "health check passed, server up" ||
+		r.attrs["server"] != be.addr || r.attrs["reason"] != wantReason {
+		t.Fatalf("up record %+v", r)
 	}
 }
 
@@ -196,56 +207,59 @@ func TestCheckerHTTPTimeout(t *testing.T) {
 
 // TestCheckerJitter: checks of different servers do not align: the first
 // probe of each target starts at a random offset within one interval, and
-// later probes are Interval ±10% apart (never less; more only by scheduling
-// delay, so the upper bound is checked on the median).
+// later probes are Interval ±10% apart. The checker runs in a synctest
+// bubble and probe starts are recorded on its clock, on which a probe
+// (real network I/O) takes no time: every gap is the jittered wait itself,
+// whatever the scheduler does.
 func TestCheckerJitter(t *testing.T) {
 	const n = 8
 	var bes []*backend
-	var ts []Target
 	for range n {
-		be := newBackend(t, nil)
-		bes = append(bes, be)
-		ts = append(ts, newFake(be.addr))
+		bes = append(bes, newBackend(t, nil))
 	}
-	start := time.Now()
-	startChecker(t, ActiveOptions{Interval: testInterval}, ts...)
-	for _, be := range bes {
-		waitAccepts(t, be, 6)
-	}
-	lo, hi := time.Hour, time.Duration(0)
-	var gaps []time.Duration
-	for i, be := range bes {
-		at := be.acceptTimes()
-		first := at[0].Sub(start)
-		if first > testInterval+50*time.Millisecond {
-			t.Errorf("target %d: first probe after %v, want within one interval", i, first)
+	synctest.Test(t, func(t *testing.T) {
+		var ts []Target
+		for _, be := range bes {
+			ts = append(ts, newFake(be.addr))
 		}
-		lo, hi = min(lo, first), max(hi, first)
-		for j := 1; j < 6; j++ {
-			g := at[j].Sub(at[j-1])
-			gaps = append(gaps, g)
-			if g < testInterval*9/10 {
-				t.Errorf("target %d: probes %v apart, less than %v - 10%%", i, g, testInterval)
+		probes := newProbeLog()
+		start := time.Now()
+		startChecker(t, ActiveOptions{Interval: testInterval, ProxyHeader: probes.hook}, ts...)
+		for _, be := range bes {
+			waitAccepts(t, be, 6) // the probes do reach the servers
+		}
+		lo, hi := time.Hour, time.Duration(0)
+		var gaps []time.Duration
+		for i, tg := range ts {
+			at := probes.of(tg)
+			first := at[0].Sub(start)
+			if first <= 0 || first > testInterval {
+				t.Errorf("target %d: first probe after %v, want within one interval", i, first)
+			}
+			lo, hi = min(lo, first), max(hi, first)
+			for j := 1; j < 6; j++ {
+				g := at[j].Sub(at[j-1])
+				gaps = append(gaps, g)
+				if g < testInterval*9/10 || g > testInterval*11/10 {
+					t.Errorf("target %d: probes %v apart, want %v ±10%%", i, g, testInterval)
+				}
 			}
 		}
-	}
-	if hi-lo < testInterval/4 {
-		t.Errorf("first probes of %d targets all within %v: checks align", n, hi-lo)
-	}
-	slices.Sort(gaps)
-	if med := gaps[len(gaps)/2]; med > testInterval*11/10+15*time.Millisecond {
-		t.Errorf("median gap between probes %v, want at most %v + 10%%", med, testInterval)
-	}
-	distinct := map[time.Duration]bool{}
-	for _, g := range gaps {
-		distinct[g.Round(100*time.Microsecond)] = true
-	}
-	if len(distinct) < len(gaps)/3 {
-		t.Errorf("only %d distinct gaps among %d: intervals are not jittered", len(distinct), len(gaps))
-	}
-	t.Logf("first probes of %d targets spread over %v of a %v interval; gaps min %v median %v max %v", n,
-		(hi - lo).Round(time.Millisecond), testInterval, gaps[0].Round(time.Millisecond),
-		gaps[len(gaps)/2].Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond))
+		if hi-lo < testInterval/4 {
+			t.Errorf("first probes of %d targets all within %v: checks align", n, hi-lo)
+		}
+		slices.Sort(gaps)
+		distinct := map[time.Duration]bool{}
+		for _, g := range gaps {
+			distinct[g.Round(100*time.Microsecond)] = true
+		}
+		if len(distinct) < len(gaps)/3 {
+			t.Errorf("only %d distinct gaps among %d: intervals are not jittered", len(distinct), len(gaps))
+		}
+		t.Logf("first probes of %d targets spread over %v of a %v interval; gaps min %v median %v max %v", n,
+			(hi - lo).Round(time.Millisecond), testInterval, gaps[0].Round(time.Millisecond),
+			gaps[len(gaps)/2].Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond))
+	})
 }
 
 func TestJitterRange(t *testing.T) {
@@ -270,6 +284,10 @@ func TestJitterRange(t *testing.T) {
 // after HealthyThreshold successful probes.
 func TestCheckerStartDown(t *testing.T) {
 	be := newBackend(t, nil)
+	synctest.Test(t, func(t *testing.T) { checkStartDown(t, be) }) // see TestCheckerDetection
+}
+
+func checkStartDown(t *testing.T, be *backend) {
 	f := newFake(be.addr)
 	start := time.Now()
 	c := startChecker(t, ActiveOptions{Interval: testInterval, HealthyThreshold: testHealthy, StartDown: true, OnTransition: onTransition}, f)
@@ -281,7 +299,7 @@ func TestCheckerStartDown(t *testing.T) {
 	}
 	waitFor(t, time.Second, "up after 2 probes", func() bool { return len(f.Events()) == 1 })
 	ev := f.Events()[0]
-	if took := ev.at.Sub(start); !ev.up || took > testInterval+testInterval*11/10*(testHealthy-1)+20*time.Millisecond {
+	if took := ev.at.Sub(start); !ev.up || took > testInterval+testInterval*11/10*(testHealthy-1) {
 		t.Fatalf("event %+v after %v", ev, took)
 	}
 	if up, _ := c.Up(f); !up || !f.active.Load() {
@@ -291,14 +309,24 @@ func TestCheckerStartDown(t *testing.T) {
 
 // TestCheckerUpdateSetOptionsStop: Update starts and stops targets, SetOptions
 // applies to running checks, Stop ends all probing.
+//
+// It runs in a synctest bubble (see TestCheckerDetection); probes are
+// counted as they start, on the checker's side.
 func TestCheckerUpdateSetOptionsStop(t *testing.T) {
 	a, b := newBackend(t, nil), newBackend(t, nil)
+	outside := outsideRunner(t)
+	synctest.Test(t, func(t *testing.T) { checkUpdateSetOptionsStop(t, a, b, outside) })
+}
+
+func checkUpdateSetOptionsStop(t *testing.T, a, b *backend, outside func(func())) {
 	fa, fb := newFake(a.addr), newFake(b.addr)
-	o := ActiveOptions{Interval: testInterval, UnhealthyThreshold: 5, OnTransition: onTransition}
+	probes := newProbeLog()
+	o := ActiveOptions{Interval: testInterval, UnhealthyThreshold: 5, OnTransition: onTransition, ProxyHeader: probes.hook}
 	c, err := NewChecker(o, []Target{fa, fa})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Stop() }) // on failure: the bubble ends with every goroutine
 	if c.Len() != 1 {
 		t.Fatalf("Len = %d with a duplicate target, want 1", c.Len())
 	}
@@ -309,9 +337,9 @@ func TestCheckerUpdateSetOptionsStop(t *testing.T) {
 		t.Fatal("removed target still checked")
 	}
 	time.Sleep(testInterval * 2) // a probe in flight at Update may still land
-	na := len(a.acceptTimes())
+	na := len(probes.of(fa))
 	time.Sleep(testInterval * 3)
-	if got := len(a.acceptTimes()); got != na {
+	if got := len(probes.of(fa)); got != na {
 		t.Fatalf("removed target probed %d more times", got-na)
 	}
 
@@ -332,11 +360,11 @@ func TestCheckerUpdateSetOptionsStop(t *testing.T) {
 	if err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	afterStop := time.Now()
-	b.restart()
+	nb := len(probes.of(fb))
+	outside(b.restart)
 	time.Sleep(testInterval * 3)
-	if n := len(b.acceptTimes()); n != 0 && b.acceptTimes()[n-1].After(afterStop) {
-		t.Fatal("probes continued after Stop")
+	if n := len(probes.of(fb)); n != nb {
+		t.Fatalf("%d probes after Stop", n-nb)
 	}
 	c.Update([]Target{fa})
 	if c.Len() != 0 {

@@ -67,6 +67,46 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.
 	return time.Since(start)
 }
 
+// outsideRunner starts a goroutine outside any synctest bubble and returns
+// a function that runs f on it and waits for it. A backend (re)started from
+// inside a bubble must be started through it: its accept loop, blocked on
+// the network, is never durably blocked, so inside the bubble it would stop
+// the bubble's clock for good.
+func outsideRunner(t *testing.T) func(f func()) {
+	req, done := make(chan func()), make(chan struct{})
+	go func() {
+		for f := range req {
+			f()
+			done <- struct{}{}
+		}
+	}()
+	t.Cleanup(func() { close(req) })
+	return func(f func()) { req <- f; <-done }
+}
+
+// probeLog records when each target's probes start, on the clock of the
+// checker's goroutine (the bubble's fake clock under synctest): set its
+// hook as ActiveOptions.ProxyHeader, which a probe calls first.
+type probeLog struct {
+	mu     sync.Mutex
+	starts map[Target][]time.Time
+}
+
+func newProbeLog() *probeLog { return &probeLog{starts: map[Target][]time.Time{}} }
+
+func (p *probeLog) hook(t Target) []byte {
+	p.mu.Lock()
+	p.starts[t] = append(p.starts[t], time.Now())
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *probeLog) of(t Target) []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.starts[t]...)
+}
+
 var (
 	_ Target        = (*fakeTarget)(nil)
 	_ PassiveTarget = (*fakeTarget)(nil)
