@@ -373,18 +373,32 @@ func (r *runner) memory(ctx context.Context, pp *prepared, s *report.Sample) err
 	return nil
 }
 
-// rssWith reads the proxy's settled RSS (KiB), opens connections with open, lets the
-// proxy settle and reads the RSS again (the largest of a few readings), then closes them.
+// rssWith reads the proxy's settled RSS (KiB), opens connections with open, waits
+// until the proxy holds them (a connect completes in the kernel's backlog before the
+// proxy accepts it, later still on a busy machine), lets it settle and reads the RSS
+// again (the largest of a few readings), then closes them.
 func (r *runner) rssWith(ctx context.Context, proc *peer.Process, open func() ([]net.Conn, error)) (idle, with int64, err error) {
 	time.Sleep(200 * time.Millisecond)
 	if idle, err = proc.RSS(); err != nil {
 		return 0, 0, err
 	}
+	socks := peer.TreeSockets(proc.Pid())
 	conns, err := open()
 	if err != nil {
 		return 0, 0, err
 	}
 	defer load.CloseAll(conns)
+	for deadline := time.Now().Add(acceptWait); peer.TreeSockets(proc.Pid()) < socks+len(conns); {
+		if time.Now().After(deadline) {
+			r.logf("%s holds fewer than the %d connections opened after %v; measuring anyway",
+				proc.Peer.Name, len(conns), acceptWait)
+			break
+		}
+		if ctx.Err() != nil || proc.Exited() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for range 5 {
 		time.Sleep(100 * time.Millisecond)
 		v, err := proc.RSS()
@@ -398,6 +412,9 @@ func (r *runner) rssWith(ctx context.Context, proc *peer.Process, open func() ([
 	}
 	return idle, with, ctx.Err()
 }
+
+// acceptWait bounds how long rssWith waits for the proxy to accept the connections.
+const acceptWait = 10 * time.Second
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 

@@ -133,6 +133,23 @@ func TreeRSS(pid int) (int64, error) {
 	return total, nil
 }
 
+// TreeSockets counts the open sockets of pid and its descendants (their
+// /proc/PID/fd links to "socket:[…]"); a socket shared by several processes
+// of the tree counts once per process.
+func TreeSockets(pid int) int {
+	n := 0
+	fds, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	for _, fd := range fds {
+		if l, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + fd.Name()); err == nil && strings.HasPrefix(l, "socket:[") {
+			n++
+		}
+	}
+	for _, c := range children(pid) {
+		n += TreeSockets(c)
+	}
+	return n
+}
+
 // VmRSS reads one process's VmRSS in KiB.
 func VmRSS(pid int) (int64, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
