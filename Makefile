@@ -88,9 +88,11 @@ run: build
 	printf '  Ctrl-C stops sluice, the traffic and the demo backends.\n\n'; \
 	$(BIN)/sluice run -c $(DEMO_DIR)/sluice.yaml
 
-test:
+# bin/sluice is built once (make build) and handed to the tests that run the
+# binary (cmd/sluice, deploy/systemd, bench/peer) as SLUICE_BIN.
+test: build
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 18m ./...
+	SLUICE_BIN=$(CURDIR)/$(BIN)/sluice $(GO) test -race -count=1 -timeout 18m ./...
 	$(GO) test -count=1 -timeout 10m -run Alloc $(NORACE_PKGS)
 
 bench: build

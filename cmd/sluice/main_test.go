@@ -17,16 +17,24 @@ import (
 	"github.com/sluicelb/sluice/internal/freeport"
 )
 
+// sluiceBin is the binary under test: $SLUICE_BIN when set (make test
+// builds bin/sluice once for every package that runs it), else one built
+// here as make build builds it (static, -trimpath), so that the packages
+// it shares with deploy/systemd and tools/mkimage compile once.
 var sluiceBin string
 
 func TestMain(m *testing.M) {
+	if sluiceBin = os.Getenv("SLUICE_BIN"); sluiceBin != "" {
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "sluice-cmd-test")
 	if err != nil {
 		panic(err)
 	}
 	sluiceBin = filepath.Join(dir, "sluice")
-	out, err := exec.Command("go", "build", "-o", sluiceBin, ".").CombinedOutput()
-	if err != nil {
+	cmd := exec.Command("go", "build", "-trimpath", "-o", sluiceBin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build sluice: %v\n%s", err, out)
 		os.Exit(1)
 	}

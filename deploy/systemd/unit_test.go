@@ -19,10 +19,15 @@ import (
 
 const unitFile = "sluice.service"
 
-// sluiceBin is a static sluice built for these tests (as `make build` does).
+// sluiceBin is a static sluice built for these tests (as `make build` does),
+// or $SLUICE_BIN when set (make test builds bin/sluice once for every
+// package that runs it).
 var sluiceBin string
 
 func TestMain(m *testing.M) {
+	if sluiceBin = os.Getenv("SLUICE_BIN"); sluiceBin != "" {
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "sluice-systemd-test")
 	if err != nil {
 		panic(err)
