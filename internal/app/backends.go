@@ -105,6 +105,19 @@ func activeOptions(c *config.Backend, log *slog.Logger, startDown bool, hook fun
 	}, true, nil
 }
 
+// hookedProbe returns ph (may be nil) calling hook first: Options.probeHook.
+func hookedProbe(ph func(health.Target) []byte, interval time.Duration, hook func(*balance.Server, time.Duration)) func(health.Target) []byte {
+	return func(t health.Target) []byte {
+		if s, ok := t.(*balance.Server); ok {
+			hook(s, interval)
+		}
+		if ph == nil {
+			return nil
+		}
+		return ph(t)
+	}
+}
+
 // expectStatus converts the configured statuses for package health.
 func expectStatus(s config.StatusCodes) []health.StatusRange {
 	out := make([]health.StatusRange, len(s))
@@ -196,6 +209,9 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload, shared bool
 	if p.hasCheck {
 		if err := p.active.Validate(); err != nil {
 			return nil, fmt.Errorf("backend %q: health.active: %w", c.Name, err)
+		}
+		if hook := a.opts.probeHook; hook != nil {
+			p.active.ProxyHeader = hookedProbe(p.active.ProxyHeader, p.active.Interval, hook)
 		}
 	}
 	p.passive, p.hasPass = passiveOptions(c, a.log)
