@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/balance"
+	"github.com/sluicelb/sluice/health"
 	"github.com/sluicelb/sluice/internal/config"
 	"github.com/sluicelb/sluice/internal/metrics"
 )
@@ -724,7 +725,6 @@ func hlOffsets(ps []hlProbe, t0 time.Time) []time.Duration {
 const (
 	hlPassiveN        = 3
 	hlCooldown        = 600 * time.Millisecond
-	hlCooldownSlack   = 300 * time.Millisecond // sweep period (100ms) + scheduling under -race
 	hlPassiveYAMLTmpl = `admin: {listen: "127.0.0.1:%d"}
 logging: {level: debug, access_log: "off"}
 frontends:
@@ -741,13 +741,54 @@ func hlPassiveYAML(p []int, mode string) string {
 	return fmt.Sprintf(hlPassiveYAMLTmpl, p[0], mode, p[1], hlAddr(p[2]), hlAddr(p[3]), hlPassiveN, hlCooldown)
 }
 
-// hlCheckCooldown asserts that d, the time from an ejection to the
-// server's next trial or return, is about one cooldown.
-func hlCheckCooldown(t *testing.T, what string, d time.Duration) {
+// hlEjectedUntil returns when the ejection of srv ends on its passive
+// tracker's clock (health.Now), and checks it is one cooldown after the
+// ejection, which happened during the request that began at since.
+func hlEjectedUntil(t *testing.T, srv *balance.Server, since int64) int64 {
 	t.Helper()
-	t.Logf("%s %v after the ejection (cooldown %v)", what, d.Round(time.Millisecond), hlCooldown)
-	if d < hlCooldown-20*time.Millisecond || d > hlCooldown+hlCooldownSlack {
-		t.Errorf("%s after %v, want cooldown %v (+%v)", what, d, hlCooldown, hlCooldownSlack)
+	ej, until := stateOf(srv).passive.Load().Ejected()
+	now := health.Now()
+	if !ej {
+		t.Fatalf("%s: passive tracker not ejected", srv.Addr())
+	}
+	if until < since+int64(hlCooldown) || until > now+int64(hlCooldown) {
+		t.Errorf("%s: ejected until %v after the request that ejected it began and %v after it ended, want the cooldown %v in between",
+			srv.Addr(), time.Duration(until-since), time.Duration(until-now), hlCooldown)
+	}
+	return until
+}
+
+// hlTrial runs req (then pauses 5ms) until took reports the half-open trial
+// of srv has been taken, and checks it on the passive tracker's clock: no
+// request that ended before until (the end of the cooldown) took it, and
+// once the sweeper made srv half-open a request takes it within two (round
+// robin over two servers). The sweeper's own cadence is health's to test;
+// the wall-clock wait is only logged.
+// It returns when the request that took the trial began (health.Now).
+func hlTrial(t *testing.T, what string, srv *balance.Server, until int64, req func(), took func() bool) int64 {
+	t.Helper()
+	start, halfOpen := time.Now(), 0
+	for {
+		half, began := srv.HalfOpen(), health.Now()
+		req()
+		now := health.Now()
+		if took() {
+			if now < until {
+				t.Errorf("%s: taken %v before the cooldown ended", what, time.Duration(until-now))
+			}
+			t.Logf("%s %v after the cooldown ended (%v waited)", what,
+				time.Duration(now-until).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+			return began
+		}
+		if half {
+			if halfOpen++; halfOpen == 2 {
+				t.Errorf("%s: half-open for 2 requests, none took the trial", what)
+			}
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%s: no trial within 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -770,8 +811,9 @@ func TestHealthPassiveTCP(t *testing.T) {
 		}
 		served[name]++
 	}
-	sessions := 0
+	sessions, last := 0, int64(0)
 	for sB.Healthy() && sessions < 100 {
+		last = health.Now()
 		session()
 		sessions++
 	}
@@ -779,6 +821,7 @@ func TestHealthPassiveTCP(t *testing.T) {
 	if sB.Healthy() {
 		t.Fatalf("refusing server not ejected after %d sessions", sessions)
 	}
+	until := hlEjectedUntil(t, sB, last)
 	fails := h.failures("be", bAddr, metrics.FailConnect)
 	t.Logf("ejected after %d sessions, %d connect failures, %d client-visible failures", sessions, fails, clientFail)
 	if fails != hlPassiveN {
@@ -795,13 +838,10 @@ func TestHealthPassiveTCP(t *testing.T) {
 	}
 	// Half-open: one trial after the cooldown; it fails, so the server is
 	// ejected again at once.
-	hlWait(t, 3*time.Second, "half-open trial", func() bool {
-		session()
-		time.Sleep(5 * time.Millisecond)
+	last = hlTrial(t, "first trial", sB, until, session, func() bool {
 		return h.failures("be", bAddr, metrics.FailConnect) > hlPassiveN
 	})
-	tEj2 := time.Now()
-	hlCheckCooldown(t, "first trial", tEj2.Sub(tEj))
+	until = hlEjectedUntil(t, sB, last) // the failed trial ejects it for another cooldown
 	for i := 0; i < 10; i++ {
 		session()
 	}
@@ -811,12 +851,7 @@ func TestHealthPassiveTCP(t *testing.T) {
 	// The server comes up; the next trial (one cooldown after the second
 	// ejection) succeeds and it serves again.
 	b := hlStartEcho(t, "b", bAddr)
-	hlWait(t, 3*time.Second, "server back", func() bool {
-		session()
-		time.Sleep(5 * time.Millisecond)
-		return sB.Healthy()
-	})
-	hlCheckCooldown(t, "return", time.Since(tEj2))
+	_ = hlTrial(t, "return", sB, until, session, sB.Healthy)
 	before := b.lines.Load()
 	for i := 0; i < 10; i++ {
 		session()
@@ -858,29 +893,27 @@ func TestHealthPassiveHTTP(t *testing.T) {
 		}
 		served[body]++
 	}
-	reqs := 0
+	reqs, last := 0, int64(0)
 	for sB.Healthy() && reqs < 100 {
+		last = health.Now()
 		get()
 		reqs++
 	}
-	tEj := time.Now()
 	fails := h.failures("be", bAddr, metrics.FailConnect)
 	t.Logf("ejected after %d requests, %d connect failures, %d client-visible failures", reqs, fails, clientFail)
 	if sB.Healthy() || fails != hlPassiveN {
 		t.Fatalf("healthy %v, connect failures %d; want ejected after %d", sB.Healthy(), fails, hlPassiveN)
 	}
+	until := hlEjectedUntil(t, sB, last)
 	b := hlStartHTTP(t, "b", bAddr) // up again, but resting until the cooldown ends
 	attempts := h.requests("be", bAddr)
-	hlWait(t, 3*time.Second, "server back", func() bool {
+	_ = hlTrial(t, "return", sB, until, func() {
 		get()
-		time.Sleep(5 * time.Millisecond)
 		if !sB.Healthy() && !sB.HalfOpen() && h.requests("be", bAddr) != attempts {
 			t.Errorf("attempt on the ejected server")
 			attempts = h.requests("be", bAddr)
 		}
-		return sB.Healthy()
-	})
-	hlCheckCooldown(t, "return", time.Since(tEj))
+	}, sB.Healthy)
 	before := b.hits.Load()
 	for i := 0; i < 10; i++ {
 		get()
@@ -915,10 +948,12 @@ func TestHealthPassiveHTTP5xx(t *testing.T) {
 			client5xx++
 		}
 	}
+	var last int64
 	for i := 0; sB.Healthy() && i < 100; i++ {
+		last = health.Now()
 		get()
 	}
-	tEj := time.Now()
+	until := hlEjectedUntil(t, sB, last)
 	for i := 0; i < 20; i++ {
 		get()
 	}
@@ -929,12 +964,7 @@ func TestHealthPassiveHTTP5xx(t *testing.T) {
 			sB.Healthy(), fails, client5xx, clientErr, hlPassiveN, hlPassiveN)
 	}
 	b.status.Store(0)
-	hlWait(t, 3*time.Second, "server back", func() bool {
-		get()
-		time.Sleep(5 * time.Millisecond)
-		return sB.Healthy()
-	})
-	hlCheckCooldown(t, "return", time.Since(tEj))
+	_ = hlTrial(t, "return", sB, until, get, sB.Healthy)
 	if client5xx != hlPassiveN || clientErr != 0 {
 		t.Errorf("client saw %d 5xx and %d errors in all, want %d and 0", client5xx, clientErr, hlPassiveN)
 	}
