@@ -170,6 +170,9 @@ func (c *Checker) run(ctx context.Context, w *worker) {
 		if ctx.Err() != nil {
 			return // aborted by Update or Stop: the result means nothing
 		}
+		if o.OnProbe != nil {
+			o.OnProbe(w.t, ok, reason)
+		}
 		w.h.SetThresholds(o.HealthyThreshold, o.UnhealthyThreshold)
 		if flipped, up := w.h.Observe(ok); flipped {
 			w.up.Store(up)

@@ -1,10 +1,12 @@
 package health
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -412,4 +414,31 @@ func TestActiveOptionsValidation(t *testing.T) {
 	if _, err := ParseCheckType("none"); err == nil {
 		t.Error(`ParseCheckType("none") must fail`)
 	}
+}
+
+// TestCheckerOnProbe: OnProbe reports every probe's outcome, before the
+// transition that outcome causes.
+func TestCheckerOnProbe(t *testing.T) {
+	be := newBackend(t, nil)
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var seq []string
+		note := func(s string) { mu.Lock(); seq = append(seq, s); mu.Unlock() }
+		f := newFake(be.addr)
+		startChecker(t, ActiveOptions{
+			Interval: testInterval, UnhealthyThreshold: 2,
+			OnProbe:      func(_ Target, ok bool, reason string) { note(fmt.Sprintf("probe %v %s", ok, reason)) },
+			OnTransition: func(_ Target, up bool, reason string) { note(fmt.Sprintf("up=%v", up)) },
+		}, f)
+		waitAccepts(t, be, 2)
+		be.stop()
+		waitFor(t, 2*time.Second, "down", func() bool { return !f.active.Load() })
+		mu.Lock()
+		defer mu.Unlock()
+		n := len(seq)
+		if n < 5 || seq[0] != "probe true connected" || seq[n-1] != "up=false" ||
+			seq[n-2] != "probe false connect: connection refused" || seq[n-3] != seq[n-2] || seq[n-4] != "probe true connected" {
+			t.Fatalf("probes and transitions: %q", seq)
+		}
+	})
 }

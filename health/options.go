@@ -104,6 +104,11 @@ type ActiveOptions struct {
 	// OnTransition, if set, is called once per transition, after
 	// SetActiveUp, from the target's checker goroutine. It must not block.
 	OnTransition func(t Target, up bool, reason string)
+	// OnProbe, if set, is called after every probe with its outcome, from
+	// the target's checker goroutine, before the outcome is counted (so
+	// before any OnTransition it causes). Probes aborted by Update or Stop
+	// are not reported. It must not block.
+	OnProbe func(t Target, ok bool, reason string)
 }
 
 // Validate reports what NewChecker and Checker.SetOptions would refuse in
