@@ -213,6 +213,13 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload, shared bool
 		if hook := a.opts.probeHook; hook != nil {
 			p.active.ProxyHeader = hookedProbe(p.active.ProxyHeader, p.active.Interval, hook)
 		}
+		if done := a.opts.probeDone; done != nil {
+			p.active.OnProbe = func(t health.Target, ok bool, _ string) {
+				if s, isSrv := t.(*balance.Server); isSrv {
+					done(s, ok)
+				}
+			}
+		}
 	}
 	p.passive, p.hasPass = passiveOptions(c, a.log)
 	a.passiveHooks(c.Name, &p.passive)
