@@ -75,11 +75,11 @@ type Options struct {
 	SampleInterval time.Duration
 	// probeHook, if set, is called from the active checker's goroutine as
 	// each probe of a server starts, with the interval the checker was
-	// given, and probeDone with its outcome (in-package tests: they count
+	// given, and probeDone with its outcome and reason (in-package tests: they count
 	// probes on the checker's own schedule and may hold one to kill or
 	// start a server just before it).
 	probeHook func(s *balance.Server, interval time.Duration)
-	probeDone func(s *balance.Server, ok bool)
+	probeDone func(s *balance.Server, ok bool, reason string)
 }
 
 // Reload sources, as Snapshot.LastReload.Source names them.

@@ -214,9 +214,9 @@ func (a *App) planBackend(c *config.Backend, old *backendRT, reload, shared bool
 			p.active.ProxyHeader = hookedProbe(p.active.ProxyHeader, p.active.Interval, hook)
 		}
 		if done := a.opts.probeDone; done != nil {
-			p.active.OnProbe = func(t health.Target, ok bool, _ string) {
+			p.active.OnProbe = func(t health.Target, ok bool, reason string) {
 				if s, isSrv := t.(*balance.Server); isSrv {
-					done(s, ok)
+					done(s, ok, reason)
 				}
 			}
 		}

@@ -6,9 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicelb/sluice/balance"
 )
 
 // healthEndpoint is an http server whose /health answers status (with a
@@ -48,7 +52,12 @@ func TestHealthCheckAccepts204And301(t *testing.T) {
 	ad := distinctAddrs(t, 2)
 	admin, web := ad[0], ad[1]
 	const check = "type: http, path: /health, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 1"
-	obsStart(t, fmt.Sprintf(`
+	// Every probe's outcome, by server: on a loaded machine a probe may
+	// time out (and, at unhealthy_threshold 1, take its server out until
+	// the next one), so the statuses are judged probe by probe.
+	var mu sync.Mutex
+	outcomes := map[*balance.Server][]string{}
+	a := obsStart(t, fmt.Sprintf(`
 admin: {listen: %[1]q}
 logging: {level: error, access_log: "off"}
 frontends:
@@ -63,7 +72,11 @@ backends:
   - {name: class, servers: [{address: %[3]q}], health: {active: {%[6]s, expect_status: 2xx}}}
   - {name: list, servers: [{address: %[4]q}], health: {active: {%[6]s, expect_status: [200, 301]}}}
   - {name: strict, servers: [{address: %[3]q}], health: {active: {%[6]s, expect_status: 200}}}
-`, admin, web, s204, s301, s500, check), Options{})
+`, admin, web, s204, s301, s500, check), Options{probeDone: func(s *balance.Server, ok bool, reason string) {
+		mu.Lock()
+		outcomes[s] = append(outcomes[s], fmt.Sprintf("%v %s", ok, reason))
+		mu.Unlock()
+	}})
 	obsWaitListening(t, admin)
 	// The 500 and the 204 that expect_status 200 refuses go out at their
 	// first probe: proof that the checks run.
@@ -78,13 +91,44 @@ backends:
 		}
 		return nil
 	})
+	// Each probe that got an answer judged its status as configured.
+	for _, c := range []struct {
+		backend, addr, want string
+	}{
+		{"nocontent", s204, "true status 204"}, {"redir", s301, "true status 301"}, {"broken", s500, "false status 500"},
+		{"class", s204, "true status 204"}, {"list", s301, "true status 301"}, {"strict", s204, "false status 204"},
+	} {
+		a.mu.Lock()
+		srv := a.backends[c.backend].servers[c.addr]
+		a.mu.Unlock()
+		mu.Lock()
+		var answered []string
+		for _, o := range outcomes[srv] {
+			if strings.Contains(o, " status ") {
+				answered = append(answered, o)
+			}
+		}
+		mu.Unlock()
+		if len(answered) == 0 {
+			t.Errorf("backend %s: no probe of %s got an answer", c.backend, c.addr)
+		}
+		for _, o := range answered {
+			if o != c.want {
+				t.Errorf("backend %s: a probe of %s gave %q, want %q (all: %q)", c.backend, c.addr, o, c.want, answered)
+				break
+			}
+		}
+	}
 	for _, bs := range [][2]string{{"nocontent", s204}, {"redir", s301}, {"class", s204}, {"list", s301}} {
 		obsWant(t, admin, 1, "sluice_backend_health", "backend", bs[0], "server", bs[1])
 	}
 	for _, path := range []string{"/", "/redir/x"} {
-		if st, body := obsGet(t, web, path); st != 200 || body != "ok" {
-			t.Fatalf("GET %s: %d %q, want 200 from a server whose health endpoint answers 204 or 301", path, st, body)
-		}
+		obsEventually(t, 5*time.Second, func() error {
+			if st, body := obsGet(t, web, path); st != 200 || body != "ok" {
+				return fmt.Errorf("GET %s: %d %q, want 200 from a server whose health endpoint answers 204 or 301", path, st, body)
+			}
+			return nil
+		})
 	}
 }
 

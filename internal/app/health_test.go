@@ -125,7 +125,7 @@ func (p *hlProbes) hook(s *balance.Server, interval time.Duration) {
 	}
 }
 
-func (p *hlProbes) done(s *balance.Server, ok bool) {
+func (p *hlProbes) done(s *balance.Server, ok bool, _ string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if rs := p.recs[s]; len(rs) > 0 {
