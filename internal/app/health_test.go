@@ -1097,18 +1097,22 @@ backends:
 			b.kill()
 		}
 		e.kill()
-		d := hlWait(t, 2*time.Second, "all servers down", all(false))
+		d := hlWait(t, 5*time.Second, "all servers down", all(false))
 		var worst time.Duration
+		lateness := hlLateness()
 		for i := 0; i < n; i++ {
 			if st, body, err := hlGet(cl, url); err != nil || st != 503 {
 				t.Fatalf("http with no server: %d %q %v, want 503", st, body, err)
 			}
 			worst = max(worst, hlClosedAtOnce(t, db))
 		}
-		t.Logf("round %d: all down %v after the kill; %d × 503 and %d tcp closes, slowest close %v",
-			round, d.Round(time.Millisecond), n, n, worst.Round(time.Microsecond))
-		if worst > 200*time.Millisecond {
-			t.Errorf("tcp close took %v, want at once (≤ 200ms)", worst)
+		late := lateness()
+		t.Logf("round %d: all down %v after the kill; %d × 503 and %d tcp closes, slowest close %v (timers up to %v late meanwhile)",
+			round, d.Round(time.Millisecond), n, n, worst.Round(time.Microsecond), late.Round(time.Millisecond))
+		// At once: no timer is involved, only the event loop's wake-up,
+		// which a loaded machine delays as much as it delays timers.
+		if worst > 200*time.Millisecond+late {
+			t.Errorf("tcp close took %v, want at once (≤ 200ms + %v timer lateness)", worst, late)
 		}
 		for _, fe := range []string{"web", "db"} {
 			if c := h.log.count("no server available: refusing clients", "frontend", fe); c != round {
@@ -1122,7 +1126,7 @@ backends:
 		b.start(t)
 	}
 	e.start(t)
-	hlWait(t, 2*time.Second, "all servers back", all(true))
+	hlWait(t, 5*time.Second, "all servers back", all(true))
 	for i := 0; i < 5; i++ {
 		serving()
 	}
