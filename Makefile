@@ -89,7 +89,7 @@ run: build
 	$(BIN)/sluice run -c $(DEMO_DIR)/sluice.yaml
 
 # bin/sluice is built once (make build) and handed to the tests that run the
-# binary (cmd/sluice, deploy/systemd, bench/peer) as SLUICE_BIN.
+# binary (cmd/sluice, deploy/systemd, bench/peer, ui) as SLUICE_BIN.
 test: build
 	$(GO) vet ./...
 	SLUICE_BIN=$(CURDIR)/$(BIN)/sluice $(GO) test -race -count=1 -timeout 18m ./...

@@ -63,10 +63,14 @@ var (
 	buildErr  error
 )
 
-// sluice builds cmd/sluice once per test binary.
+// sluice builds cmd/sluice once per test binary, or takes $SLUICE_BIN
+// (make test builds bin/sluice once for every package that runs it).
 func sluice(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if sluiceBin = os.Getenv("SLUICE_BIN"); sluiceBin != "" {
+			return
+		}
 		dir, err := os.MkdirTemp("", "sluice-ui-e2e")
 		if err != nil {
 			buildErr = err
