@@ -257,12 +257,15 @@ func TestFailureReason(t *testing.T) {
 	}
 	defer ln.Close()
 	// The "unknown ca" client verifies against the system roots: load them
-	// now, so that their first load (slow on a busy machine) does not eat
-	// into the server's 300 ms.
+	// now, so that their first load (slow on a busy machine) is not part of
+	// the handshake.
 	if _, err := x509.SystemCertPool(); err != nil {
 		t.Fatal(err)
 	}
-	errs := make(chan error, 1)
+	// Each handshake's deadline: short for the stall, which only the
+	// deadline ends; long for the others, which the client ends (a loaded
+	// machine may take longer than the stall's 300ms to verify and alert).
+	errs, deadlines := make(chan error, 1), make(chan time.Duration, 1)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -270,7 +273,7 @@ func TestFailureReason(t *testing.T) {
 				return
 			}
 			tc := tls.Server(c, srv.Config())
-			tc.SetDeadline(time.Now().Add(300 * time.Millisecond))
+			tc.SetDeadline(time.Now().Add(<-deadlines))
 			errs <- tc.Handshake()
 			c.Close()
 		}
@@ -293,6 +296,11 @@ func TestFailureReason(t *testing.T) {
 			tls.Client(c, &tls.Config{ServerName: "a.example.com", InsecureSkipVerify: true, NextProtos: []string{"smtp"}}).Handshake()
 		}, ReasonALPN},
 	} {
+		if tc.want == ReasonTimeout {
+			deadlines <- 300 * time.Millisecond
+		} else {
+			deadlines <- 10 * time.Second
+		}
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
