@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -54,9 +54,72 @@ backends:
 type scaleClient struct {
 	front    string
 	every    time.Duration
-	ok, lim  *atomic.Int64
 	failures *scaleFailures
 	spread   *scaleSpread
+	tally    *scaleTally
+}
+
+// scaleTally counts the answers per instance and how long requests stopped
+// being answered. A limit can only admit what it is asked: when the test
+// process, the front sluice or every instance is not running (a loaded
+// machine stops a process for hundreds of ms), no request is decided, and
+// a pause longer than the burst (burst/rate) loses capacity that no limit
+// gives back. A window is only a measurement of the limit if the requests
+// kept coming.
+type scaleTally struct {
+	mu      sync.Mutex
+	ok, lim map[string]int64
+	last    map[string]time.Time     // the last answer ("" any instance)
+	idle    map[string]time.Duration // pauses past the burst since start
+}
+
+// scaleIdleFree is how long answers may pause without capacity being lost:
+// the burst, spent at once when requests come again.
+const scaleIdleFree = time.Second * scaleBurst / scaleRate
+
+func (s *scaleTally) answer(inst string, ok bool) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok {
+		s.ok[inst]++
+	} else {
+		s.lim[inst]++
+	}
+	s.pause("", now)
+	s.pause(inst, now)
+}
+
+func (s *scaleTally) pause(k string, now time.Time) {
+	if l, seen := s.last[k]; seen && now.Sub(l) > scaleIdleFree {
+		s.idle[k] += now.Sub(l) - scaleIdleFree
+	}
+	s.last[k] = now
+}
+
+// start begins a window: counts so far, and the pauses from now on for the
+// instances given (and "").
+func (s *scaleTally) start(insts []string) (ok, lim map[string]int64) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last, s.idle = map[string]time.Time{"": now}, map[string]time.Duration{}
+	for _, in := range insts {
+		s.last[in] = now
+	}
+	return maps.Clone(s.ok), maps.Clone(s.lim)
+}
+
+// end closes the window: counts so far and the pauses in it ("": of every
+// instance at once).
+func (s *scaleTally) end() (ok, lim map[string]int64, idle map[string]time.Duration) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.last {
+		s.pause(k, now)
+	}
+	return maps.Clone(s.ok), maps.Clone(s.lim), maps.Clone(s.idle)
 }
 
 // scaleSpread keeps the clients spread evenly over the instances while it
@@ -196,9 +259,9 @@ func (sc *scaleClient) run(stop <-chan struct{}) {
 			}
 			switch r.StatusCode {
 			case 200:
-				sc.ok.Add(1)
+				sc.tally.answer(inst, true)
 			case 429:
-				sc.lim.Add(1)
+				sc.tally.answer(inst, false)
 			default:
 				sc.failures.add(inst, fmt.Errorf("status %d", r.StatusCode))
 			}
@@ -243,27 +306,60 @@ func TestRedisScaleOut(t *testing.T) {
 		waitFor(t, "ready "+a, 20*time.Second, func() bool { c, _, _ := get("http://" + a + "/readyz"); return c == 200 })
 	}
 
-	var ok, lim atomic.Int64
 	fails := &scaleFailures{by: map[string]int{}}
+	tally := &scaleTally{ok: map[string]int64{}, lim: map[string]int64{}, last: map[string]time.Time{}, idle: map[string]time.Duration{}}
 	spread := &scaleSpread{on: true, per: 3, n: map[string]int{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	const clients, perClient = 9, 80 // 720 requests/s asked: 4.8× the limit, 1.6× what three lone instances allow
 	for range clients {
-		sc := &scaleClient{front: front, every: time.Second / perClient, ok: &ok, lim: &lim, failures: fails, spread: spread}
+		sc := &scaleClient{front: front, every: time.Second / perClient, failures: fails, spread: spread, tally: tally}
 		wg.Go(func() { sc.run(stop) })
 	}
 	defer func() { close(stop); wg.Wait() }()
 
-	measure := func(phase string, d time.Duration) float64 {
+	// measure returns the rate admitted over a window of d in which the
+	// limit was asked for all along: every instance of insts asked more
+	// than minAsked/s (above its share), and answers never paused past the
+	// burst for more than 2% of the window — on any instance when each
+	// enforces its limit alone (local), across all of them when they share
+	// it (one instance's pause is spent by the others). Windows that do not
+	// qualify are logged and measured again, for up to a minute.
+	measure := func(phase string, d time.Duration, insts []string, local bool, minAsked float64) float64 {
 		t.Helper()
-		o0, l0, s := ok.Load(), lim.Load(), time.Now()
-		time.Sleep(d)
-		el := time.Since(s).Seconds()
-		o, l := ok.Load()-o0, lim.Load()-l0
-		rate := float64(o) / el
-		t.Logf("%s: %d admitted, %d refused (429) in %.2fs: %.1f/s admitted of %.1f/s asked (limit %d/s)", phase, o, l, el, rate, float64(o+l)/el, scaleRate)
-		return rate
+		deadline := time.Now().Add(time.Minute)
+		for {
+			o0, l0 := tally.start(insts)
+			s := time.Now()
+			time.Sleep(d)
+			o1, l1, idle := tally.end()
+			el := time.Since(s).Seconds()
+			var o, l int64
+			var why []string
+			for _, in := range insts {
+				oi, li := o1[in]-o0[in], l1[in]-l0[in]
+				o, l = o+oi, l+li
+				t.Logf("  %s: %.1f/s admitted of %.1f/s asked; answers paused past the burst %v", in, float64(oi)/el, float64(oi+li)/el, idle[in])
+				if asked := float64(oi+li) / el; asked < minAsked {
+					why = append(why, fmt.Sprintf("%s asked %.1f/s, not above %.0f/s", in, asked, minAsked))
+				}
+				if local && idle[in] > d/50 {
+					why = append(why, fmt.Sprintf("%s's answers paused past the burst for %v", in, idle[in]))
+				}
+			}
+			if idle[""] > d/50 {
+				why = append(why, fmt.Sprintf("every instance's answers paused past the burst for %v", idle[""]))
+			}
+			rate := float64(o) / el
+			t.Logf("%s: %d admitted, %d refused (429) in %.2fs: %.1f/s admitted of %.1f/s asked (limit %d/s)", phase, o, l, el, rate, float64(o+l)/el, scaleRate)
+			if len(why) == 0 {
+				return rate
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no window in a minute where the limit was asked for all along (the last: %s)", phase, strings.Join(why, "; "))
+			}
+			t.Logf("%s: window not counted (the machine stopped the clients, the front sluice or the instances): %s", phase, strings.Join(why, "; "))
+		}
 	}
 	within := func(phase string, got, want, tol float64) {
 		t.Helper()
@@ -272,11 +368,28 @@ func TestRedisScaleOut(t *testing.T) {
 		}
 	}
 	gauge := func(in *inst, name string) string { return metric(t, in.admin, name) }
+	// settled waits until the store counts active instances sharing the
+	// limit and holds no debt past the burst and one sync (what a switch
+	// admitted before the shares were known, being paid back).
+	settled := func(active int) {
+		t.Helper()
+		n := 0
+		waitFor(t, fmt.Sprintf("shares of %d instances settled", active), 20*time.Second, func() bool {
+			debt, a, err := redisShared(rd.Addr)
+			if err != nil || a != active || debt > scaleIdleFree+100*time.Millisecond {
+				n = 0
+				return false
+			}
+			n++
+			return n >= 3
+		})
+	}
+	all := []string{"i1", "i2", "i3"}
 
 	waitFor(t, "three clients on each instance", 30*time.Second, func() bool { return spread.even(3) })
 	// 0. No store: each instance enforces the limit alone.
 	time.Sleep(time.Second)
-	base := measure("per instance (no store)", 4*time.Second)
+	base := measure("per instance (no store)", 4*time.Second, all, true, 1.2*scaleRate)
 	within("per instance (no store)", base, 3*scaleRate, 0.12)
 
 	// 1. Shared through Redis (a reload turns the store on).
@@ -289,8 +402,8 @@ func TestRedisScaleOut(t *testing.T) {
 	for _, in := range insts {
 		waitFor(t, "store instances seen", 10*time.Second, func() bool { return gauge(in, "sluice_ratelimit_store_instances") == "3" })
 	}
-	time.Sleep(time.Second)
-	shared := measure("shared (redis)", 5*time.Second)
+	settled(3)
+	shared := measure("shared (redis)", 5*time.Second, all, false, 1.5*scaleRate/3)
 	within("shared (redis)", shared, scaleRate, 0.10)
 
 	// 2. Redis stopped: fallback to limit/3 locally, service goes on.
@@ -298,7 +411,7 @@ func TestRedisScaleOut(t *testing.T) {
 	for _, in := range insts {
 		waitFor(t, "fallback", 5*time.Second, func() bool { return gauge(in, "sluice_ratelimit_store_fallback") == "1" })
 	}
-	fallback := measure("redis stopped (fallback limit/3)", 4*time.Second)
+	fallback := measure("redis stopped (fallback limit/3)", 4*time.Second, all, true, 1.5*scaleRate/3)
 	within("redis stopped (fallback limit/3)", fallback, scaleRate, 0.15)
 	for _, in := range insts {
 		if n := strings.Count(in.p.log(), "rate limit store unreachable"); n != 1 {
@@ -314,8 +427,8 @@ func TestRedisScaleOut(t *testing.T) {
 	for _, in := range insts {
 		waitFor(t, "recovery", 10*time.Second, func() bool { return gauge(in, "sluice_ratelimit_store_fallback") == "0" })
 	}
-	time.Sleep(500 * time.Millisecond)
-	recovered := measure("redis restarted (shared again)", 4*time.Second)
+	settled(3)
+	recovered := measure("redis restarted (shared again)", 4*time.Second, all, false, 1.5*scaleRate/3)
 	within("redis restarted (shared again)", recovered, scaleRate, 0.10)
 
 	before := fails.snapshot()
@@ -332,8 +445,8 @@ func TestRedisScaleOut(t *testing.T) {
 	if err := insts[2].p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
-	two := measure("two instances left", 4*time.Second)
+	settled(2)
+	two := measure("two instances left", 4*time.Second, []string{"i1", "i2"}, false, 1.5*scaleRate/2)
 	within("two instances left", two, scaleRate, 0.10)
 	after := fails.snapshot()
 	if after["i1"] != 0 || after["i2"] != 0 || after[""] != 0 {
@@ -344,4 +457,54 @@ func TestRedisScaleOut(t *testing.T) {
 		fmt.Printf("scale-out: no store %.1f/s, shared %.1f/s, fallback %.1f/s, recovered %.1f/s, two instances %.1f/s (limit %d/s); failed on killed instance %d, elsewhere %d\n",
 			base, shared, fallback, recovered, two, scaleRate, after["i3"], after["i1"]+after["i2"]+after[""])
 	}
+}
+
+// redisShared answers the store's state of the frontend-wide rule f/web/api
+// as the sync script sees it: the debt (TAT − now on Redis's clock) and
+// how many instances synced it within the activity window (300ms).
+func redisShared(addr string) (debt time.Duration, active int, err error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	const script = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local f = redis.call('HGETALL', KEYS[1])
+local tat, active = now, 0
+for i = 1, #f, 2 do
+  if f[i] == 't' then tat = tonumber(f[i + 1]) elseif tonumber(f[i + 1]) >= now - 300000 then active = active + 1 end
+end
+return {tat - now, active}`
+	args := []string{"EVAL", script, "1", "sluice:rl:f/web/api:0"}
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		return 0, 0, err
+	}
+	br := bufio.NewReader(c)
+	var v [2]int64
+	for i := -1; i < len(v); i++ {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return 0, 0, err
+		}
+		if l = strings.TrimSpace(l); i < 0 {
+			if l != "*2" {
+				return 0, 0, fmt.Errorf("redis: %q", l)
+			}
+			continue
+		}
+		if !strings.HasPrefix(l, ":") {
+			return 0, 0, fmt.Errorf("redis: %q", l)
+		}
+		if v[i], err = strconv.ParseInt(l[1:], 10, 64); err != nil {
+			return 0, 0, err
+		}
+	}
+	return time.Duration(v[0]) * time.Microsecond, int(v[1]), nil
 }
