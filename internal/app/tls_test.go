@@ -514,9 +514,13 @@ backends:
 			t.Fatal(err)
 		}
 		c.SetDeadline(time.Now().Add(5 * time.Second))
-		go tls.Client(c, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}).Handshake()
+		// The TLS client only writes its hello: the echo's answer is read
+		// here alone (a handshake reading c too could take it).
+		hs := &helloOnly{Conn: c, done: make(chan struct{})}
+		go tls.Client(hs, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}).Handshake()
 		var got [16]byte
 		n, _ := io.ReadAtLeast(c, got[:], len(tc.want))
+		close(hs.done)
 		c.Close()
 		if string(got[:n]) != tc.want {
 			t.Fatalf("SNI %q reached %q, want %q", tc.sni, got[:n], tc.want)
@@ -532,3 +536,12 @@ backends:
 		return nil
 	})
 }
+
+// helloOnly lets a TLS client write its ClientHello on Conn but never read
+// from it: Read waits until done is closed.
+type helloOnly struct {
+	net.Conn
+	done chan struct{}
+}
+
+func (h *helloOnly) Read([]byte) (int, error) { <-h.done; return 0, io.EOF }
