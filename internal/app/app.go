@@ -88,7 +88,8 @@ const (
 	SourceUpgrade = "upgrade" // start with listeners inherited from a previous process
 	SourceSignal  = "signal"
 	SourceWatch   = "watch"
-	SourceAPI     = "api"
+	SourceAPI     = "api"  // a change through the admin REST API or the web UI
+	SourceGRPC    = "grpc" // a change through the gRPC control service (sluice ctl)
 )
 
 // App is a running Sluice: engine, frontends, backends, health checks,
@@ -277,7 +278,7 @@ func (a *App) Reload(path string) error { return a.ReloadFrom(path, SourceSignal
 
 // ReloadFrom loads, validates and resolves the file at path (with the
 // state_dir overlay and Options.Overrides applied) and applies it; source (SourceSignal,
-// SourceWatch, SourceAPI) is recorded in the Snapshot's LastReload and the
+// SourceWatch, SourceAPI, SourceGRPC) is recorded in the Snapshot's LastReload and the
 // reload event. A --watch reload of content the App wrote itself (a change
 // written back) does nothing. On any error the running configuration
 // stays and each problem is logged (FILE:LINE:COL: message). It counts

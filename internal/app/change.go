@@ -86,7 +86,7 @@ func (a *App) change(ctx context.Context, c state.Change) (state.Result, error) 
 	}
 	old := a.cfg
 	changes, err := a.applyLocked(cfg, true)
-	a.recordLocked(SourceAPI, changes, err, &c.Actor)
+	a.recordLocked(changeSource(&c.Actor), changes, err, &c.Actor)
 	if err != nil {
 		return state.Result{}, err
 	}
@@ -264,7 +264,7 @@ func (a *App) apiReload(ctx context.Context, c state.Change) (state.Result, erro
 		defer a.mu.Unlock()
 		return state.Result{DryRun: true, Changes: diffLines(a.cfg, cfg), Checksum: a.cfg.Checksum(), Warnings: lt.warnings}, nil
 	}
-	r, err := a.reload(path, SourceAPI, &c.Actor)
+	r, err := a.reload(path, changeSource(&c.Actor), &c.Actor)
 	var ce config.Errors
 	if errors.As(err, &ce) {
 		return state.Result{}, &state.InvalidError{Errors: configErrors(err)}

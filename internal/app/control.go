@@ -88,6 +88,16 @@ func configErrors(err error) []state.ConfigError {
 	return out
 }
 
+// changeSource is the reload source a change is recorded with (events,
+// Snapshot.LastReload): SourceGRPC for one that came over the gRPC control
+// service (Actor.Via "grpc"), SourceAPI for the REST API and the UI.
+func changeSource(ac *state.Actor) string {
+	if ac != nil && ac.Via == SourceGRPC {
+		return SourceGRPC
+	}
+	return SourceAPI
+}
+
 // actorName renders who changed something for events and logs.
 func actorName(ac *state.Actor) string {
 	switch {

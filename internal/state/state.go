@@ -68,7 +68,7 @@ type Snapshot struct {
 type Reload struct {
 	Time    time.Time `json:"time"`
 	Result  string    `json:"result"`            // success | failure
-	Source  string    `json:"source"`            // start | signal | watch | api | upgrade
+	Source  string    `json:"source"`            // start | signal | watch | api | grpc | upgrade
 	Error   string    `json:"error,omitempty"`   // failure: the first error
 	Changes string    `json:"changes,omitempty"` // success: the one-line summary
 }
