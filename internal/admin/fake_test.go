@@ -50,6 +50,8 @@ func (fs *fakeSub) wants(it state.Item) bool {
 	case it.Log != nil:
 		m, err := state.CompileLogFilter(f.Log)
 		return f.Logs && err == nil && m.Match(it.Log)
+	case it.Logs != nil:
+		return f.Logs
 	}
 	return false
 }

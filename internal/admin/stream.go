@@ -50,6 +50,7 @@ type logFilterMsg struct {
 type streamFilter struct {
 	stats, events, logs bool
 	match               *state.LogMatcher
+	key                 state.LogFilter // match's filter, Limit 0: a batch made for it needs no second look
 	topics              []string
 }
 
@@ -81,17 +82,21 @@ func (m *subscribeMsg) compile() (*streamFilter, error) {
 		return nil, badBody("field \"logs\": %v", err)
 	}
 	f.match = match
+	f.key = match.Filter()
+	f.key.Limit = 0
 	return f, nil
 }
 
-// frame is one message the server sends.
+// frame is one message the server sends. Log lines go out as "logs", a
+// batch (one per producer tick, oldest first): one encode and one write
+// for many lines, and one encode for all clients with the same filter.
 type frame struct {
-	Type      string          `json:"type"` // stats | event | log | subscribed | error
-	Stats     *state.Stats    `json:"stats,omitempty"`
-	Event     *state.Event    `json:"event,omitempty"`
-	Log       *state.LogEntry `json:"log,omitempty"`
-	Subscribe []string        `json:"subscribe,omitempty"`
-	Error     *apiError       `json:"error,omitempty"`
+	Type      string           `json:"type"` // stats | event | logs | subscribed | error
+	Stats     *state.Stats     `json:"stats,omitempty"`
+	Event     *state.Event     `json:"event,omitempty"`
+	Logs      []state.LogEntry `json:"logs,omitempty"`
+	Subscribe []string         `json:"subscribe,omitempty"`
+	Error     *apiError        `json:"error,omitempty"`
 }
 
 // Streams is the number of live stream clients.
@@ -161,19 +166,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 				reason, code = "too slow: the stream fell behind", websocket.StatusTryAgainLater
 				break
 			}
-			f := filter.Load()
-			var fr frame
-			switch {
-			case it.Stats != nil && f.stats:
-				fr = frame{Type: "stats", Stats: it.Stats}
-			case it.Event != nil && f.events:
-				fr = frame{Type: "event", Event: it.Event}
-			case it.Log != nil && f.logs && f.match.Match(it.Log):
-				fr = frame{Type: "log", Log: it.Log}
-			default:
+			b, err := encodeItem(it, filter.Load())
+			if err != nil {
+				s.log.Warn("stream: a frame could not be encoded", "error", err)
 				continue
 			}
-			if err := writeFrame(ctx, conn, &fr); err != nil {
+			if b == nil {
+				continue
+			}
+			if err := writeBytes(ctx, conn, b); err != nil {
 				reason, code = "too slow: a frame was not taken within "+streamWriteTimeout.String(), websocket.StatusPolicyViolation
 			}
 		}
@@ -193,11 +194,63 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 
 var mustMatchAll, _ = state.CompileLogFilter(state.LogFilter{})
 
+// encodeItem is the frame for it under filter f, nil when f does not
+// want it. A log batch made for f's filter is encoded once, shared by
+// every client with that filter; one queued under an older filter (the
+// client changed it since) is filtered again and encoded for this client.
+func encodeItem(it state.Item, f *streamFilter) ([]byte, error) {
+	switch {
+	case it.Stats != nil && f.stats:
+		return json.Marshal(&frame{Type: "stats", Stats: it.Stats})
+	case it.Event != nil && f.events:
+		return json.Marshal(&frame{Type: "event", Event: it.Event})
+	case it.Logs != nil && f.logs:
+		if it.Logs.Filter == f.key {
+			return it.Logs.Encode(encodeLogBatch)
+		}
+		var keep []state.LogEntry
+		for i := range it.Logs.Entries {
+			if f.match.Match(&it.Logs.Entries[i]) {
+				keep = append(keep, it.Logs.Entries[i])
+			}
+		}
+		if len(keep) == 0 {
+			return nil, nil
+		}
+		return encodeLogs(keep)
+	case it.Log != nil && f.logs && f.match.Match(it.Log):
+		return encodeLogs([]state.LogEntry{*it.Log})
+	}
+	return nil, nil
+}
+
+// logsEncoded and logBytesEncoded count the log frames the stream encoded
+// and their bytes (tests read them: the cost per line must not grow with
+// the number of clients).
+var logsEncoded, logBytesEncoded atomic.Int64
+
+func encodeLogBatch(b *state.LogBatch) ([]byte, error) { return encodeLogs(b.Entries) }
+
+func encodeLogs(entries []state.LogEntry) ([]byte, error) {
+	b, err := json.Marshal(&frame{Type: "logs", Logs: entries})
+	if err == nil {
+		logsEncoded.Add(1)
+		logBytesEncoded.Add(int64(len(b)))
+	}
+	return b, err
+}
+
 func writeFrame(ctx context.Context, conn *websocket.Conn, fr *frame) error {
 	b, err := json.Marshal(fr)
 	if err != nil {
 		return err
 	}
+	return writeBytes(ctx, conn, b)
+}
+
+// writeBytes writes one text message within streamWriteTimeout (b is not
+// modified: it may be a batch's shared encoding).
+func writeBytes(ctx context.Context, conn *websocket.Conn, b []byte) error {
 	wctx, cancel := context.WithTimeout(ctx, streamWriteTimeout)
 	defer cancel()
 	return conn.Write(wctx, websocket.MessageText, b)

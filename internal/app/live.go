@@ -140,7 +140,7 @@ func (a *App) sampler() {
 			return
 		case <-lt.C:
 			if a.hub.WantLogs() {
-				lastLog = a.logs.Since(lastLog, 100, a.hub.PublishLog)
+				lastLog = a.hub.PublishLogs(a.logs, lastLog, 100)
 			} else {
 				lastLog = a.logs.Last()
 			}

@@ -28,6 +28,7 @@ type sub struct {
 type filter struct {
 	stats, events, logs bool
 	log                 *LogMatcher
+	key                 state.LogFilter // the log filter as given (Limit 0): subscribers with one key share batches
 }
 
 var all = &filter{stats: true, events: true, logs: true}
@@ -55,7 +56,8 @@ func (h *Hub) Subscribe(buffer int) *state.Subscription {
 		Dropped: s.dropped.Load,
 		Close:   func() { h.remove(s, false) },
 		SetFilter: func(sf state.StreamFilter) {
-			f := &filter{stats: sf.Stats, events: sf.Events, logs: sf.Logs}
+			f := &filter{stats: sf.Stats, events: sf.Events, logs: sf.Logs, key: sf.Log}
+			f.key.Limit = 0
 			if sf.Logs {
 				m, err := CompileLogFilter(sf.Log, 1)
 				if err != nil {
@@ -121,26 +123,69 @@ func (h *Hub) PublishEvent(e *state.Event) {
 	h.publish(state.Item{Event: e}, func(f *filter) bool { return f.events })
 }
 
-// PublishLog delivers the entry x (built once, shared, for the
-// subscribers whose log filter it matches).
-func (h *Hub) PublishLog(x *Rec) {
+// PublishLogs reads the log lines after id after from r (at most max, the
+// newest, as LogRing.Since) and hands them to the log subscribers as one
+// batch each: subscribers with the same log filter share one LogBatch, so
+// a line is matched once per distinct filter, built once, and encoded by
+// the stream once per batch, however many clients there are. It returns
+// the newest id read. A subscriber with no room for the batch is dropped.
+func (h *Hub) PublishLogs(r *LogRing, after uint64, max int) uint64 {
 	if !h.WantLogs() {
-		return
+		return r.Last()
 	}
-	var e *state.LogEntry
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var groups []logGroup // one per distinct filter; few
+	group := func(f *filter) *logGroup {
+		for i := range groups {
+			if groups[i].key == f.key {
+				return &groups[i]
+			}
+		}
+		return nil
+	}
+	for s := range h.subs {
+		if f := s.f.Load(); f.logs && group(f) == nil {
+			groups = append(groups, logGroup{key: f.key, m: f.log})
+		}
+	}
+	last := r.Since(after, max, func(x *Rec) {
+		var e state.LogEntry
+		built := false
+		for i := range groups {
+			g := &groups[i]
+			if !x.Match(g.m) {
+				continue
+			}
+			if !built {
+				e, built = x.Entry(), true
+			}
+			g.entries = append(g.entries, e)
+		}
+	})
 	for s := range h.subs {
 		f := s.f.Load()
-		if !f.logs || !x.Match(f.log) {
+		if !f.logs {
 			continue
 		}
-		if e == nil {
-			v := x.Entry()
-			e = &v
+		g := group(f)
+		if g == nil || len(g.entries) == 0 {
+			continue
 		}
-		h.sendLocked(s, state.Item{Log: e})
+		if g.batch == nil {
+			g.batch = &state.LogBatch{Filter: g.key, Entries: g.entries}
+		}
+		h.sendLocked(s, state.Item{Logs: g.batch})
 	}
+	return last
+}
+
+// logGroup is the batch being built for one log filter.
+type logGroup struct {
+	key     state.LogFilter
+	m       *LogMatcher
+	entries []state.LogEntry
+	batch   *state.LogBatch
 }
 
 func (h *Hub) publish(it state.Item, want func(*filter) bool) {

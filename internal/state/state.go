@@ -14,6 +14,7 @@ package state
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -275,11 +276,36 @@ type StreamFilter struct {
 	Log    LogFilter `json:"-"` // which log lines (Limit is ignored); an invalid filter passes none
 }
 
-// Item is one message of a Subscription; exactly one pointer is set.
+// Item is one message of a Subscription; exactly one pointer is set. A
+// producer that batches log lines (internal/live's hub, one batch per 50 ms
+// tick) sets Logs; Log is one line from a producer that does not.
 type Item struct {
 	Stats *Stats
 	Event *Event
 	Log   *LogEntry
+	Logs  *LogBatch
+}
+
+// LogBatch is the access-log lines of one producer tick that match one log
+// filter, oldest first. The producer builds it once and hands the same
+// batch to every subscriber whose filter is Filter, so it is read-only for
+// consumers; Encode lets them share one encoding of it too.
+type LogBatch struct {
+	Filter  LogFilter // the filter the entries matched (Limit 0)
+	Entries []LogEntry
+
+	once sync.Once
+	enc  []byte
+	err  error
+}
+
+// Encode returns enc(b), computed once per batch however many consumers
+// call it, concurrently or not; the result is shared and must not be
+// modified. Every caller must pass the same encoding (one consumer kind
+// per process encodes batches: the admin stream's frame).
+func (b *LogBatch) Encode(enc func(*LogBatch) ([]byte, error)) ([]byte, error) {
+	b.once.Do(func() { b.enc, b.err = enc(b) })
+	return b.enc, b.err
 }
 
 // Actor is who asked for a change (for the audit log and events).
