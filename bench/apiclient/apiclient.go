@@ -41,7 +41,8 @@ const (
 var UITopics = []string{"stats", "events", "logs"}
 
 // Message types counted per client; "other" is anything else (a "subscribed" or
-// "error" frame is not counted as data).
+// "error" frame is not counted as data). "log" counts access-log lines: a "logs"
+// frame (a batch, as sluice sends them) counts its entries.
 var msgTypes = []string{"stats", "event", "log"}
 
 // Options says what to attach. Zero values: Topics UITopics (stream only), Timeout 10 s.
@@ -192,6 +193,8 @@ func (s *Set) startStream(ctx, cctx context.Context, c *client, ready chan<- err
 					ready <- err
 				}
 				c.fail(err)
+			case "logs":
+				c.counts[logIndex].Add(int64(logLines(b)))
 			default:
 				if i := slices.Index(msgTypes, t); i >= 0 {
 					c.counts[i].Add(1)
@@ -200,6 +203,17 @@ func (s *Set) startStream(ctx, cctx context.Context, c *client, ready chan<- err
 		}
 	}()
 	return nil
+}
+
+var logIndex = slices.Index(msgTypes, "log")
+
+// logLines is the number of entries of a {"type":"logs","logs":[...]} frame.
+func logLines(b []byte) int {
+	var f struct {
+		Logs []json.RawMessage `json:"logs"`
+	}
+	_ = json.Unmarshal(b, &f)
+	return len(f.Logs)
 }
 
 // frameType reads "type" from a frame that starts {"type":"X" (as sluice writes them)

@@ -93,7 +93,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 
 // TestStreamAndWatchClientsCount attaches three UI-like stream clients and one Watch
 // client to a real sluice with a key made through the API, sends 40 requests through the
-// proxy, and checks every stream client got exactly one log message per request and
+// proxy, and checks every stream client got exactly one log line per request (in "logs" batches) and
 // stats, the Watch client stats, and that a window with those counts passes Check.
 func TestStreamAndWatchClientsCount(t *testing.T) {
 	r := startSluice(t)
@@ -227,5 +227,8 @@ func TestFrameType(t *testing.T) {
 		if got := frameType([]byte(in)); got != want {
 			t.Errorf("frameType(%s) = %q, want %q", in, got, want)
 		}
+	}
+	if n := logLines([]byte(`{"type":"logs","logs":[{"id":1},{"id":2,"path":"/]"}]}`)); n != 2 {
+		t.Errorf("logLines = %d, want 2", n)
 	}
 }
