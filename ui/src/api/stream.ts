@@ -60,11 +60,16 @@ function resubscribe() {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(subscribeMessage());
 }
 
-/** Frame is one server message: {"type": "stats", "stats": {...}}, "event", "log", "subscribed", "error". */
+/**
+ * Frame is one server message: {"type": "stats", "stats": {...}}, "event", "logs" (a batch of
+ * log lines, oldest first: one frame per 50 ms at most), "subscribed", "error"; "log" (one line)
+ * is what servers before batching sent.
+ */
 interface Frame {
   type?: string;
   stats?: Stats;
   event?: Event;
+  logs?: LogEntry[];
   log?: LogEntry;
   error?: { message?: string };
 }
@@ -80,6 +85,7 @@ function dispatch(raw: string) {
   for (const l of listeners) {
     if (m.type === 'stats' && m.stats) l.stats?.(m.stats);
     else if (m.type === 'event' && m.event) l.event?.(m.event);
+    else if (m.type === 'logs' && Array.isArray(m.logs) && l.logs) for (const e of m.logs) l.log?.(e);
     else if (m.type === 'log' && m.log && l.logs) l.log?.(m.log);
   }
 }
