@@ -402,8 +402,8 @@ loop:
 				stats++
 			case it.Event != nil:
 				events++
-			case it.Log != nil:
-				logs++
+			case it.Logs != nil:
+				logs += len(it.Logs.Entries)
 			}
 		case <-deadline:
 			break loop
@@ -418,10 +418,12 @@ loop:
 	var got []string
 	for len(logsOnly.C) > 0 {
 		it := <-logsOnly.C
-		if it.Log == nil {
+		if it.Logs == nil {
 			t.Fatalf("a logs-only subscriber got %+v", it)
 		}
-		got = append(got, it.Log.Path)
+		for _, e := range it.Logs.Entries {
+			got = append(got, e.Path)
+		}
 	}
 	if len(got) != 1 || got[0] != "/wanted" {
 		t.Fatalf("filtered log lines %v, want [/wanted]", got)
