@@ -228,7 +228,13 @@ func TestFrameType(t *testing.T) {
 			t.Errorf("frameType(%s) = %q, want %q", in, got, want)
 		}
 	}
-	if n := logLines([]byte(`{"type":"logs","logs":[{"id":1},{"id":2,"path":"/]"}]}`)); n != 2 {
-		t.Errorf("logLines = %d, want 2", n)
+	for in, want := range map[string]int{
+		`{"type":"logs","logs":[{"id":1},{"id":2,"path":"/]{\"id\":"}]}`: 2,
+		`{"logs":[{"path":"/"},{"id":2}],"type":"logs"}`:                 2,
+		`{"type":"logs","logs":[]}`:                                      0,
+	} {
+		if n := logLines([]byte(in)); n != want {
+			t.Errorf("logLines(%s) = %d, want %d", in, n, want)
+		}
 	}
 }
