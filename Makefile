@@ -31,7 +31,7 @@ ARGS     ?=
 # SLUICE_REQUIRE_TOOLS=1, where they fail.
 TEST_DEPS  := haproxy nginx libnginx-mod-stream caddy wrk prometheus redis-server redis-tools \
               postgresql postgresql-contrib postgresql-client openssl curl util-linux \
-              systemd strace runc umoci nodejs npm chromium make coreutils protobuf-compiler
+              systemd strace runc umoci nodejs chromium make coreutils protobuf-compiler
 BENCH_DEPS := $(TEST_DEPS) netcat-openbsd
 
 # Packages with tests built only without the race detector (//go:build !race: the …Alloc…

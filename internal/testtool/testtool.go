@@ -51,7 +51,7 @@ var Packages = map[string]string{
 	"runc":            "runc",
 	"umoci":           "umoci",
 	"node":            "nodejs",
-	"npm":             "npm",
+	"npm":             "nodejs", // with Node.js (NodeSource's nodejs ships npm; Debian's npm package conflicts with it)
 	"chromium":        "chromium",
 	"make":            "make",
 	"nice":            "coreutils",
