@@ -158,6 +158,13 @@ func rawExchange(t testing.TB, addr, raw string, checkClose bool) rawResult {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawExchangeOn(t, c, raw, checkClose)
+}
+
+// rawExchangeOn is rawExchange on a connection already made (plain or
+// TLS); it closes c.
+func rawExchangeOn(t testing.TB, c net.Conn, raw string, checkClose bool) rawResult {
+	t.Helper()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, raw); err != nil {

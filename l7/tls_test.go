@@ -74,27 +74,7 @@ func rawTLSExchange(t testing.TB, addr string, cfg *tls.Config, raw string, chec
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("reading response to %q: %v", raw, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	res := rawResult{status: resp.StatusCode, resp: resp, body: string(body)}
-	if !checkClose {
-		return res
-	}
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := br.ReadByte(); err == io.EOF || isReset(err) {
-		res.closed = true
-	}
-	return res
+	return rawExchangeOn(t, c, raw, checkClose)
 }
 
 // The smuggling and strictness table of TestStrictRejects, over TLS: the
