@@ -48,8 +48,8 @@ func keeps(old *frontendRT, f *config.Frontend) bool {
 func (a *App) tcpOptions(rt *frontendRT, pl *plan) l4.Options {
 	f := &rt.cfg
 	h := &tcpHooks{name: f.Name, backend: f.Backend, fe: rt.met, alog: pl.alog, noSrv: rt.noSrv,
-		pairs: make([]*metrics.Pair, len(f.Routes)+1), bls: make([]*beLive, len(f.Routes)+1),
-		fl: a.frontendLive(f.Name), logs: a.logs}
+		routes: make([]obsBackend, len(f.Routes)+1),
+		fl:     a.frontendLive(f.Name), logs: a.logs}
 	o := l4.Options{
 		Name:         f.Name,
 		Engine:       a.eng,
@@ -67,14 +67,12 @@ func (a *App) tcpOptions(rt *frontendRT, pl *plan) l4.Options {
 	}
 	if f.Backend != "" {
 		o.Backend = pl.byName[f.Backend].l4Backend()
-		h.pairs[0] = pl.pair(f.Name, f.Backend, metrics.ModeTCP)
-		h.bls[0] = pl.byName[f.Backend].rt.live
+		h.routes[0] = obsBackend{pair: pl.pair(f.Name, f.Backend, metrics.ModeTCP), live: pl.byName[f.Backend].rt.live}
 	}
 	for i := range f.Routes {
 		r := &f.Routes[i]
 		o.Routes = append(o.Routes, l4.Route{Name: r.Name, Names: r.Match.SNI, Backend: pl.byName[r.Backend].l4Backend()})
-		h.pairs[i+1] = pl.pair(f.Name, r.Backend, metrics.ModeTCP)
-		h.bls[i+1] = pl.byName[r.Backend].rt.live
+		h.routes[i+1] = obsBackend{pair: pl.pair(f.Name, r.Backend, metrics.ModeTCP), live: pl.byName[r.Backend].rt.live}
 	}
 	return o
 }
@@ -84,18 +82,16 @@ func (a *App) tcpOptions(rt *frontendRT, pl *plan) l4.Options {
 func (a *App) httpOptions(rt *frontendRT, pl *plan) l7.Options {
 	f := &rt.cfg
 	obs := &httpObserver{name: f.Name, fe: rt.met, alog: pl.alog, noSrv: rt.noSrv,
-		byName: map[string]*metrics.Pair{"": pl.pair(f.Name, "", metrics.ModeHTTP)},
-		blName: map[string]*beLive{}, fl: a.frontendLive(f.Name), logs: a.logs}
+		byName: map[string]obsBackend{"": {pair: pl.pair(f.Name, "", metrics.ModeHTTP)}},
+		fl:     a.frontendLive(f.Name), logs: a.logs}
 	use := func(name string) *l7.Backend {
 		b := pl.byName[name]
-		if obs.byName[name] == nil {
-			p := pl.pair(f.Name, name, metrics.ModeHTTP)
-			if id := b.rt.id; id >= len(obs.pairs) {
-				obs.pairs = append(obs.pairs, make([]*metrics.Pair, id+1-len(obs.pairs))...)
-				obs.bls = append(obs.bls, make([]*beLive, id+1-len(obs.bls))...)
+		if obs.byName[name].pair == nil {
+			ob := obsBackend{pair: pl.pair(f.Name, name, metrics.ModeHTTP), live: b.rt.live}
+			if id := b.rt.id; id >= len(obs.byID) {
+				obs.byID = append(obs.byID, make([]obsBackend, id+1-len(obs.byID))...)
 			}
-			obs.pairs[b.rt.id], obs.byName[name] = p, p
-			obs.bls[b.rt.id], obs.blName[name] = b.rt.live, b.rt.live
+			obs.byID[b.rt.id], obs.byName[name] = ob, ob
 		}
 		return b.l7
 	}

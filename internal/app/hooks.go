@@ -42,11 +42,10 @@ type tcpHooks struct {
 	name    string
 	backend string
 	fe      *metrics.Frontend
-	pairs   []*metrics.Pair // [0]: the default backend; [i+1]: routes[i]'s
+	routes  []obsBackend // [0]: the default backend; [i+1]: routes[i]'s
 	alog    *accesslog.Logger
 	noSrv   *noServerLog
 	fl      *feLive
-	bls     []*beLive // as pairs
 	logs    *live.LogRing
 }
 
@@ -61,8 +60,8 @@ func (h *tcpHooks) Refused(r l4.Refusal, _ netip.Addr) {
 		h.noSrv.refused(h.name, h.backend)
 	case l4.RefusedRateLimit:
 		h.fl.limited.Add(1)
-		if len(h.bls) > 0 && h.bls[0] != nil { // refused before any route: the default backend's
-			h.bls[0].limited.Add(1)
+		if bl := h.routes[0].live; bl != nil { // refused before any route: the default backend's
+			bl.limited.Add(1)
 		}
 	}
 }
@@ -94,11 +93,11 @@ func (h *tcpHooks) Connected(srv *balance.Server) {
 
 func (h *tcpHooks) Ended(info *l4.SessionInfo) {
 	var bl *beLive
-	if i := info.Route + 1; i >= 0 && i < len(h.pairs) {
-		if p := h.pairs[i]; p != nil {
+	if i := info.Route + 1; i >= 0 && i < len(h.routes) {
+		if p := h.routes[i].pair; p != nil {
 			p.TCPSession()
 		}
-		bl = h.bls[i]
+		bl = h.routes[i].live
 	}
 	failed := info.Server == nil || info.Close == engine.BackendError
 	h.fl.req.Add(1)
@@ -130,33 +129,37 @@ func (h *tcpHooks) Ended(info *l4.SessionInfo) {
 // httpObserver implements l7.Observer for one http frontend. Its maps are
 // built with it and only read afterwards.
 type httpObserver struct {
-	name  string
-	fe    *metrics.Frontend
-	pairs []*metrics.Pair // by the server's backendRT.id: an index, no hashing
-	bls   []*beLive       // the same, for the backends' live counters
-
-	byName map[string]*metrics.Pair // when no server was reached ("" = no backend)
-	blName map[string]*beLive       // the same, for the backends' live counters
+	name   string
+	fe     *metrics.Frontend
+	byID   []obsBackend          // by the server's backendRT.id: an index, no hashing
+	byName map[string]obsBackend // when no server was reached ("" = no backend)
 	alog   *accesslog.Logger
 	noSrv  *noServerLog
 	fl     *feLive
 	logs   *live.LogRing
 }
 
+// obsBackend is what an http frontend's observer counts for one of its
+// backends (the zero value: nothing, for a backend it does not use).
+type obsBackend struct {
+	pair *metrics.Pair
+	live *beLive
+}
+
 func (o *httpObserver) RequestDone(r *l7.Record) {
-	var p *metrics.Pair
-	var bl *beLive
+	var ob obsBackend
 	if r.Server != nil {
 		if st := stateOf(r.Server); st != nil {
 			st.live.lat.Observe(r.Duration)
-			if st.be.id < len(o.pairs) {
-				p, bl = o.pairs[st.be.id], o.bls[st.be.id]
+			if st.be.id < len(o.byID) {
+				ob = o.byID[st.be.id]
 			}
 		}
 	}
-	if p == nil {
-		p, bl = o.byName[r.Backend], o.blName[r.Backend]
+	if ob.pair == nil {
+		ob = o.byName[r.Backend]
 	}
+	p, bl := ob.pair, ob.live
 	if p != nil {
 		p.Request(r.Status, r.Duration)
 	}

@@ -26,9 +26,9 @@ func TestObserverAllocs(t *testing.T) {
 	st.passive.Store(health.NewPassive(srv, health.PassiveOptions{UnhealthyThreshold: 1 << 30, Kinds: failKinds}))
 	srv.SetExt(balance.ExtMetrics, st)
 	pair := reg.Pair("web", "app", metrics.ModeHTTP)
-	obs := &httpObserver{name: "web", fe: reg.Frontend("web"), pairs: []*metrics.Pair{nil, pair},
-		bls: []*beLive{nil, b.live}, byName: map[string]*metrics.Pair{"app": pair},
-		blName: map[string]*beLive{"app": b.live}, noSrv: &noServerLog{log: slog.New(slog.DiscardHandler)},
+	ob := obsBackend{pair: pair, live: b.live}
+	obs := &httpObserver{name: "web", fe: reg.Frontend("web"), byID: []obsBackend{{}, ob},
+		byName: map[string]obsBackend{"app": ob}, noSrv: &noServerLog{log: slog.New(slog.DiscardHandler)},
 		fl: &feLive{}, logs: live.NewLogRing(100)}
 	rec := &l7.Record{Frontend: "web", Backend: "app", Server: srv, ServerAddr: srv.Addr(),
 		ClientIP: netip.MustParseAddr("10.1.2.3"), Method: []byte("GET"), Host: []byte("example.com"),
