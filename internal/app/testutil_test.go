@@ -60,6 +60,24 @@ func obsConfig(t testing.TB, yaml string) *config.Config {
 // obsStart starts an App running yaml and shuts it down when the test ends.
 func obsStart(t testing.TB, yaml string, o Options) *App {
 	t.Helper()
+	return obsStartConfig(t, obsConfig(t, yaml), o)
+}
+
+// obsStartFile is obsStart from a configuration file (LoadConfig), for
+// tests that later reload it.
+func obsStartFile(t testing.TB, file string, o Options) *App {
+	t.Helper()
+	cfg, err := LoadConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obsStartConfig(t, cfg, o)
+}
+
+// obsStartConfig starts an App (obsStart's defaults) on cfg and shuts it
+// down at the end of the test.
+func obsStartConfig(t testing.TB, cfg *config.Config, o Options) *App {
+	t.Helper()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -70,7 +88,7 @@ func obsStart(t testing.TB, yaml string, o Options) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Start(obsConfig(t, yaml)); err != nil {
+	if err := a.Start(cfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

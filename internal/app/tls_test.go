@@ -80,22 +80,7 @@ backends:
 `, admin, web, a.CertFile, a.KeyFile, w.CertFile, w.KeyFile, plain, be)
 	}
 	file := tlsFile(t, conf(a1))
-	cfg, err := LoadConfig(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := New(Options{Logger: slog.New(slog.DiscardHandler), Loops: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Start(cfg); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		app.Shutdown(ctx)
-	}()
+	app := obsStartFile(t, file, Options{})
 	obsWaitListening(t, web)
 
 	for _, tc := range []struct{ sni, serial string }{
@@ -223,22 +208,7 @@ backends:
 `, admin, web, l.CertFile, l.KeyFile, be)
 	}
 	file := tlsFile(t, conf(c1))
-	cfg, err := LoadConfig(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := New(Options{Logger: slog.New(slog.DiscardHandler), Loops: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Start(cfg); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		app.Shutdown(ctx)
-	}()
+	app := obsStartFile(t, file, Options{})
 	obsWaitListening(t, web)
 
 	conn, err := tls.Dial("tcp", web, &tls.Config{ServerName: "a.example.com", RootCAs: ca.Pool()})
@@ -366,22 +336,7 @@ frontends:
 `, admin, web, extra, caFile, be)
 	}
 	file := tlsFile(t, conf(""))
-	cfg, err := LoadConfig(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := New(Options{Logger: slog.New(slog.DiscardHandler), Loops: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Start(cfg); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		app.Shutdown(ctx)
-	}()
+	app := obsStartFile(t, file, Options{})
 	obsWaitListening(t, web)
 	c := obsNewClient(web)
 	get := func() (int, string) {
