@@ -180,7 +180,8 @@ func (o *httpObserver) RequestDone(r *l7.Record) {
 			bl.errs.Add(1)
 		}
 	}
-	o.logs.AddHTTP(&live.HTTP{Start: r.Start, Frontend: o.name, Backend: r.Backend, Server: serverLabel(r),
+	server := serverLabel(r)
+	o.logs.AddHTTP(&live.HTTP{Start: r.Start, Frontend: o.name, Backend: r.Backend, Server: server,
 		ClientIP: r.ClientIP, Method: r.Method, Host: r.Host, Path: r.Path, Status: r.Status,
 		Duration: r.Duration, BytesIn: r.BytesIn, BytesOut: r.BytesOut})
 	o.fe.AddBytes(r.BytesIn, r.BytesOut)
@@ -197,7 +198,7 @@ func (o *httpObserver) RequestDone(r *l7.Record) {
 	// returns and keeps nothing.
 	o.alog.LogHTTP(&accesslog.HTTPEntry{Time: r.Start, Frontend: o.name, ClientIP: r.ClientIP,
 		Method: bstr(r.Method), Host: bstr(r.Host), Path: bstr(r.Path), Backend: r.Backend,
-		Server: serverLabel(r), Status: r.Status, Duration: r.Duration, BytesIn: r.BytesIn,
+		Server: server, Status: r.Status, Duration: r.Duration, BytesIn: r.BytesIn,
 		BytesOut: r.BytesOut})
 }
 
