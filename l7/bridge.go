@@ -47,6 +47,10 @@ func startBridge(tc *tls.Conn, raw net.Conn, writeTO time.Duration) (engine.Stre
 	return loopEnd, nil
 }
 
+// bridgeBufs holds the copy buffers of ended bridges, so that a connection
+// per request over TLS does not allocate two new ones each time.
+var bridgeBufs = sync.Pool{New: func() any { return new([bridgeBuf]byte) }}
+
 type bridge struct {
 	tc      *tls.Conn
 	raw     net.Conn
@@ -59,7 +63,9 @@ type bridge struct {
 // up copies decrypted bytes from the TLS side to the loop.
 func (b *bridge) up() {
 	defer b.unref()
-	buf := make([]byte, bridgeBuf)
+	bp := bridgeBufs.Get().(*[bridgeBuf]byte)
+	defer bridgeBufs.Put(bp)
+	buf := bp[:]
 	loopGone := false
 	for {
 		n, err := b.tc.Read(buf)
@@ -82,7 +88,9 @@ func (b *bridge) up() {
 // end of stream) closes the TLS connection.
 func (b *bridge) down() {
 	defer b.unref()
-	buf := make([]byte, bridgeBuf)
+	bp := bridgeBufs.Get().(*[bridgeBuf]byte)
+	defer bridgeBufs.Put(bp)
+	buf := bp[:]
 	for {
 		n, err := b.end.Read(buf)
 		if n > 0 {
