@@ -82,6 +82,17 @@ func get(t *testing.T, url string) {
 }
 
 // waitFor polls cond every 20 ms until it holds or timeout passes.
+// mustAttach attaches o's clients or fails t; they are closed at its end.
+func mustAttach(t *testing.T, o Options) *Set {
+	t.Helper()
+	set, err := Attach(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	return set
+}
+
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
@@ -97,17 +108,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // stats, the Watch client stats, and that a window with those counts passes Check.
 func TestStreamAndWatchClientsCount(t *testing.T) {
 	r := startSluice(t)
-	ctx := context.Background()
-	streams, err := Attach(ctx, Options{Kind: Stream, N: 3, AdminAddr: r.setup.AdminListen, Key: r.key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer streams.Close()
-	watch, err := Attach(ctx, Options{Kind: Watch, N: 1, GRPCAddr: r.setup.GRPCListen, Key: r.key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close()
+	streams := mustAttach(t, Options{Kind: Stream, N: 3, AdminAddr: r.setup.AdminListen, Key: r.key})
+	watch := mustAttach(t, Options{Kind: Watch, N: 1, GRPCAddr: r.setup.GRPCListen, Key: r.key})
 	streams.Mark(true)
 	watch.Mark(true)
 	const requests = 40
@@ -156,12 +158,8 @@ func TestStreamAndWatchClientsCount(t *testing.T) {
 // naming the clients.
 func TestCheckFailsClientWithoutMessages(t *testing.T) {
 	r := startSluice(t)
-	set, err := Attach(context.Background(), Options{Kind: Stream, N: 2, AdminAddr: r.setup.AdminListen, Key: r.key,
+	set := mustAttach(t, Options{Kind: Stream, N: 2, AdminAddr: r.setup.AdminListen, Key: r.key,
 		Topics: []string{"events"}, Grace: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
 	set.Mark(true)
 	get(t, "http://"+r.setup.HTTPListen+"/")
 	time.Sleep(300 * time.Millisecond)
@@ -176,17 +174,8 @@ func TestCheckFailsClientWithoutMessages(t *testing.T) {
 // reports its connection ended, and Check fails.
 func TestClientsFailWhenSluiceStops(t *testing.T) {
 	r := startSluice(t)
-	ctx := context.Background()
-	streams, err := Attach(ctx, Options{Kind: Stream, N: 1, AdminAddr: r.setup.AdminListen, Key: r.key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer streams.Close()
-	watch, err := Attach(ctx, Options{Kind: Watch, N: 1, GRPCAddr: r.setup.GRPCListen, Key: r.key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close()
+	streams := mustAttach(t, Options{Kind: Stream, N: 1, AdminAddr: r.setup.AdminListen, Key: r.key})
+	watch := mustAttach(t, Options{Kind: Watch, N: 1, GRPCAddr: r.setup.GRPCListen, Key: r.key})
 	streams.Mark(true)
 	watch.Mark(true)
 	_ = r.proc.Stop()
