@@ -45,27 +45,56 @@ type bpool struct {
 	u    *upstream
 	head *bconn
 	n    int
+	// learned: half the shortest idle time after which this server was seen
+	// closing a pooled connection (ns; 0 until it did), not below
+	// minStaleCheck. It lowers the idle time from which a connection is
+	// peeked at before reuse.
+	learned int64
 }
 
-// staleCheckAfter: a pooled connection idle at least this long is looked
-// at (alive) before it is reused. A connection reused sooner is not: its
-// server could close it only in that instant, which the stale retry covers.
+// staleCheckAfter: a pooled connection idle at least this long (or at
+// least the pool's learned time, when that is shorter) is looked at (alive)
+// before it is reused; one reused sooner is not. A server closes an idle
+// connection when its keep-alive timeout runs out (Gunicorn 2 s, Node.js
+// 5 s, nginx 75 s; pools close theirs after timeouts.idle, 1 s by
+// default), so a close can race with a reuse only at an idle time near that
+// timeout: the look is needed there, and costs a system call per request
+// everywhere else. A server seen closing sooner teaches its pool a shorter
+// time (learn); a close missed in between is what the stale retry covers.
 // A variable for tests.
-var staleCheckAfter = time.Millisecond
+var staleCheckAfter = 100 * time.Millisecond
+
+// minStaleCheck is the shortest learned time.
+const minStaleCheck = int64(time.Millisecond)
 
 // get takes the most recently pooled connection that is still open, or nil.
-// One idle for staleCheckAfter or more is looked at first: the server may
+// One idle for the check time or more is looked at first: the server may
 // have closed it while its close was still on its way to the loop.
 func (p *bpool) get() *bconn {
+	after := int64(staleCheckAfter)
+	if p.learned > 0 && p.learned < after {
+		after = p.learned
+	}
 	for bc := p.head; bc != nil; bc = p.head {
 		p.unlink(bc)
 		bc.l.timers.stop(&bc.tm)
-		if monoNow()-bc.idleSince < int64(staleCheckAfter) || bc.alive() {
+		idle := monoNow() - bc.idleSince
+		if idle < after || bc.alive() {
 			return bc
 		}
+		p.learn(idle)
 		bc.close()
 	}
 	return nil
+}
+
+// learn: the server closed a connection of this pool after it sat idle for
+// idle ns; connections idle for half that are looked at from now on.
+func (p *bpool) learn(idle int64) {
+	t := max(idle/2, minStaleCheck)
+	if p.learned == 0 || t < p.learned {
+		p.learned = t
+	}
 }
 
 // alive peeks at a pooled connection without blocking: the server's FIN, a
@@ -166,8 +195,10 @@ func (bc *bconn) OnClose(c gnet.Conn, err error) {
 	}
 	bc.closed = true
 	l.timers.stop(&bc.tm)
-	if bc.pooled {
-		l.pool(bc.u).unlink(bc)
+	if bc.pooled { // the server closed it while it sat idle
+		p := l.pool(bc.u)
+		p.unlink(bc)
+		p.learn(monoNow() - bc.idleSince)
 	}
 	bc.u.open.Add(-1)
 	if ex := bc.ex; ex != nil && ex.bc == bc {

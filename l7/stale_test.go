@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // dropSecondBackend answers the first request of each connection (keep-
@@ -205,5 +207,50 @@ func TestStalePooledConnectionNotReused(t *testing.T) {
 			}
 			checkReleased(t, bk)
 		})
+	}
+}
+
+// TestStaleCheckLearnsServerTimeout: a pooled connection idle for less than
+// staleCheckAfter is reused without a look (no system call), until its
+// server has been seen closing a connection idle that long: from then on the
+// pool looks at connections idle for half the server's time, so a close
+// that is still on its way to the loop is caught. Fails when learn is a no-op.
+func TestStaleCheckLearnsServerTimeout(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	unix.Close(fds[1]) // the "server" has closed: fds[0] reads end of stream
+	l := &rloop{pools: make(map[*upstream]*bpool)}
+	u := &upstream{}
+	p := l.pool(u)
+	pooled := func(idle time.Duration) *bconn {
+		bc := &bconn{u: u, l: l, fd: fds[0]}
+		p.put(bc)
+		bc.idleSince = monoNow() - int64(idle)
+		return bc
+	}
+	dead := pooled(40 * time.Millisecond)
+	if got := p.get(); got != dead {
+		t.Fatalf("idle 40 ms, nothing learned: got %p, want the connection reused unlooked (%p)", got, dead)
+	}
+	if p.learned != 0 {
+		t.Fatalf("learned %v before any close was seen", time.Duration(p.learned))
+	}
+	p.learn(int64(60 * time.Millisecond)) // the server closed one idle for 60 ms
+	if p.learned != int64(30*time.Millisecond) {
+		t.Fatalf("learned %v, want 30ms", time.Duration(p.learned))
+	}
+	pooled(40 * time.Millisecond)
+	if got := p.get(); got != nil {
+		t.Fatalf("idle 40 ms after learning 30 ms: got %p, want the closed connection looked at and dropped", got)
+	}
+	if d := time.Duration(p.learned); d < 20*time.Millisecond || d > 25*time.Millisecond {
+		t.Fatalf("after dropping one idle 40 ms: learned %v, want half of that idle time", d)
+	}
+	p.learn(int64(time.Microsecond))
+	if p.learned != minStaleCheck {
+		t.Fatalf("learned %v, want the floor %v", time.Duration(p.learned), time.Duration(minStaleCheck))
 	}
 }
