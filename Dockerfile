@@ -21,6 +21,8 @@ ARG DEBIAN=bookworm
 FROM golang:${GO_VERSION}-${DEBIAN} AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# gnet is a patched copy (go.mod replaces it; third_party/gnet/PATCHES.md).
+COPY third_party/gnet/ third_party/gnet/
 RUN go mod download
 COPY . .
 ARG VERSION=dev

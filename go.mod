@@ -72,3 +72,5 @@ tool (
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	google.golang.org/protobuf/cmd/protoc-gen-go
 )
+
+replace github.com/panjf2000/gnet/v2 => ./third_party/gnet
