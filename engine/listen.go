@@ -85,11 +85,7 @@ func Serve(ln *net.TCPListener, handle func(*net.TCPConn), log *slog.Logger) err
 		if !temporary(err) {
 			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
 		}
-		if delay == 0 {
-			delay = 5 * time.Millisecond
-		} else if delay *= 2; delay > 500*time.Millisecond {
-			delay = 500 * time.Millisecond
-		}
+		delay = nextPause(delay)
 		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
 			refuseOne(ln)
 		}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/sluicelb/sluice/engine"
+	"golang.org/x/sys/unix"
 )
 
 var tickerEngines sync.Map // *engine.Engine → struct{}: l7's ticker is added once per engine
@@ -39,58 +41,92 @@ func (p *Proxy) serve(ln net.Listener) error {
 	p.serving.Add(1)
 	p.mu.Unlock()
 	defer p.serving.Done()
-	err := engine.Serve(tl, p.accept, p.log)
+	var err error
+	if p.tlsConfig != nil {
+		// The handshake runs on a goroutine on Go's poller (tls.go).
+		err = engine.Serve(tl, p.accept, p.log)
+	} else {
+		err = engine.ServeFD(tl, p.acceptFD, p.log)
+	}
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	return err
 }
 
-// accept runs on the accept goroutine for each new client: the connection
-// limits, the access list, then the event loop.
-func (p *Proxy) accept(c *net.TCPConn) {
+// newConn applies the connection limits and the access lists to a new
+// client at ip, on the accept goroutine: the hconn to serve it on a loop, or
+// nil when max_connections or the global gate refuse it (the caller refuses
+// the connection).
+func (p *Proxy) newConn(ip netip.Addr) *hconn {
 	t := p.table.Load()
 	if max := p.maxConns; max > 0 && p.active.Load() >= int64(max) {
-		p.refuse(c)
-		return
+		return nil
 	}
 	g := t.global
 	if g != nil && !g.TryAcquire() {
-		p.refuse(c)
-		return
+		return nil
 	}
 	p.active.Add(1)
-	hc := &hconn{p: p, t: t, global: g, acceptAt: monoNow(), fd: -1}
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		hc.ip = a.AddrPort().Addr().Unmap()
-	}
-	if p.tlsConfig != nil {
-		if t.proxyProtocol {
-			hc.pp = &ppInfo{trusted: t.trusted.Contains(hc.ip)}
-		} else {
-			hc.admit()
-		}
-		go p.acceptTLS(c, hc, time.Now())
-		return
-	}
+	hc := &hconn{p: p, t: t, global: g, acceptAt: monoNow(), fd: -1, ip: ip}
 	if t.proxyProtocol {
 		// The client (and so the access lists' verdict) is known once the
-		// header was read, on the loop (proxyproto.go).
+		// header was read: on the loop (proxyproto.go), or before the TLS
+		// handshake (tls.go).
 		hc.pp = &ppInfo{trusted: t.trusted.Contains(hc.ip)}
 	} else {
 		hc.admit()
 	}
-	if err := p.eng.Enroll(c, hc); err != nil {
-		if g != nil {
-			g.Release()
+	return hc
+}
+
+// acceptFD runs on the accept goroutine of a plain-HTTP frontend for each
+// new client (engine.ServeFD): the connection limits, the access list, then
+// an event loop, without waiting for it. It owns fd.
+func (p *Proxy) acceptFD(fd int, peer unix.Sockaddr) {
+	hc := p.newConn(sockaddrAddrPort(peer).Addr())
+	if hc == nil {
+		// Cold path: the 503 is written on Go's poller.
+		c, err := engine.FileConn(fd)
+		if err != nil {
+			p.refused.Add(1)
+			return
 		}
-		p.connClosed()
+		p.refuse(c)
+		return
 	}
+	if err := p.eng.EnrollFD(fd, peer, hc); err != nil {
+		hc.OpenFailed(err)
+	}
+}
+
+// OpenFailed undoes newConn's accounting for a connection whose event loop
+// never opened it (engine.OpenFailer; the engine closed the socket).
+func (hc *hconn) OpenFailed(error) {
+	if hc.global != nil {
+		hc.global.Release()
+	}
+	hc.p.connClosed()
+}
+
+// accept runs on the accept goroutine of a TLS frontend for each new client:
+// the connection limits, the access list, then the handshake's goroutine.
+func (p *Proxy) accept(c *net.TCPConn) {
+	var ip netip.Addr
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ip = a.AddrPort().Addr().Unmap()
+	}
+	hc := p.newConn(ip)
+	if hc == nil {
+		p.refuse(c)
+		return
+	}
+	go p.acceptTLS(c, hc, time.Now())
 }
 
 // refuse answers 503 and closes, off the accept goroutine; beyond
 // maxRefusers concurrent refusals the conn is just closed.
-func (p *Proxy) refuse(c *net.TCPConn) {
+func (p *Proxy) refuse(c engine.Stream) {
 	p.refused.Add(1)
 	if p.tlsConfig != nil { // no handshake for a refused client: just close
 		_ = c.Close()
@@ -135,7 +171,7 @@ func (p *Proxy) shutdown(ctx context.Context) error {
 	p.lns = nil
 	p.mu.Unlock()
 	for _, ln := range lns {
-		_ = ln.Close()
+		_ = engine.CloseListener(ln) // ServeFD returns at once
 	}
 	p.serving.Wait()
 	var err error

@@ -54,6 +54,7 @@ type conn struct {
 	isDatagram     bool                   // UDP protocol
 	opened         bool                   // connection opened event fired
 	isEOF          bool                   // whether the connection has reached EOF
+	lazyAddr       bool                   // sluice fork: addresses read from the socket on first use (EnrollFD)
 }
 
 func newStreamConn(proto string, fd int, el *eventloop, sa unix.Sockaddr, localAddr, remoteAddr net.Addr) (c *conn) {
@@ -109,6 +110,7 @@ func (c *conn) release() {
 	}
 	c.localAddr = nil
 	c.remoteAddr = nil
+	c.lazyAddr = false
 	if !c.isDatagram {
 		c.remote = nil
 		c.inboundBuffer.Done()
@@ -461,10 +463,21 @@ func (c *conn) OutboundBuffered() int {
 	return c.outboundBuffer.Buffered()
 }
 
-func (c *conn) Context() any         { return c.ctx }
-func (c *conn) SetContext(ctx any)   { c.ctx = ctx }
-func (c *conn) LocalAddr() net.Addr  { return c.localAddr }
-func (c *conn) RemoteAddr() net.Addr { return c.remoteAddr }
+func (c *conn) Context() any       { return c.ctx }
+func (c *conn) SetContext(ctx any) { c.ctx = ctx }
+func (c *conn) LocalAddr() net.Addr {
+	if c.lazyAddr {
+		c.loadAddrs()
+	}
+	return c.localAddr
+}
+
+func (c *conn) RemoteAddr() net.Addr {
+	if c.lazyAddr {
+		c.loadAddrs()
+	}
+	return c.remoteAddr
+}
 
 // Implementation of Socket interface
 

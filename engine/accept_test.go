@@ -1,0 +1,313 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// echoHandler is a ConnHandler that echoes what it reads and counts its
+// opens, closes and failed opens.
+type echoHandler struct {
+	opened, closed, failed *atomic.Int64
+	local, remote          net.Addr
+}
+
+func (h *echoHandler) OnOpen(c gnet.Conn) gnet.Action {
+	h.opened.Add(1)
+	return gnet.None
+}
+
+func (h *echoHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	b, _ := c.Next(-1)
+	if len(b) > 0 && b[0] == '?' { // report the addresses gnet reads lazily
+		h.local, h.remote = c.LocalAddr(), c.RemoteAddr()
+		_, _ = c.Write([]byte(h.local.String() + " " + h.remote.String()))
+		return gnet.None
+	}
+	_, _ = c.Write(b)
+	return gnet.None
+}
+
+func (h *echoHandler) OnClose(gnet.Conn, error) { h.closed.Add(1) }
+
+func (h *echoHandler) OpenFailed(error) { h.failed.Add(1) }
+
+// fdServer runs ServeFD on a new listener and enrolls each connection on a
+// two-loop engine with an echoHandler.
+type fdServer struct {
+	e                      *Engine
+	ln                     *net.TCPListener
+	opened, closed, failed atomic.Int64
+	served                 chan error
+}
+
+func newFDServer(t *testing.T) *fdServer {
+	t.Helper()
+	e, err := New(Options{Loops: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fdServer{e: e, ln: ln, served: make(chan error, 1)}
+	go func() {
+		s.served <- ServeFD(ln, func(fd int, peer unix.Sockaddr) {
+			h := &echoHandler{opened: &s.opened, closed: &s.closed, failed: &s.failed}
+			if err := e.EnrollFD(fd, peer, h); err != nil {
+				h.OpenFailed(err)
+			}
+		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+	})
+	return s
+}
+
+func roundTrip(t *testing.T, addr, msg string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 256)
+	n, err := c.Read(b)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return string(b[:n])
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+// TestServeFDEnrollFD: connections accepted raw by ServeFD and registered
+// with EnrollFD are served on the loops (echo), inherit TCP_NODELAY from
+// the listener, report their addresses (read lazily from the socket), and
+// leave no descriptor behind once closed; closing the listener ends
+// ServeFD with nil.
+func TestServeFDEnrollFD(t *testing.T) {
+	s := newFDServer(t)
+	addr := s.ln.Addr().String()
+	if got := roundTrip(t, addr, "hello"); got != "hello" {
+		t.Fatalf("echo = %q, want hello", got)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = c.Write([]byte("?"))
+	b := make([]byte, 256)
+	n, err := c.Read(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := addr + " " + c.LocalAddr().String(); string(b[:n]) != want {
+		t.Errorf("addresses = %q, want %q", b[:n], want)
+	}
+	// TCP_NODELAY on the accepted socket: ask through /proc is not
+	// possible, so check the listener, which accepted sockets inherit.
+	rc, _ := s.ln.SyscallConn()
+	_ = rc.Control(func(fd uintptr) {
+		if v, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v != 1 {
+			t.Errorf("listener TCP_NODELAY = %d, %v; want 1", v, err)
+		}
+	})
+	_ = c.Close()
+	waitUntil(t, 5*time.Second, "both connections closed", func() bool { return s.closed.Load() == 2 })
+
+	// No descriptor leaks over many connections.
+	before := openFDs(t)
+	const n2 = 200
+	for i := range n2 {
+		if got := roundTrip(t, addr, "x"); got != "x" {
+			t.Fatalf("connection %d: echo = %q", i, got)
+		}
+	}
+	waitUntil(t, 5*time.Second, "every connection closed", func() bool { return s.closed.Load() == 2+n2 })
+	waitUntil(t, 5*time.Second, "descriptors back to their count", func() bool { return openFDs(t) <= before })
+	if s.opened.Load() != 2+n2 || s.failed.Load() != 0 {
+		t.Errorf("opened %d failed %d, want %d and 0", s.opened.Load(), s.failed.Load(), 2+n2)
+	}
+
+	_ = s.ln.Close()
+	select {
+	case err := <-s.served:
+		if err != nil {
+			t.Fatalf("ServeFD after Close = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeFD did not return after the listener was closed")
+	}
+}
+
+// TestEnrollFDStopped: once the engine is stopped EnrollFD closes the
+// descriptor and says so.
+func TestEnrollFDStopped(t *testing.T) {
+	e, err := New(Options{Loops: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = e.Stop(ctx)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	var n atomic.Int64
+	err = e.EnrollFD(fds[0], nil, &echoHandler{opened: &n, closed: &n, failed: &n})
+	if !errors.Is(err, ErrStopped) {
+		t.Errorf("EnrollFD on a stopped engine = %v, want ErrStopped", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+		t.Errorf("descriptor still open after a refused EnrollFD (F_GETFD: %v)", err)
+	}
+}
+
+// TestServeFDRefusesAtEMFILE: out of descriptors, ServeFD refuses the
+// pending connection (reset or EOF, not a hang) and keeps accepting once
+// descriptors are free again.
+func TestServeFDRefusesAtEMFILE(t *testing.T) {
+	s := newFDServer(t)
+	addr := s.ln.Addr().String()
+	if got := roundTrip(t, addr, "a"); got != "a" {
+		t.Fatalf("echo = %q", got)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Skip(err)
+	}
+	lim := old
+	lim.Cur = uint64(openFDs(t) + 64)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+	var hog []*os.File
+	cleanup := func() {
+		for _, f := range hog {
+			f.Close()
+		}
+		hog = nil
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	}
+	defer cleanup()
+	b := make([]byte, 8)
+	// With one free descriptor the dial takes it, so accept4 gets EMFILE.
+	// A descriptor being released elsewhere may let a probe through: retry.
+	var refusals, served int
+	for attempt := 0; attempt < 20 && refusals == 0; attempt++ {
+		for {
+			f, err := os.Open(os.DevNull)
+			if err != nil {
+				break
+			}
+			hog = append(hog, f)
+		}
+		hog[len(hog)-1].Close()
+		hog = hog[:len(hog)-1]
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil { // else the reset came during connect: refused
+			_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+			_, _ = c.Write([]byte("b"))
+			_, err = c.Read(b)
+			c.Close()
+		}
+		var ne net.Error
+		switch {
+		case err == nil:
+			served++
+		case errors.As(err, &ne) && ne.Timeout():
+			t.Fatal("client at EMFILE: read timed out, want the connection refused (reset or EOF)")
+		default:
+			refusals++
+		}
+	}
+	if refusals == 0 {
+		t.Fatalf("no connection refused at EMFILE in %d attempts", served)
+	}
+	cleanup()
+	// Accepting goes on once descriptors are free.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c2, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c2.SetDeadline(time.Now().Add(time.Second))
+			_, _ = c2.Write([]byte("c"))
+			n, err := c2.Read(b)
+			_ = c2.Close()
+			if err == nil && string(b[:n]) == "c" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ServeFD did not serve again after EMFILE")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCloseListenerStopsServeFD: CloseListener ends ServeFD at once and the
+// port is closed when it returns (ServeFD's duplicate closed with it): a new
+// client is refused, as after closing a listener that Serve serves.
+func TestCloseListenerStopsServeFD(t *testing.T) {
+	s := newFDServer(t)
+	addr := s.ln.Addr().String()
+	if got := roundTrip(t, addr, "a"); got != "a" {
+		t.Fatalf("echo = %q", got)
+	}
+	start := time.Now()
+	if err := CloseListener(s.ln); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.served:
+		if err != nil {
+			t.Fatalf("ServeFD = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeFD did not return after CloseListener")
+	}
+	if d := time.Since(start); d >= closeCheck {
+		t.Errorf("ServeFD returned %v after CloseListener, want at once (< %v)", d, closeCheck)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("dial after CloseListener succeeded, want refused")
+	}
+}
