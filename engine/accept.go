@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,8 +17,8 @@ import (
 // ServeFD accepts connections on ln like Serve, without putting the accepted
 // sockets on Go's poller: Go's poller waits until ln has a connection
 // pending, each is accepted with accept4 (non-blocking, close-on-exec) and
-// handle gets its descriptor, which it owns, and the peer's address (the
-// sockaddr accept4 returned). Meant for handing connections to the event
+// handle gets its descriptor, which it owns, and the peer's address (from
+// accept4, IPv4-mapped addresses unmapped). Meant for handing connections to the event
 // loops with EnrollFD: no registration with Go's poller, no getsockname, no
 // duplicate, no close of a Go copy. handle runs on the accept goroutine: it
 // must not block.
@@ -33,7 +35,7 @@ import (
 // Running out of descriptors or buffers is handled as in Serve: the pending
 // connection is refused (EMFILE, ENFILE) and accepting pauses (5 ms,
 // doubling up to 500 ms).
-func ServeFD(ln *net.TCPListener, handle func(fd int, peer unix.Sockaddr), log *slog.Logger) error {
+func ServeFD(ln *net.TCPListener, handle func(fd int, peer netip.AddrPort), log *slog.Logger) error {
 	lrc, err := ln.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
@@ -64,7 +66,7 @@ func ServeFD(ln *net.TCPListener, handle func(fd int, peer unix.Sockaddr), log *
 	}
 	var (
 		nfd    int
-		peer   unix.Sockaddr
+		peer   netip.AddrPort
 		aerr   error
 		closed bool
 	)
@@ -72,7 +74,7 @@ func ServeFD(ln *net.TCPListener, handle func(fd int, peer unix.Sockaddr), log *
 	// nothing is accepted), until a connection or an error.
 	accept := func(fd uintptr) {
 		for {
-			nfd, peer, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			nfd, peer, aerr = accept4(int(fd))
 			if aerr != unix.EINTR && aerr != unix.ECONNABORTED { // as Go's accept: try the next one
 				return
 			}
@@ -158,7 +160,7 @@ func refuseOneFD(rc interface{ Control(func(uintptr)) error }) {
 		reserve.f = nil
 	}
 	_ = rc.Control(func(fd uintptr) {
-		if nfd, _, err := unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC); err == nil {
+		if nfd, _, err := accept4(int(fd)); err == nil {
 			resetOnClose(nfd)
 			_ = unix.Close(nfd)
 		}
@@ -180,14 +182,14 @@ type OpenFailer interface {
 // call on. If the engine is stopped or the loop cannot be woken, fd is
 // closed and the error returned (OnOpen never runs). If the loop cannot
 // register fd, fd is closed and, if h is an OpenFailer, h.OpenFailed is
-// called there. peer is the address accept returned (nil: unknown); gnet
-// reads the connection's addresses from the socket only if asked.
-func (e *Engine) EnrollFD(fd int, peer unix.Sockaddr, h ConnHandler) error {
+// called there. gnet reads the connection's addresses from the socket only
+// if asked (LocalAddr, RemoteAddr).
+func (e *Engine) EnrollFD(fd int, h ConnHandler) error {
 	if e.closed.Load() {
 		_ = unix.Close(fd)
 		return ErrStopped
 	}
-	return e.cli.EnrollFD(fd, peer, h, openFailed)
+	return e.cli.EnrollFD(fd, nil, h, openFailed)
 }
 
 // openFailed tells an OpenFailer handler that its connection never opened.
@@ -195,4 +197,30 @@ func openFailed(ctx any, err error) {
 	if f, ok := ctx.(OpenFailer); ok {
 		f.OpenFailed(err)
 	}
+}
+
+// accept4 accepts a connection on the listening socket fd, non-blocking and
+// close-on-exec, and returns the peer's address without allocating (x/sys's
+// Accept4 asks the kernel for the socket's protocol on every IPv4 or IPv6
+// accept: one getsockopt per connection).
+func accept4(fd int) (int, netip.AddrPort, error) {
+	var rsa unix.RawSockaddrAny
+	l := uint32(unix.SizeofSockaddrAny)
+	r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l)),
+		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, netip.AddrPort{}, e
+	}
+	var ap netip.AddrPort
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		a := (*unix.RawSockaddrInet4)(unsafe.Pointer(&rsa))
+		p := (*[2]byte)(unsafe.Pointer(&a.Port))
+		ap = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case unix.AF_INET6:
+		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+		p := (*[2]byte)(unsafe.Pointer(&a.Port))
+		ap = netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
+	}
+	return int(r), ap, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -50,6 +51,7 @@ type fdServer struct {
 	ln                     *net.TCPListener
 	opened, closed, failed atomic.Int64
 	served                 chan error
+	peers                  chan netip.AddrPort
 }
 
 func newFDServer(t *testing.T) *fdServer {
@@ -65,11 +67,12 @@ func newFDServer(t *testing.T) *fdServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fdServer{e: e, ln: ln, served: make(chan error, 1)}
+	s := &fdServer{e: e, ln: ln, served: make(chan error, 1), peers: make(chan netip.AddrPort, 1024)}
 	go func() {
-		s.served <- ServeFD(ln, func(fd int, peer unix.Sockaddr) {
+		s.served <- ServeFD(ln, func(fd int, peer netip.AddrPort) {
 			h := &echoHandler{opened: &s.opened, closed: &s.closed, failed: &s.failed}
-			if err := e.EnrollFD(fd, peer, h); err != nil {
+			s.peers <- peer
+			if err := e.EnrollFD(fd, h); err != nil {
 				h.OpenFailed(err)
 			}
 		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -136,6 +139,10 @@ func TestServeFDEnrollFD(t *testing.T) {
 	if want := addr + " " + c.LocalAddr().String(); string(b[:n]) != want {
 		t.Errorf("addresses = %q, want %q", b[:n], want)
 	}
+	<-s.peers // the first connection's
+	if got, want := <-s.peers, c.LocalAddr().(*net.TCPAddr).AddrPort(); got != want {
+		t.Errorf("ServeFD's peer = %v, want %v", got, want)
+	}
 	// TCP_NODELAY on the accepted socket: ask through /proc is not
 	// possible, so check the listener, which accepted sockets inherit.
 	rc, _ := s.ln.SyscallConn()
@@ -191,7 +198,7 @@ func TestEnrollFDStopped(t *testing.T) {
 	}
 	defer unix.Close(fds[1])
 	var n atomic.Int64
-	err = e.EnrollFD(fds[0], nil, &echoHandler{opened: &n, closed: &n, failed: &n})
+	err = e.EnrollFD(fds[0], &echoHandler{opened: &n, closed: &n, failed: &n})
 	if !errors.Is(err, ErrStopped) {
 		t.Errorf("EnrollFD on a stopped engine = %v, want ErrStopped", err)
 	}

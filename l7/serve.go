@@ -12,7 +12,6 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/sluicelb/sluice/engine"
-	"golang.org/x/sys/unix"
 )
 
 var tickerEngines sync.Map // *engine.Engine → struct{}: l7's ticker is added once per engine
@@ -83,8 +82,8 @@ func (p *Proxy) newConn(ip netip.Addr) *hconn {
 // acceptFD runs on the accept goroutine of a plain-HTTP frontend for each
 // new client (engine.ServeFD): the connection limits, the access list, then
 // an event loop, without waiting for it. It owns fd.
-func (p *Proxy) acceptFD(fd int, peer unix.Sockaddr) {
-	hc := p.newConn(sockaddrAddrPort(peer).Addr())
+func (p *Proxy) acceptFD(fd int, peer netip.AddrPort) {
+	hc := p.newConn(peer.Addr())
 	if hc == nil {
 		// Cold path: the 503 is written on Go's poller.
 		c, err := engine.FileConn(fd)
@@ -95,7 +94,7 @@ func (p *Proxy) acceptFD(fd int, peer unix.Sockaddr) {
 		p.refuse(c)
 		return
 	}
-	if err := p.eng.EnrollFD(fd, peer, hc); err != nil {
+	if err := p.eng.EnrollFD(fd, hc); err != nil {
 		hc.OpenFailed(err)
 	}
 }
