@@ -128,24 +128,14 @@ func ServeFD(ln *net.TCPListener, handle func(fd int, peer netip.AddrPort), log 
 const closeCheck = 50 * time.Millisecond
 
 // waiting maps a listener ServeFD serves to the duplicate it waits on.
-var waiting sync.Map // *net.TCPListener → *os.File (ServeFD) or *loopServer (ServeOnLoops)
+var waiting sync.Map // *net.TCPListener → *os.File
 
-// CloseListener closes ln. If ServeOnLoops serves it, it is first removed
-// from every event loop's poller (CloseListener returns once none watches
-// it); if ServeFD serves it, ServeFD is woken so that the duplicate it
-// waits on is closed (and the port with it) at once.
+// CloseListener closes ln and, if ServeFD serves it, wakes ServeFD so that
+// the duplicate it waits on is closed (and the port with it) at once.
 func CloseListener(ln *net.TCPListener) error {
-	v, ok := waiting.Load(ln)
-	if s, isLoop := v.(*loopServer); ok && isLoop {
-		s.close()
-		<-s.done
-		return ln.Close()
-	}
 	err := ln.Close()
-	if v, ok := waiting.LoadAndDelete(ln); ok {
-		if f, isFile := v.(*os.File); isFile {
-			_ = f.Close()
-		}
+	if f, ok := waiting.LoadAndDelete(ln); ok {
+		_ = f.(*os.File).Close()
 	}
 	return err
 }

@@ -54,7 +54,7 @@ type fdServer struct {
 	peers                  chan netip.AddrPort
 }
 
-func newFDServer(t *testing.T, onLoops bool) *fdServer {
+func newFDServer(t *testing.T) *fdServer {
 	t.Helper()
 	e, err := New(Options{Loops: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -68,24 +68,6 @@ func newFDServer(t *testing.T, onLoops bool) *fdServer {
 		t.Fatal(err)
 	}
 	s := &fdServer{e: e, ln: ln, served: make(chan error, 1), peers: make(chan netip.AddrPort, 1024)}
-	t.Cleanup(func() {
-		_ = CloseListener(ln)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = e.Stop(ctx)
-	})
-	if onLoops {
-		go func() {
-			s.served <- e.ServeOnLoops(ln, func(el gnet.EventLoop, fd int, peer netip.AddrPort) {
-				h := &echoHandler{opened: &s.opened, closed: &s.closed, failed: &s.failed}
-				s.peers <- peer
-				if err := e.OpenFD(el, fd, h); err != nil {
-					h.OpenFailed(err)
-				}
-			}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		}()
-		return s
-	}
 	go func() {
 		s.served <- ServeFD(ln, func(fd int, peer netip.AddrPort) {
 			h := &echoHandler{opened: &s.opened, closed: &s.closed, failed: &s.failed}
@@ -95,6 +77,12 @@ func newFDServer(t *testing.T, onLoops bool) *fdServer {
 			}
 		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+	})
 	return s
 }
 
@@ -132,13 +120,7 @@ func openFDs(t *testing.T) int {
 // leave no descriptor behind once closed; closing the listener ends
 // ServeFD with nil.
 func TestServeFDEnrollFD(t *testing.T) {
-	for _, onLoops := range []bool{false, true} {
-		t.Run(mode(onLoops), func(t *testing.T) { testServeFDEnrollFD1(t, onLoops) })
-	}
-}
-
-func testServeFDEnrollFD1(t *testing.T, onLoops bool) {
-	s := newFDServer(t, onLoops)
+	s := newFDServer(t)
 	addr := s.ln.Addr().String()
 	if got := roundTrip(t, addr, "hello"); got != "hello" {
 		t.Fatalf("echo = %q, want hello", got)
@@ -229,13 +211,7 @@ func TestEnrollFDStopped(t *testing.T) {
 // pending connection (reset or EOF, not a hang) and keeps accepting once
 // descriptors are free again.
 func TestServeFDRefusesAtEMFILE(t *testing.T) {
-	for _, onLoops := range []bool{false, true} {
-		t.Run(mode(onLoops), func(t *testing.T) { testServeFDRefusesAtEMFILE1(t, onLoops) })
-	}
-}
-
-func testServeFDRefusesAtEMFILE1(t *testing.T, onLoops bool) {
-	s := newFDServer(t, onLoops)
+	s := newFDServer(t)
 	addr := s.ln.Addr().String()
 	if got := roundTrip(t, addr, "a"); got != "a" {
 		t.Fatalf("echo = %q", got)
@@ -317,13 +293,7 @@ func testServeFDRefusesAtEMFILE1(t *testing.T, onLoops bool) {
 // port is closed when it returns (ServeFD's duplicate closed with it): a new
 // client is refused, as after closing a listener that Serve serves.
 func TestCloseListenerStopsServeFD(t *testing.T) {
-	for _, onLoops := range []bool{false, true} {
-		t.Run(mode(onLoops), func(t *testing.T) { testCloseListenerStopsServeFD1(t, onLoops) })
-	}
-}
-
-func testCloseListenerStopsServeFD1(t *testing.T, onLoops bool) {
-	s := newFDServer(t, onLoops)
+	s := newFDServer(t)
 	addr := s.ln.Addr().String()
 	if got := roundTrip(t, addr, "a"); got != "a" {
 		t.Fatalf("echo = %q", got)
@@ -347,11 +317,4 @@ func testCloseListenerStopsServeFD1(t *testing.T, onLoops bool) {
 		c.Close()
 		t.Fatal("dial after CloseListener succeeded, want refused")
 	}
-}
-
-func mode(onLoops bool) string {
-	if onLoops {
-		return "ServeOnLoops"
-	}
-	return "ServeFD"
 }

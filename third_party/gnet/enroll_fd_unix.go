@@ -91,13 +91,3 @@ func (c *conn) loadAddrs() {
 		}
 	}
 }
-
-// EventLoops returns the client's event loops, in order; empty before Start.
-func (cli *Client) EventLoops() []EventLoop {
-	var els []EventLoop
-	cli.eng.eventLoops.iterate(func(_ int, el *eventloop) bool {
-		els = append(els, el)
-		return true
-	})
-	return els
-}
