@@ -80,9 +80,27 @@ func ServeFD(ln *net.TCPListener, handle func(fd int, peer netip.AddrPort), log 
 			}
 		}
 	}
+	// After a closeCheck wake-up, look (poll, no wait) before accepting:
+	// if ln's open file was put in blocking mode meanwhile (os.File.Fd does
+	// that when a binary upgrade passes ln to exec, until the new process
+	// sets it back), an accept4 with no connection pending would block
+	// until the next client, and a Close of ln with it.
+	probe := false
+	pending := func(fd uintptr) {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, err := unix.Poll(pfd, 0); err == nil && n == 0 {
+			aerr = unix.EAGAIN
+		} else {
+			accept(fd)
+		}
+	}
 	// One attempt; false: none pending, wait until ln is readable.
 	try := func(uintptr) bool {
-		if lrc.Control(accept) != nil {
+		f := accept
+		if probe {
+			probe, f = false, pending
+		}
+		if lrc.Control(f) != nil {
 			closed = true
 			return true
 		}
@@ -98,6 +116,7 @@ func ServeFD(ln *net.TCPListener, handle func(fd int, peer netip.AddrPort), log 
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) { // look at ln again
 				_ = wf.SetReadDeadline(time.Now().Add(closeCheck))
+				probe = true
 				continue
 			}
 			if lrc.Control(func(uintptr) {}) != nil { // ln closed (CloseListener closed the duplicate)

@@ -316,3 +316,40 @@ func TestCloseListenerStopsServeFD(t *testing.T) {
 		t.Fatal("ServeFD did not return after CloseListener")
 	}
 }
+
+// TestServeFDIdleBlockingListener: an idle listener whose open file was put
+// in blocking mode (os.File.Fd does that to the sockets a binary upgrade
+// passes to exec, until the new process sets it back) neither blocks
+// ServeFD's periodic look at it nor its Close: CloseListener returns and
+// ServeFD returns. Without the look-before-accept the accept4 of the
+// periodic wake-up blocks until the next client, and Close with it.
+func TestServeFDIdleBlockingListener(t *testing.T) {
+	s := newFDServer(t)
+	addr := s.ln.Addr().String()
+	if got := roundTrip(t, addr, "a"); got != "a" {
+		t.Fatalf("echo = %q", got)
+	}
+	rc, _ := s.ln.SyscallConn()
+	_ = rc.Control(func(fd uintptr) {
+		if err := unix.SetNonblock(int(fd), false); err != nil {
+			t.Fatal(err)
+		}
+	})
+	time.Sleep(3 * closeCheck) // idle: periodic wake-ups only
+	closed := make(chan error, 1)
+	go func() { closed <- CloseListener(s.ln) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		// Unblock the accept so the test can end, then fail.
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+		}
+		t.Fatal("CloseListener of an idle blocking listener did not return")
+	}
+	select {
+	case <-s.served:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeFD did not return")
+	}
+}
