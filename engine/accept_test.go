@@ -3,13 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
+	"github.com/sluicelb/sluice/internal/fdtest"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -105,15 +104,6 @@ func roundTrip(t *testing.T, addr, msg string) string {
 	return string(b[:n])
 }
 
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd")
-	}
-	return len(ents)
-}
-
 // TestServeFDEnrollFD: connections accepted raw by ServeFD and registered
 // with EnrollFD are served on the loops (echo), inherit TCP_NODELAY from
 // the listener, report their addresses (read lazily from the socket), and
@@ -155,7 +145,7 @@ func TestServeFDEnrollFD(t *testing.T) {
 	waitUntil(t, 5*time.Second, "both connections closed", func() bool { return s.closed.Load() == 2 })
 
 	// No descriptor leaks over many connections.
-	before := openFDs(t)
+	before := fdtest.Open(t)
 	const n2 = 200
 	for i := range n2 {
 		if got := roundTrip(t, addr, "x"); got != "x" {
@@ -163,7 +153,7 @@ func TestServeFDEnrollFD(t *testing.T) {
 		}
 	}
 	waitUntil(t, 5*time.Second, "every connection closed", func() bool { return s.closed.Load() == 2+n2 })
-	waitUntil(t, 5*time.Second, "descriptors back to their count", func() bool { return openFDs(t) <= before })
+	waitUntil(t, 5*time.Second, "descriptors back to their count", func() bool { return fdtest.Open(t) <= before })
 	if s.opened.Load() != 2+n2 || s.failed.Load() != 0 {
 		t.Errorf("opened %d failed %d, want %d and 0", s.opened.Load(), s.failed.Load(), 2+n2)
 	}
@@ -216,59 +206,16 @@ func TestServeFDRefusesAtEMFILE(t *testing.T) {
 	if got := roundTrip(t, addr, "a"); got != "a" {
 		t.Fatalf("echo = %q", got)
 	}
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Skip(err)
-	}
-	lim := old
-	lim.Cur = uint64(openFDs(t) + 64)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Skip(err)
-	}
-	var hog []*os.File
-	cleanup := func() {
-		for _, f := range hog {
-			f.Close()
-		}
-		hog = nil
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
-	}
-	defer cleanup()
 	b := make([]byte, 8)
-	// With one free descriptor the dial takes it, so accept4 gets EMFILE.
-	// A descriptor being released elsewhere may let a probe through: retry.
-	var refusals, served int
-	for attempt := 0; attempt < 20 && refusals == 0; attempt++ {
-		for {
-			f, err := os.Open(os.DevNull)
-			if err != nil {
-				break
-			}
-			hog = append(hog, f)
-		}
-		hog[len(hog)-1].Close()
-		hog = hog[:len(hog)-1]
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil { // else the reset came during connect: refused
-			_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-			_, _ = c.Write([]byte("b"))
-			_, err = c.Read(b)
-			c.Close()
-		}
-		var ne net.Error
-		switch {
-		case err == nil:
-			served++
-		case errors.As(err, &ne) && ne.Timeout():
-			t.Fatal("client at EMFILE: read timed out, want the connection refused (reset or EOF)")
-		default:
-			refusals++
-		}
-	}
+	refusals, served := fdtest.RefusedAtEMFILE(t, addr, func(c net.Conn) error {
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		_, _ = c.Write([]byte("b"))
+		_, err := c.Read(b)
+		return err
+	})
 	if refusals == 0 {
 		t.Fatalf("no connection refused at EMFILE in %d attempts", served)
 	}
-	cleanup()
 	// Accepting goes on once descriptors are free.
 	deadline := time.Now().Add(5 * time.Second)
 	for {

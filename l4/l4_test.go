@@ -4,15 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/sluicelb/sluice/internal/fdtest"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -288,60 +287,16 @@ func TestHalfCloseLikeNetcat(t *testing.T) {
 // Running out of descriptors refuses connections for a moment but never stops the listener.
 func TestListenerSurvivesFDExhaustion(t *testing.T) {
 	fx := start(t, balance.RoundRobin, 0, 10*time.Second, namedEcho(t, "a"))
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Skip(err)
-	}
-	lim := old
-	lim.Cur = uint64(countFDs(t) + 64)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Skip(err)
-	}
-	var hog []*os.File
-	cleanup := func() {
-		for _, f := range hog {
-			f.Close()
-		}
-		hog = nil
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
-	}
-	defer cleanup()
-	fill := func() { // take every descriptor left
-		for {
-			f, err := os.Open(os.DevNull)
-			if err != nil {
-				return
-			}
-			hog = append(hog, f)
-		}
-	}
-	// With one free descriptor our dial takes it, so the proxy's accept gets
-	// EMFILE. Sessions of earlier tests may still be releasing descriptors, so
-	// a probe can slip through; retry until one is refused.
-	var refusals, served int
-	for attempt := 0; attempt < 20 && refusals == 0; attempt++ {
-		fill()
-		hog[len(hog)-1].Close()
-		hog = hog[:len(hog)-1]
-		c, err := net.DialTimeout("tcp", fx.addr, time.Second)
-		if err == nil { // else the reset already arrived during connect: refused
-			_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-			_, err = c.Read(make([]byte, 1))
-			c.Close()
-		}
-		switch {
-		case err == nil:
-			served++
-		case isTimeout(err):
-			t.Fatalf("client at EMFILE: read timed out, want the connection refused (reset or EOF)")
-		default:
-			refusals++
-		}
-	}
+	// Sessions of earlier tests may still be releasing descriptors, so a
+	// probe can slip through: RefusedAtEMFILE retries until one is refused.
+	refusals, served := fdtest.RefusedAtEMFILE(t, fx.addr, func(c net.Conn) error {
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err
+	})
 	if refusals == 0 {
 		t.Fatalf("no connection refused at EMFILE in %d attempts", served)
 	}
-	cleanup()
 	// The listener still serves.
 	waitFor(t, func() bool {
 		name, c := greet(t, fx.addr)
@@ -350,14 +305,6 @@ func TestListenerSurvivesFDExhaustion(t *testing.T) {
 		}
 		return name == "a"
 	})
-}
-
-func countFDs(t *testing.T) int {
-	ents, err := readDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd")
-	}
-	return ents
 }
 
 func waitFor(t *testing.T, cond func() bool) {
