@@ -127,6 +127,10 @@ func ServeFD(ln *net.TCPListener, handle func(fd int, peer netip.AddrPort), log 
 		if aerr == nil {
 			delay = 0
 			handle(nfd, peer)
+			// Look before the next accept4 too: ln may have been put
+			// in blocking mode while this one was handled, and no other
+			// connection may be pending.
+			probe = true
 			continue
 		}
 		err = os.NewSyscallError("accept4", aerr)

@@ -300,3 +300,55 @@ func TestServeFDIdleBlockingListener(t *testing.T) {
 		t.Fatal("ServeFD did not return")
 	}
 }
+
+// TestServeFDListenerTurnsBlockingMidAccept: ln put in blocking mode while a
+// connection is being handled (a binary upgrade's exec can do that at any
+// moment, until the new process sets it back) does not make ServeFD's next
+// accept4 block with no connection pending: CloseListener and ServeFD
+// return. Without the look after each accepted connection that accept4
+// blocks until the next client arrives.
+func TestServeFDListenerTurnsBlockingMidAccept(t *testing.T) {
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	served := make(chan error, 1)
+	accepted := make(chan struct{}, 1)
+	go func() {
+		served <- ServeFD(ln, func(fd int, _ netip.AddrPort) {
+			_ = unix.Close(fd)
+			rc, _ := ln.SyscallConn()
+			_ = rc.Control(func(lfd uintptr) { _ = unix.SetNonblock(int(lfd), false) })
+			accepted <- struct{}{}
+		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection was not accepted")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- CloseListener(ln) }()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		if c2, err := net.Dial("tcp", addr); err == nil { // unblock the accept so the test can end
+			c2.Close()
+		}
+		t.Fatal("CloseListener did not return: ServeFD's accept4 blocked on the listener turned blocking")
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("ServeFD = %v, want nil", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("ServeFD did not return after CloseListener")
+	}
+}
