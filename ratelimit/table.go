@@ -163,7 +163,13 @@ func (t *Table) Allow(keyHash uint64, now int64) (ok bool, retryAfter time.Durat
 				c = c2
 			}
 		}
-		if !c.b.keys[c.slot].CompareAndSwap(c.key, k) {
+		// Reserve the slot under a marker no lookup of k matches, so that
+		// no event is decided on it before it is known to be k's only slot.
+		m := reserved(k)
+		if c.key == k || c.key == m {
+			continue // k was inserted meanwhile (or is being): look again, never reset it
+		}
+		if !c.b.keys[c.slot].CompareAndSwap(c.key, m) {
 			continue // another goroutine took the slot
 		}
 		// New owner: reset the state (a no-op for a stale or empty slot),
@@ -173,10 +179,47 @@ func (t *Table) Allow(keyHash uint64, now int64) (ok bool, retryAfter time.Durat
 		if ss := c.b.sync; ss != nil {
 			ss.reset(c.slot)
 		}
+		// Two goroutines that missed k at the same moment may each have
+		// reserved a slot: k would get two budgets. The later slot in
+		// lookup order gives way to an earlier one (reserved or
+		// published), and any slot gives way to a published k.
+		if t.yield(b1, b2, c.b, c.slot, k, m) {
+			c.b.keys[c.slot].CompareAndSwap(m, 0)
+			continue
+		}
+		if !c.b.keys[c.slot].CompareAndSwap(m, k) {
+			continue // evicted while reserved
+		}
 		if ok, wait, hit := t.allowSlot(c.b, c.slot, k, now); hit {
 			return ok, time.Duration(wait)
 		}
 	}
+}
+
+// reserved is the marker a slot holds while it is being claimed for k
+// (never 0, never k).
+func reserved(k uint64) uint64 { return k ^ (1 << 63) | 1<<62 }
+
+// yield reports whether the slot (b, slot) reserved for k must be given up:
+// k is published in another slot of b1 or b2, or reserved in one that comes
+// earlier in lookup order (b1's ways, then b2's).
+func (t *Table) yield(b1, b2, b *bucket, slot int, k, m uint64) bool {
+	own := -1
+	pos := 0
+	for _, bb := range [2]*bucket{b1, b2} {
+		if bb == b1 && pos > 0 {
+			break // b2 == b1
+		}
+		for i := 0; i < ways; i++ {
+			if bb == b && i == slot {
+				own = pos
+			} else if key := bb.keys[i].Load(); key == k || (key == m && own < 0) {
+				return true
+			}
+			pos++
+		}
+	}
+	return false
 }
 
 // Peek reports what Allow(keyHash, now) would answer, changing nothing: a
