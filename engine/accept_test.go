@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"github.com/sluicelb/sluice/internal/fdtest"
-	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -55,17 +53,7 @@ type fdServer struct {
 
 func newFDServer(t *testing.T) *fdServer {
 	t.Helper()
-	e, err := New(Options{Loops: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, ln := startListening(t, Options{})
 	s := &fdServer{e: e, ln: ln, served: make(chan error, 1), peers: make(chan netip.AddrPort, 1024)}
 	go func() {
 		s.served <- ServeFD(ln, func(fd int, peer netip.AddrPort) {
@@ -74,7 +62,7 @@ func newFDServer(t *testing.T) *fdServer {
 			if err := e.EnrollFD(fd, h); err != nil {
 				h.OpenFailed(err)
 			}
-		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		}, quietLog)
 	}()
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -172,7 +160,7 @@ func TestServeFDEnrollFD(t *testing.T) {
 // TestEnrollFDStopped: once the engine is stopped EnrollFD closes the
 // descriptor and says so.
 func TestEnrollFDStopped(t *testing.T) {
-	e, err := New(Options{Loops: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := New(Options{Loops: 1, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +309,7 @@ func TestServeFDListenerTurnsBlockingMidAccept(t *testing.T) {
 			rc, _ := ln.SyscallConn()
 			_ = rc.Control(func(lfd uintptr) { _ = unix.SetNonblock(int(lfd), false) })
 			accepted <- struct{}{}
-		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		}, quietLog)
 	}()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

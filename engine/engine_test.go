@@ -38,9 +38,15 @@ type ctr struct{ v *atomic.Int64 }
 
 func (c ctr) Add(n int) { c.v.Add(int64(n)) }
 
-func newRig(t testing.TB, backendAddr string, idle time.Duration) *rig {
+// quietLog discards what the code under test logs.
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startListening starts an engine with o (two loops, quietLog) and opens a
+// listener on a free port.
+func startListening(t testing.TB, o Options) (*Engine, *net.TCPListener) {
 	t.Helper()
-	e, err := New(Options{Loops: 2, SweepInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o.Loops, o.Logger = 2, quietLog
+	e, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +57,12 @@ func newRig(t testing.TB, backendAddr string, idle time.Duration) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, ln
+}
+
+func newRig(t testing.TB, backendAddr string, idle time.Duration) *rig {
+	t.Helper()
+	e, ln := startListening(t, Options{SweepInterval: 20 * time.Millisecond})
 	r := &rig{t: t, e: e, ln: ln, ended: make(chan *Session, 1024)}
 	r.opts = SessionOptions{IdleTimeout: idle, BytesIn: ctr{&r.in}, BytesOut: ctr{&r.out},
 		OnEnd: func(s *Session) {
