@@ -176,19 +176,14 @@ func nextPause(d time.Duration) time.Duration {
 // accepts one pending connection (if any) without waiting and resets it,
 // then takes the reserve back.
 func refuseOneFD(rc interface{ Control(func(uintptr)) error }) {
-	reserve.Lock()
-	defer reserve.Unlock()
-	if reserve.f != nil {
-		_ = reserve.f.Close()
-		reserve.f = nil
-	}
-	_ = rc.Control(func(fd uintptr) {
-		if nfd, _, err := accept4(int(fd)); err == nil {
-			resetOnClose(nfd)
-			_ = unix.Close(nfd)
-		}
+	withReserveFreed(func() {
+		_ = rc.Control(func(fd uintptr) {
+			if nfd, _, err := accept4(int(fd)); err == nil {
+				resetOnClose(nfd)
+				_ = unix.Close(nfd)
+			}
+		})
 	})
-	reserve.f, _ = os.Open(os.DevNull)
 }
 
 // OpenFailer is implemented by a ConnHandler that must learn when the

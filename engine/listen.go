@@ -97,18 +97,26 @@ func Serve(ln *net.TCPListener, handle func(*net.TCPConn), log *slog.Logger) err
 // refuseOne frees the reserve descriptor, accepts one pending connection and
 // closes it, then takes the reserve back.
 func refuseOne(ln *net.TCPListener) {
+	withReserveFreed(func() {
+		_ = ln.SetDeadline(time.Now().Add(time.Millisecond))
+		if c, err := ln.AcceptTCP(); err == nil {
+			_ = c.SetLinger(0)
+			_ = c.Close()
+		}
+		_ = ln.SetDeadline(time.Time{})
+	})
+}
+
+// withReserveFreed runs refuse with the reserve descriptor closed, so that
+// refuse can accept one connection, then takes the reserve back.
+func withReserveFreed(refuse func()) {
 	reserve.Lock()
 	defer reserve.Unlock()
 	if reserve.f != nil {
 		_ = reserve.f.Close()
 		reserve.f = nil
 	}
-	_ = ln.SetDeadline(time.Now().Add(time.Millisecond))
-	if c, err := ln.AcceptTCP(); err == nil {
-		_ = c.SetLinger(0)
-		_ = c.Close()
-	}
-	_ = ln.SetDeadline(time.Time{})
+	refuse()
 	reserve.f, _ = os.Open(os.DevNull)
 }
 
