@@ -89,3 +89,25 @@ func fdConn(fd int) (Stream, error) {
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
+
+// ListenerFile returns a duplicate of ln's socket as an *os.File for handing to
+// another process (exec.Cmd.ExtraFiles), without ever putting the socket in
+// blocking mode. (*net.TCPListener).File would: its File's Fd, which exec calls,
+// clears O_NONBLOCK, and that flag belongs to the socket every process holding
+// it shares, so the event loops' accept4 could block. The caller closes the
+// file; ln is unchanged.
+func ListenerFile(ln *net.TCPListener) (*os.File, error) {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd := -1
+	if cerr := rc.Control(func(fd uintptr) { nfd, err = dupFD(int(fd)) }); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	// NewFile of a non-blocking descriptor leaves it non-blocking in Fd.
+	return os.NewFile(uintptr(nfd), "listener "+ln.Addr().String()), nil
+}

@@ -652,7 +652,8 @@ func (a *App) listen(what, addr string) (*net.TCPListener, error) {
 
 // ListenerFiles returns duplicates of every listening socket (frontends and
 // admin) with the address each was configured with, for handing them to a
-// new sluice process (binary upgrade). The caller closes the files.
+// new sluice process (binary upgrade); the sockets stay non-blocking
+// (engine.ListenerFile). The caller closes the files.
 func (a *App) ListenerFiles() (addrs []string, files []*os.File, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -661,7 +662,7 @@ func (a *App) ListenerFiles() (addrs []string, files []*os.File, err error) {
 			return
 		}
 		var f *os.File
-		if f, err = ln.File(); err == nil {
+		if f, err = engine.ListenerFile(ln); err == nil {
 			addrs, files = append(addrs, addr), append(files, f)
 		}
 	}
