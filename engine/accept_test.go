@@ -41,9 +41,9 @@ func (h *echoHandler) OnClose(gnet.Conn, error) { h.closed.Add(1) }
 
 func (h *echoHandler) OpenFailed(error) { h.failed.Add(1) }
 
-// fdServer runs ServeFD on a new listener and enrolls each connection on a
-// two-loop engine with an echoHandler.
-type fdServer struct {
+// loopServer runs ServeOnLoops on a new listener of a two-loop engine and
+// opens each connection on the loop that accepted it with an echoHandler.
+type loopTestServer struct {
 	e                      *Engine
 	ln                     *net.TCPListener
 	opened, closed, failed atomic.Int64
@@ -51,25 +51,25 @@ type fdServer struct {
 	peers                  chan netip.AddrPort
 }
 
-func newFDServer(t *testing.T) *fdServer {
+func newLoopServer(t *testing.T) *loopTestServer {
 	t.Helper()
 	e, ln := startListening(t, Options{})
-	s := &fdServer{e: e, ln: ln, served: make(chan error, 1), peers: make(chan netip.AddrPort, 1024)}
-	go func() {
-		s.served <- ServeFD(ln, func(fd int, peer netip.AddrPort) {
-			h := &echoHandler{opened: &s.opened, closed: &s.closed, failed: &s.failed}
-			s.peers <- peer
-			if err := e.EnrollFD(fd, h); err != nil {
-				h.OpenFailed(err)
-			}
-		}, quietLog)
-	}()
+	s := &loopTestServer{e: e, ln: ln, served: make(chan error, 1), peers: make(chan netip.AddrPort, 1024)}
 	t.Cleanup(func() {
-		_ = ln.Close()
+		_ = CloseListener(ln)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = e.Stop(ctx)
 	})
+	go func() {
+		s.served <- e.ServeOnLoops(ln, func(el gnet.EventLoop, fd int, peer netip.AddrPort) {
+			h := &echoHandler{opened: &s.opened, closed: &s.closed, failed: &s.failed}
+			s.peers <- peer
+			if err := e.OpenFD(el, fd, h); err != nil {
+				h.OpenFailed(err)
+			}
+		}, quietLog)
+	}()
 	return s
 }
 
@@ -92,13 +92,13 @@ func roundTrip(t *testing.T, addr, msg string) string {
 	return string(b[:n])
 }
 
-// TestServeFDEnrollFD: connections accepted raw by ServeFD and registered
-// with EnrollFD are served on the loops (echo), inherit TCP_NODELAY from
-// the listener, report their addresses (read lazily from the socket), and
-// leave no descriptor behind once closed; closing the listener ends
-// ServeFD with nil.
-func TestServeFDEnrollFD(t *testing.T) {
-	s := newFDServer(t)
+// TestServeOnLoopsOpenFD: connections accepted on the loops and opened
+// there with OpenFD are served (echo), inherit TCP_NODELAY from the
+// listener, report their addresses (read lazily from the socket), and leave
+// no descriptor behind once closed; closing the listener ends ServeOnLoops
+// with nil.
+func TestServeOnLoopsOpenFD(t *testing.T) {
+	s := newLoopServer(t)
 	addr := s.ln.Addr().String()
 	if got := roundTrip(t, addr, "hello"); got != "hello" {
 		t.Fatalf("echo = %q, want hello", got)
@@ -119,7 +119,7 @@ func TestServeFDEnrollFD(t *testing.T) {
 	}
 	<-s.peers // the first connection's
 	if got, want := <-s.peers, c.LocalAddr().(*net.TCPAddr).AddrPort(); got != want {
-		t.Errorf("ServeFD's peer = %v, want %v", got, want)
+		t.Errorf("accepted peer = %v, want %v", got, want)
 	}
 	// TCP_NODELAY on the accepted socket: ask through /proc is not
 	// possible, so check the listener, which accepted sockets inherit.
@@ -150,16 +150,16 @@ func TestServeFDEnrollFD(t *testing.T) {
 	select {
 	case err := <-s.served:
 		if err != nil {
-			t.Fatalf("ServeFD after Close = %v, want nil", err)
+			t.Fatalf("ServeOnLoops after Close = %v, want nil", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("ServeFD did not return after the listener was closed")
+		t.Fatal("ServeOnLoops did not return after the listener was closed")
 	}
 }
 
-// TestEnrollFDStopped: once the engine is stopped EnrollFD closes the
+// TestOpenFDStopped: once the engine is stopped OpenFD closes the
 // descriptor and says so.
-func TestEnrollFDStopped(t *testing.T) {
+func TestOpenFDStopped(t *testing.T) {
 	e, err := New(Options{Loops: 1, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
@@ -176,20 +176,20 @@ func TestEnrollFDStopped(t *testing.T) {
 	}
 	defer unix.Close(fds[1])
 	var n atomic.Int64
-	err = e.EnrollFD(fds[0], &echoHandler{opened: &n, closed: &n, failed: &n})
+	err = e.OpenFD(nil, fds[0], &echoHandler{opened: &n, closed: &n, failed: &n})
 	if !errors.Is(err, ErrStopped) {
-		t.Errorf("EnrollFD on a stopped engine = %v, want ErrStopped", err)
+		t.Errorf("OpenFD on a stopped engine = %v, want ErrStopped", err)
 	}
 	if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
-		t.Errorf("descriptor still open after a refused EnrollFD (F_GETFD: %v)", err)
+		t.Errorf("descriptor still open after a refused OpenFD (F_GETFD: %v)", err)
 	}
 }
 
-// TestServeFDRefusesAtEMFILE: out of descriptors, ServeFD refuses the
+// TestServeOnLoopsRefusesAtEMFILE: out of descriptors, a loop refuses the
 // pending connection (reset or EOF, not a hang) and keeps accepting once
 // descriptors are free again.
-func TestServeFDRefusesAtEMFILE(t *testing.T) {
-	s := newFDServer(t)
+func TestServeOnLoopsRefusesAtEMFILE(t *testing.T) {
+	s := newLoopServer(t)
 	addr := s.ln.Addr().String()
 	if got := roundTrip(t, addr, "a"); got != "a" {
 		t.Fatalf("echo = %q", got)
@@ -218,17 +218,18 @@ func TestServeFDRefusesAtEMFILE(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("ServeFD did not serve again after EMFILE")
+			t.Fatal("ServeOnLoops did not serve again after EMFILE")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// TestCloseListenerStopsServeFD: the port is closed when CloseListener
-// returns (ServeFD's duplicate closed with the listener): a new client is
-// refused, as after closing a listener that Serve serves; ServeFD returns.
-func TestCloseListenerStopsServeFD(t *testing.T) {
-	s := newFDServer(t)
+// TestCloseListenerStopsServeOnLoops: the port is closed when
+// CloseListener returns (no loop watches the listener any more): a new
+// client is refused, as after closing a listener that Serve serves;
+// ServeOnLoops returns.
+func TestCloseListenerStopsServeOnLoops(t *testing.T) {
+	s := newLoopServer(t)
 	addr := s.ln.Addr().String()
 	if got := roundTrip(t, addr, "a"); got != "a" {
 		t.Fatalf("echo = %q", got)
@@ -236,7 +237,7 @@ func TestCloseListenerStopsServeFD(t *testing.T) {
 	if err := CloseListener(s.ln); err != nil {
 		t.Fatal(err)
 	}
-	// The port is closed when CloseListener returns, not when ServeFD
+	// The port is closed when CloseListener returns, not when ServeOnLoops
 	// gets round to looking (up to closeCheck later).
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
@@ -245,98 +246,38 @@ func TestCloseListenerStopsServeFD(t *testing.T) {
 	select {
 	case err := <-s.served:
 		if err != nil {
-			t.Fatalf("ServeFD = %v, want nil", err)
+			t.Fatalf("ServeOnLoops = %v, want nil", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("ServeFD did not return after CloseListener")
+		t.Fatal("ServeOnLoops did not return after CloseListener")
 	}
 }
 
-// TestServeFDIdleBlockingListener: an idle listener whose open file was put
-// in blocking mode (os.File.Fd does that to the sockets a binary upgrade
-// passes to exec, until the new process sets it back) neither blocks
-// ServeFD's periodic look at it nor its Close: CloseListener returns and
-// ServeFD returns. Without the look-before-accept the accept4 of the
-// periodic wake-up blocks until the next client, and Close with it.
-func TestServeFDIdleBlockingListener(t *testing.T) {
-	s := newFDServer(t)
+// TestServeOnLoopsRestoresNonBlocking: a listener put in blocking mode by
+// another holder of the socket is set back to non-blocking within a few
+// closeChecks, and connections are still served.
+func TestServeOnLoopsRestoresNonBlocking(t *testing.T) {
+	s := newLoopServer(t)
 	addr := s.ln.Addr().String()
 	if got := roundTrip(t, addr, "a"); got != "a" {
 		t.Fatalf("echo = %q", got)
 	}
 	rc, _ := s.ln.SyscallConn()
+	nonBlocking := func() bool {
+		var fl int
+		_ = rc.Control(func(fd uintptr) { fl, _ = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+		return fl&unix.O_NONBLOCK != 0
+	}
 	_ = rc.Control(func(fd uintptr) {
 		if err := unix.SetNonblock(int(fd), false); err != nil {
 			t.Fatal(err)
 		}
 	})
-	time.Sleep(3 * closeCheck) // idle: periodic wake-ups only
-	closed := make(chan error, 1)
-	go func() { closed <- CloseListener(s.ln) }()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		// Unblock the accept so the test can end, then fail.
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-		}
-		t.Fatal("CloseListener of an idle blocking listener did not return")
+	if nonBlocking() {
+		t.Fatal("the listener did not turn blocking")
 	}
-	select {
-	case <-s.served:
-	case <-time.After(5 * time.Second):
-		t.Fatal("ServeFD did not return")
-	}
-}
-
-// TestServeFDListenerTurnsBlockingMidAccept: ln put in blocking mode while a
-// connection is being handled (a binary upgrade's exec can do that at any
-// moment, until the new process sets it back) does not make ServeFD's next
-// accept4 block with no connection pending: CloseListener and ServeFD
-// return. Without the look after each accepted connection that accept4
-// blocks until the next client arrives.
-func TestServeFDListenerTurnsBlockingMidAccept(t *testing.T) {
-	ln, err := Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	served := make(chan error, 1)
-	accepted := make(chan struct{}, 1)
-	go func() {
-		served <- ServeFD(ln, func(fd int, _ netip.AddrPort) {
-			_ = unix.Close(fd)
-			rc, _ := ln.SyscallConn()
-			_ = rc.Control(func(lfd uintptr) { _ = unix.SetNonblock(int(lfd), false) })
-			accepted <- struct{}{}
-		}, quietLog)
-	}()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	select {
-	case <-accepted:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the connection was not accepted")
-	}
-	closed := make(chan error, 1)
-	go func() { closed <- CloseListener(ln) }()
-	select {
-	case <-closed:
-	case <-time.After(3 * time.Second):
-		if c2, err := net.Dial("tcp", addr); err == nil { // unblock the accept so the test can end
-			c2.Close()
-		}
-		t.Fatal("CloseListener did not return: ServeFD's accept4 blocked on the listener turned blocking")
-	}
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Fatalf("ServeFD = %v, want nil", err)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("ServeFD did not return after CloseListener")
+	waitUntil(t, 5*time.Second, "listener non-blocking again", nonBlocking)
+	if got := roundTrip(t, addr, "b"); got != "b" {
+		t.Fatalf("echo = %q", got)
 	}
 }

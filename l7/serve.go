@@ -45,7 +45,7 @@ func (p *Proxy) serve(ln net.Listener) error {
 		// The handshake runs on a goroutine on Go's poller (tls.go).
 		err = engine.Serve(tl, p.accept, p.log)
 	} else {
-		err = engine.ServeFD(tl, p.acceptFD, p.log)
+		err = p.eng.ServeOnLoops(tl, p.acceptOnLoop, p.log)
 	}
 	if errors.Is(err, net.ErrClosed) {
 		return nil
@@ -79,13 +79,13 @@ func (p *Proxy) newConn(ip netip.Addr) *hconn {
 	return hc
 }
 
-// acceptFD runs on the accept goroutine of a plain-HTTP frontend for each
-// new client (engine.ServeFD): the connection limits, the access list, then
-// an event loop, without waiting for it. It owns fd.
-func (p *Proxy) acceptFD(fd int, peer netip.AddrPort) {
+// acceptOnLoop runs on the event loop el that accepted a client of a
+// plain-HTTP frontend (engine.ServeOnLoops): the connection limits, the
+// access list, then the connection opens on el itself. It owns fd.
+func (p *Proxy) acceptOnLoop(el gnet.EventLoop, fd int, peer netip.AddrPort) {
 	hc := p.newConn(peer.Addr())
 	if hc == nil {
-		// Cold path: the 503 is written on Go's poller.
+		// Cold path: the 503 is written on Go's poller, off the loop.
 		c, err := engine.FileConn(fd)
 		if err != nil {
 			p.refused.Add(1)
@@ -94,13 +94,13 @@ func (p *Proxy) acceptFD(fd int, peer netip.AddrPort) {
 		p.refuse(c)
 		return
 	}
-	if err := p.eng.EnrollFD(fd, hc); err != nil {
+	if err := p.eng.OpenFD(el, fd, hc); err != nil {
 		hc.OpenFailed(err)
 	}
 }
 
 // OpenFailed undoes newConn's accounting for a connection whose event loop
-// never opened it (engine.OpenFailer; the engine closed the socket).
+// never opened it (the engine closed the socket).
 func (hc *hconn) OpenFailed(error) {
 	if hc.global != nil {
 		hc.global.Release()
@@ -170,7 +170,7 @@ func (p *Proxy) shutdown(ctx context.Context) error {
 	p.lns = nil
 	p.mu.Unlock()
 	for _, ln := range lns {
-		_ = engine.CloseListener(ln) // ServeFD returns at once
+		_ = engine.CloseListener(ln) // no loop accepts on it once this returns
 	}
 	p.serving.Wait()
 	var err error

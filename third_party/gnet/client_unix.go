@@ -21,7 +21,6 @@ import (
 	"errors"
 	"net"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sync/errgroup"
@@ -40,8 +39,6 @@ import (
 type Client struct {
 	opts *Options
 	eng  *engine
-
-	fdNext atomic.Uint64 // sluice fork: EnrollFD's round robin (enroll_fd_unix.go)
 }
 
 // NewClient creates an instance of Client.

@@ -54,7 +54,7 @@ type conn struct {
 	isDatagram     bool                   // UDP protocol
 	opened         bool                   // connection opened event fired
 	isEOF          bool                   // whether the connection has reached EOF
-	lazyAddr       bool                   // sluice fork: addresses read from the socket on first use (EnrollFD)
+	lazyAddr       bool                   // sluice fork: addresses read from the socket on first use (OpenFD)
 }
 
 func newStreamConn(proto string, fd int, el *eventloop, sa unix.Sockaddr, localAddr, remoteAddr net.Addr) (c *conn) {

@@ -88,6 +88,10 @@ func (el *eventloop) run() error {
 			if _, ok := el.listeners[fd]; ok {
 				return el.accept(fd, ev, flags)
 			}
+			if cb, ok := el.watched[fd]; ok { // sluice fork: WatchFD
+				cb(fd)
+				return nil
+			}
 			// For kqueue, this might happen when the connection has already been closed,
 			// the file descriptor will be deleted from kqueue automatically as documented
 			// in the manual pages.

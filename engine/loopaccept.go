@@ -1,0 +1,277 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// LoopAccept is called on the event loop el for each connection a loop
+// accepted from a listener served with ServeOnLoops: it owns fd (a
+// non-blocking, close-on-exec socket) and either opens it on el with
+// OpenFD, or refuses it. peer is the client's address (IPv4-mapped
+// addresses unmapped). It must not block.
+type LoopAccept func(el gnet.EventLoop, fd int, peer netip.AddrPort)
+
+// acceptBatch bounds the connections one loop accepts per wake-up, so that
+// a flood on one listener does not starve the loop's connections (the
+// listener is level-triggered: what is left wakes a loop again).
+const acceptBatch = 32
+
+// ServeOnLoops accepts connections on ln on the event loops themselves: a
+// duplicate of ln's descriptor is added to every loop's poller
+// (level-triggered, EPOLLEXCLUSIVE: a new connection wakes one loop), the
+// loop that wakes accepts with accept4 on ln and passes each connection to
+// accept there. No goroutine, no wake-up of another thread and no Go
+// poller registration per connection.
+//
+// ln stays a *net.TCPListener that can be handed to a new process. Once ln
+// is closed nothing more is accepted; close it with CloseListener, which
+// removes it from every loop and returns when it is gone (the port is then
+// closed unless another process shares it). A plain ln.Close() also stops
+// accepting at once, and ServeOnLoops notices within closeCheck. It
+// returns nil once ln is closed and no loop watches it any more.
+//
+// Running out of descriptors (EMFILE, ENFILE) or kernel buffers: the loop
+// that hit it refuses the pending connection (the reserve descriptor, as
+// Serve), stops watching ln for a pause (5 ms, doubling up to 500 ms, per
+// loop) and watches it again after; other loops go on.
+func (e *Engine) ServeOnLoops(ln *net.TCPListener, accept LoopAccept, log *slog.Logger) error {
+	lrc, err := ln.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+	}
+	var (
+		dfd  = -1
+		serr error
+	)
+	if err := lrc.Control(func(fd uintptr) {
+		if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); serr == nil {
+			dfd, serr = dupFD(int(fd))
+		}
+	}); err != nil {
+		return nil // closed before it started
+	}
+	if serr != nil {
+		return fmt.Errorf("listener %s: %w", ln.Addr(), serr)
+	}
+	s := &loopServer{e: e, ln: ln, lrc: lrc, dfd: dfd, accept: accept, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	waiting.Store(ln, s)
+	defer waiting.CompareAndDelete(ln, s)
+	for _, el := range e.cli.EventLoops() {
+		w := &loopWatch{s: s, el: el, nfd: -1}
+		w.acceptFn = w.accept4
+		w.cb = w.readable
+		s.watches = append(s.watches, w)
+	}
+	s.onEach(func(w *loopWatch) {
+		if err := gnet.WatchFD(w.el, dfd, w.cb); err != nil {
+			log.Error("listener not watched by an event loop", "listen", ln.Addr().String(), "error", err.Error())
+		} else {
+			w.watching = true
+		}
+	})
+	t := time.NewTicker(closeCheck)
+	defer t.Stop()
+wait:
+	for {
+		select {
+		case <-s.stop:
+			break wait
+		case <-t.C:
+			if lrc.Control(keepNonBlocking(ln, log)) != nil { // closed without CloseListener
+				break wait
+			}
+		}
+	}
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.onEach(func(w *loopWatch) {
+		w.stopped = true
+		if w.watching {
+			_ = gnet.UnwatchFD(w.el, dfd)
+			w.watching = false
+		}
+	})
+	_ = unix.Close(dfd)
+	close(s.done)
+	return nil
+}
+
+// loopServer is one listener served by ServeOnLoops.
+type loopServer struct {
+	e       *Engine
+	ln      *net.TCPListener
+	lrc     interface{ Control(func(uintptr)) error }
+	dfd     int // the duplicate the loops watch
+	accept  LoopAccept
+	log     *slog.Logger
+	watches []*loopWatch
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed by CloseListener, or when a loop finds ln closed
+	done     chan struct{} // closed when no loop watches ln any more
+	mu       sync.Mutex
+	stopped  bool // no pause may watch ln again
+}
+
+func (s *loopServer) close() { s.stopOnce.Do(func() { close(s.stop) }) }
+
+// onEach runs f for every watch on its loop and waits until all have run
+// (or the engine is stopping: a loop that is gone never runs it).
+func (s *loopServer) onEach(f func(w *loopWatch)) {
+	var wg sync.WaitGroup
+	for _, w := range s.watches {
+		wg.Add(1)
+		err := w.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			defer wg.Done()
+			f(w)
+			return nil
+		}))
+		if err != nil {
+			wg.Done()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTicker(closeCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if s.e.closed.Load() { // a stopping loop may never run the task
+				return
+			}
+		}
+	}
+}
+
+// loopWatch is one loop's watch of a listener; loop-owned.
+type loopWatch struct {
+	s        *loopServer
+	el       gnet.EventLoop
+	cb       func(int)     // w.readable, made once
+	acceptFn func(uintptr) // w.accept4, made once
+	nfd      int
+	peer     netip.AddrPort
+	aerr     error
+	delay    time.Duration // the pause after the last failed accept
+	watching bool
+	stopped  bool
+}
+
+// accept4 runs under ln's Control: ln cannot be closed meanwhile.
+func (w *loopWatch) accept4(fd uintptr) {
+	for {
+		w.nfd, w.peer, w.aerr = accept4(int(fd))
+		if w.aerr != unix.EINTR && w.aerr != unix.ECONNABORTED { // as Go's accept: try the next one
+			return
+		}
+	}
+}
+
+// readable runs on the loop when the listener has connections pending.
+func (w *loopWatch) readable(int) {
+	s := w.s
+	for range acceptBatch {
+		if s.lrc.Control(w.acceptFn) != nil { // ln closed: stop watching it here
+			w.unwatch()
+			s.close()
+			return
+		}
+		if w.aerr == unix.EAGAIN {
+			return
+		}
+		if w.aerr == nil {
+			w.delay = 0
+			s.accept(w.el, w.nfd, w.peer)
+			continue
+		}
+		err := os.NewSyscallError("accept4", w.aerr)
+		if !temporary(err) { // not seen on a listening socket; do not spin on it
+			s.log.Error("accept failed; this event loop stops accepting", "listen", s.ln.Addr().String(), "error", err.Error())
+			w.unwatch()
+			return
+		}
+		w.delay = nextPause(w.delay)
+		if w.aerr == unix.EMFILE || w.aerr == unix.ENFILE {
+			refuseOneFD(s.lrc)
+		}
+		s.log.Warn("accept failed; pausing", "listen", s.ln.Addr().String(), "error", err.Error(), "pause", w.delay.String())
+		w.pause()
+		return
+	}
+}
+
+func (w *loopWatch) unwatch() {
+	if w.watching {
+		_ = gnet.UnwatchFD(w.el, w.s.dfd)
+		w.watching = false
+	}
+}
+
+// pause stops watching the listener on this loop for w.delay (a
+// level-triggered listener would otherwise wake the loop at once).
+func (w *loopWatch) pause() {
+	w.unwatch()
+	time.AfterFunc(w.delay, func() {
+		s := w.s
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.stopped {
+			return
+		}
+		// Under s.mu: the stop's onEach (which runs after stopped is set)
+		// finds this watch again and removes it.
+		_ = w.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			if !w.stopped && !w.watching && gnet.WatchFD(w.el, s.dfd, w.cb) == nil {
+				w.watching = true
+			}
+			return nil
+		}))
+	})
+}
+
+// OpenFD registers fd, a connected non-blocking socket accepted on the
+// event loop el (a LoopAccept), on el with h as its handler: h.OnOpen has
+// run when it returns nil. The engine owns fd from the call on: on an error
+// fd is closed and OnOpen never ran. Call it on el.
+func (e *Engine) OpenFD(el gnet.EventLoop, fd int, h ConnHandler) error {
+	if e.closed.Load() {
+		_ = unix.Close(fd)
+		return ErrStopped
+	}
+	return gnet.OpenFD(el, fd, h)
+}
+
+// keepNonBlocking returns a Control function that puts a listener that lost
+// O_NONBLOCK back into non-blocking mode. The flag belongs to the socket
+// that every process holding it shares; ListenerFile hands it over without
+// touching it, but another program given the socket (an older sluice doing
+// a binary upgrade with (*net.TCPListener).File, a supervisor) can clear
+// it, and a loop's accept4 could then block when another process takes the
+// pending connection first. This bounds that window to closeCheck.
+func keepNonBlocking(ln *net.TCPListener, log *slog.Logger) func(uintptr) {
+	return func(fd uintptr) {
+		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		if err != nil || fl&unix.O_NONBLOCK != 0 {
+			return
+		}
+		if err := unix.SetNonblock(int(fd), true); err != nil {
+			log.Error("listener is in blocking mode and could not be set back", "listen", ln.Addr().String(), "error", err.Error())
+			return
+		}
+		log.Warn("listener was put in blocking mode by another process; set back to non-blocking", "listen", ln.Addr().String())
+	}
+}

@@ -1,0 +1,45 @@
+// Copyright (c) 2026 The Sluice Authors. Licensed under the Apache License,
+// Version 2.0, as the rest of gnet (see LICENSE).
+//
+// This file is an addition of Sluice's patched copy of gnet v2.10.0 (see
+// PATCHES.md); it is not part of upstream gnet.
+
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+
+package gnet
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/panjf2000/gnet/v2/pkg/socket"
+)
+
+// loadAddrs reads a lazily addressed connection's local and remote addresses
+// from its socket (OpenFD).
+func (c *conn) loadAddrs() {
+	c.lazyAddr = false
+	if c.localAddr == nil {
+		if sa, err := unix.Getsockname(c.fd); err == nil {
+			c.localAddr = socket.SockaddrToTCPOrUnixAddr(sa)
+		}
+	}
+	if c.remoteAddr == nil {
+		sa := c.remote
+		if sa == nil {
+			sa, _ = unix.Getpeername(c.fd)
+		}
+		if sa != nil {
+			c.remoteAddr = socket.SockaddrToTCPOrUnixAddr(sa)
+		}
+	}
+}
+
+// EventLoops returns the client's event loops, in order; empty before Start.
+func (cli *Client) EventLoops() []EventLoop {
+	var els []EventLoop
+	cli.eng.eventLoops.iterate(func(_ int, el *eventloop) bool {
+		els = append(els, el)
+		return true
+	})
+	return els
+}
