@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Listen opens a TCP listener on addr with SO_REUSEADDR (a restart binds while
+// Listen opens a plain TCP (not Multipath TCP) listener on addr with SO_REUSEADDR (a restart binds while
 // old connections sit in TIME_WAIT) and SO_REUSEPORT (several listeners, and a
 // new process during a binary upgrade, share the port). The error names the
 // address and the cause.
@@ -38,6 +38,10 @@ func Listen(addr string) (*net.TCPListener, error) {
 		}
 		return serr
 	}}
+	// Go listens with Multipath TCP by default; clients of a proxy speak plain
+	// TCP, and the MPTCP listener only adds kernel work to every handshake and
+	// accept (mptcp_stream_accept) before falling back to a TCP socket.
+	lc.SetMultipathTCP(false)
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
