@@ -3,12 +3,17 @@ package engine
 import (
 	"context"
 	"errors"
-	"github.com/sluicelb/sluice/internal/fdtest"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicelb/sluice/internal/fdtest"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -279,5 +284,87 @@ func TestServeOnLoopsRestoresNonBlocking(t *testing.T) {
 	waitUntil(t, 5*time.Second, "listener non-blocking again", nonBlocking)
 	if got := roundTrip(t, addr, "b"); got != "b" {
 		t.Fatalf("echo = %q", got)
+	}
+}
+
+// TestServeOnLoopsAcceptsAfterLostWakeUp: another holder of the listener
+// (a draining process in a binary upgrade) is the sleeping EPOLLEXCLUSIVE
+// watcher a new connection wakes, and it does not accept: no loop of ours is
+// woken, yet the connection is served (ServeOnLoops' periodic look finds it
+// pending). Without the look it waits for the next connection.
+func TestServeOnLoopsAcceptsAfterLostWakeUp(t *testing.T) {
+	e, ln := startListening(t, Options{})
+	t.Cleanup(func() {
+		_ = CloseListener(ln)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+	})
+	// The other holder: an epoll of its own, registered first, so that it
+	// is the first exclusive watcher in the socket's wait queue.
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	rc, _ := ln.SyscallConn()
+	_ = rc.Control(func(fd uintptr) {
+		err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, int(fd), &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened, closed, failed atomic.Int64
+	served := make(chan error, 1)
+	go func() {
+		served <- e.ServeOnLoops(ln, func(el gnet.EventLoop, fd int, _ netip.AddrPort) {
+			h := &echoHandler{opened: &opened, closed: &closed, failed: &failed}
+			if err := e.OpenFD(el, fd, h); err != nil {
+				h.OpenFailed(err)
+			}
+		}, quietLog)
+	}()
+	// A first client, while nothing sleeps on the other epoll (an exclusive
+	// watcher that is not waiting is passed over): served by a loop, so
+	// the loops are watching.
+	if got := roundTrip(t, ln.Addr().String(), "a"); got != "a" {
+		t.Fatalf("echo = %q", got)
+	}
+	tids := make(chan int, 1)
+	woken := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tids <- unix.Gettid()
+		evs := make([]unix.EpollEvent, 1)
+		for {
+			if n, err := unix.EpollWait(ep, evs, 10000); n > 0 || err != unix.EINTR {
+				break
+			}
+		}
+		close(woken) // and accept nothing
+	}()
+	tid := <-tids
+	waitUntil(t, 5*time.Second, "the other holder asleep in epoll_wait", func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/wchan", tid))
+		return strings.Contains(string(b), "epoll")
+	})
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other holder was not woken by the connection")
+	}
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	if n, err := c.Read(b); err != nil || string(b[:n]) != "x" {
+		t.Fatalf("echo = %q, %v: the connection was not accepted", b[:n], err)
 	}
 }

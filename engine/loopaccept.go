@@ -40,6 +40,11 @@ const acceptBatch = 32
 // accepting at once, and ServeOnLoops notices within closeCheck. It
 // returns nil once ln is closed and no loop watches it any more.
 //
+// Every closeCheck it also looks at ln (loopServer.look): a listener another
+// program put in blocking mode is set back, and a connection left pending
+// (the EPOLLEXCLUSIVE wake-up went to a process that stopped watching) is
+// accepted by one of the loops (loopServer.kick).
+//
 // Running out of descriptors (EMFILE, ENFILE) or kernel buffers: the loop
 // that hit it refuses the pending connection (the reserve descriptor, as
 // Serve), stops watching ln for a pause (5 ms, doubling up to 500 ms, per
@@ -70,6 +75,12 @@ func (e *Engine) ServeOnLoops(ln *net.TCPListener, accept LoopAccept, log *slog.
 		w := &loopWatch{s: s, el: el, nfd: -1}
 		w.acceptFn = w.accept4
 		w.cb = w.readable
+		w.kickTask = gnet.RunnableFunc(func(context.Context) error {
+			if w.watching && !w.stopped {
+				w.readable(dfd)
+			}
+			return nil
+		})
 		s.watches = append(s.watches, w)
 	}
 	s.onEach(func(w *loopWatch) {
@@ -87,8 +98,12 @@ wait:
 		case <-s.stop:
 			break wait
 		case <-t.C:
-			if lrc.Control(keepNonBlocking(ln, log)) != nil { // closed without CloseListener
+			pending := false
+			if lrc.Control(func(fd uintptr) { pending = s.look(fd) }) != nil { // closed without CloseListener
 				break wait
+			}
+			if pending {
+				s.kick()
 			}
 		}
 	}
@@ -116,6 +131,7 @@ type loopServer struct {
 	accept  LoopAccept
 	log     *slog.Logger
 	watches []*loopWatch
+	next    int // kick's round robin; ServeOnLoops' goroutine only
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by CloseListener, or when a loop finds ln closed
@@ -162,6 +178,7 @@ type loopWatch struct {
 	s        *loopServer
 	el       gnet.EventLoop
 	cb       func(int)     // w.readable, made once
+	kickTask gnet.Runnable // w.readable if watching (loopServer.kick), made once
 	acceptFn func(uintptr) // w.accept4, made once
 	nfd      int
 	peer     netip.AddrPort
@@ -255,23 +272,38 @@ func (e *Engine) OpenFD(el gnet.EventLoop, fd int, h ConnHandler) error {
 	return gnet.OpenFD(el, fd, h)
 }
 
-// keepNonBlocking returns a Control function that puts a listener that lost
-// O_NONBLOCK back into non-blocking mode. The flag belongs to the socket
-// that every process holding it shares; ListenerFile hands it over without
-// touching it, but another program given the socket (an older sluice doing
-// a binary upgrade with (*net.TCPListener).File, a supervisor) can clear
-// it, and a loop's accept4 could then block when another process takes the
-// pending connection first. This bounds that window to closeCheck.
-func keepNonBlocking(ln *net.TCPListener, log *slog.Logger) func(uintptr) {
-	return func(fd uintptr) {
-		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
-		if err != nil || fl&unix.O_NONBLOCK != 0 {
-			return
-		}
+// look runs under ln's Control every closeCheck. It puts a listener that
+// lost O_NONBLOCK back into non-blocking mode: the flag belongs to the
+// socket that every process holding it shares; ListenerFile hands it over
+// without touching it, but another program given the socket (an older
+// sluice doing a binary upgrade with (*net.TCPListener).File, a
+// supervisor) can clear it, and a loop's accept4 could then block when
+// another process takes the pending connection first. And it reports
+// whether a connection is pending (poll, no wait).
+func (s *loopServer) look(fd uintptr) bool {
+	if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK == 0 {
 		if err := unix.SetNonblock(int(fd), true); err != nil {
-			log.Error("listener is in blocking mode and could not be set back", "listen", ln.Addr().String(), "error", err.Error())
-			return
+			s.log.Error("listener is in blocking mode and could not be set back", "listen", s.ln.Addr().String(), "error", err.Error())
+		} else {
+			s.log.Warn("listener was put in blocking mode by another process; set back to non-blocking", "listen", s.ln.Addr().String())
 		}
-		log.Warn("listener was put in blocking mode by another process; set back to non-blocking", "listen", ln.Addr().String())
 	}
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(pfd, 0)
+	return err == nil && n > 0 && pfd[0].Revents&unix.POLLIN != 0
+}
+
+// kick has one loop (the next, round robin) accept what is pending. With
+// EPOLLEXCLUSIVE a new connection wakes one sleeping watcher in all the
+// processes that share the listener; if that one stops watching before it
+// accepts (a draining process in a binary upgrade), no other is woken until
+// the next connection arrives. The periodic look bounds that wait to
+// closeCheck.
+func (s *loopServer) kick() {
+	if len(s.watches) == 0 {
+		return
+	}
+	s.next = (s.next + 1) % len(s.watches)
+	w := s.watches[s.next]
+	_ = w.el.Execute(context.Background(), w.kickTask)
 }
