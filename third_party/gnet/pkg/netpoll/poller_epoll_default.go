@@ -116,18 +116,20 @@ func (p *Poller) Polling(callback PollEventHandler) error {
 	el := newEventList(InitPollEventsCap)
 	var doChores bool
 
-	msec := -1
+	// Sluice change (PATCHES.md): upstream polls again with a zero timeout
+	// after every batch and yields only when that finds nothing, which
+	// costs an epoll_wait per wake-up of an idle loop. Yielding after
+	// every batch and then waiting gives other goroutines the same chance
+	// without that system call (a waiting epoll_wait with events ready
+	// returns at once).
 	for {
-		n, err := unix.EpollWait(p.fd, el.events, msec)
+		n, err := unix.EpollWait(p.fd, el.events, -1)
 		if n == 0 || (n < 0 && err == unix.EINTR) {
-			msec = -1
-			runtime.Gosched()
 			continue
 		} else if err != nil {
 			logging.Errorf("error occurs in epoll: %v", os.NewSyscallError("epoll_wait", err))
 			return err
 		}
-		msec = 0
 
 		for i := 0; i < n; i++ {
 			ev := &el.events[i]
@@ -182,6 +184,7 @@ func (p *Poller) Polling(callback PollEventHandler) error {
 		} else if n < el.size>>1 {
 			el.shrink()
 		}
+		runtime.Gosched()
 	}
 }
 
