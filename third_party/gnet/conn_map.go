@@ -22,17 +22,23 @@ import (
 	"github.com/panjf2000/gnet/v2/internal/gfd"
 )
 
+// connMatrix holds a loop's connections indexed by descriptor (a Sluice
+// change, PATCHES.md: upstream keeps a map[int]*conn, and the lookup on every
+// event was about 1 % of the proxy's CPU). Descriptors are small and dense, so
+// the slice grows (doubling) to the highest one seen, bounded by the process's
+// descriptor limit: 8 bytes per descriptor number, never shrunk, as the map
+// never was either.
 type connMatrix struct {
 	connCount int32
-	connMap   map[int]*conn
+	conns     []*conn
 }
 
 func (cm *connMatrix) init() {
-	cm.connMap = make(map[int]*conn)
+	cm.conns = make([]*conn, 1024)
 }
 
 func (cm *connMatrix) iterate(f func(*conn) bool) {
-	for _, c := range cm.connMap {
+	for _, c := range cm.conns {
 		if c != nil {
 			if !f(c) {
 				return
@@ -51,17 +57,31 @@ func (cm *connMatrix) loadCount() (n int32) {
 
 func (cm *connMatrix) addConn(c *conn, index int) {
 	c.gfd = gfd.NewGFD(c.fd, index, 0, 0)
-	cm.connMap[c.fd] = c
+	if c.fd >= len(cm.conns) {
+		n := 2 * len(cm.conns)
+		for n <= c.fd {
+			n *= 2
+		}
+		grown := make([]*conn, n)
+		copy(grown, cm.conns)
+		cm.conns = grown
+	}
+	cm.conns[c.fd] = c
 	cm.incCount(0, 1)
 }
 
 func (cm *connMatrix) delConn(c *conn) {
-	delete(cm.connMap, c.fd)
+	if c.fd >= 0 && c.fd < len(cm.conns) && cm.conns[c.fd] == c {
+		cm.conns[c.fd] = nil
+	}
 	cm.incCount(0, -1)
 }
 
 func (cm *connMatrix) getConn(fd int) *conn {
-	return cm.connMap[fd]
+	if uint(fd) < uint(len(cm.conns)) {
+		return cm.conns[fd]
+	}
+	return nil
 }
 
 /*
