@@ -38,10 +38,9 @@ func nextPause(d time.Duration) time.Duration {
 	return min(2*d, 500*time.Millisecond)
 }
 
-// refuseOneFD is refuseOne for a listener accepted on raw (ServeOnLoops):
-// it frees the reserve descriptor,
-// accepts one pending connection (if any) without waiting and resets it,
-// then takes the reserve back.
+// refuseOneFD is refuseOne for a listener accepted on raw (ServeOnLoops): it
+// frees the reserve descriptor, accepts one pending connection (if any)
+// without waiting and resets it, then takes the reserve back.
 func refuseOneFD(rc interface{ Control(func(uintptr)) error }) {
 	withReserveFreed(func() {
 		_ = rc.Control(func(fd uintptr) {
