@@ -47,7 +47,7 @@ type eventloop struct {
 	buffer       []byte            // read packet buffer whose capacity is set by user, default value is 64KB
 	connections  connMatrix        // loop connections storage
 	eventHandler EventHandler      // user eventHandler
-	watched      map[int]func(int) // sluice fork: descriptors added with WatchFD (watch_fd_linux.go)
+	watched      []watchedFD       // sluice fork: descriptors added with WatchFD (watch_fd_linux.go)
 }
 
 func (el *eventloop) Register(ctx context.Context, addr net.Addr) (<-chan RegisteredResult, error) {

@@ -88,7 +88,7 @@ func (el *eventloop) run() error {
 			if _, ok := el.listeners[fd]; ok {
 				return el.accept(fd, ev, flags)
 			}
-			if cb, ok := el.watched[fd]; ok { // sluice fork: WatchFD
+			if cb := el.watchedCB(fd); cb != nil { // sluice fork: WatchFD
 				cb(fd)
 				return nil
 			}

@@ -43,3 +43,21 @@ func (cli *Client) EventLoops() []EventLoop {
 	})
 	return els
 }
+
+// watchedFD is a descriptor added to a loop with WatchFD and its callback.
+type watchedFD struct {
+	fd int
+	cb func(int)
+}
+
+// watchedCB returns the callback of fd if it was added with WatchFD, else nil.
+// A loop watches a listener or two, so a scan beats a map's hashing; it runs
+// for every event on a descriptor that is not a connection.
+func (el *eventloop) watchedCB(fd int) func(int) {
+	for i := range el.watched {
+		if el.watched[i].fd == fd {
+			return el.watched[i].cb
+		}
+	}
+	return nil
+}

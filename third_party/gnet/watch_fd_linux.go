@@ -9,6 +9,7 @@ package gnet
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/panjf2000/gnet/v2/pkg/netpoll"
 )
@@ -26,16 +27,13 @@ func WatchFD(el EventLoop, fd int, cb func(fd int)) error {
 	if !ok {
 		return errors.New("gnet: WatchFD: not an event loop of this engine")
 	}
-	if _, dup := l.watched[fd]; dup {
+	if l.watchedCB(fd) != nil {
 		return errors.New("gnet: WatchFD: descriptor already watched")
 	}
 	if err := l.poller.AddReadExclusive(&netpoll.PollAttachment{FD: fd}); err != nil {
 		return err
 	}
-	if l.watched == nil {
-		l.watched = make(map[int]func(int))
-	}
-	l.watched[fd] = cb
+	l.watched = append(l.watched, watchedFD{fd: fd, cb: cb})
 	return nil
 }
 
@@ -46,10 +44,11 @@ func UnwatchFD(el EventLoop, fd int) error {
 	if !ok {
 		return errors.New("gnet: UnwatchFD: not an event loop of this engine")
 	}
-	if _, ok := l.watched[fd]; !ok {
+	i := slices.IndexFunc(l.watched, func(w watchedFD) bool { return w.fd == fd })
+	if i < 0 {
 		return errors.New("gnet: UnwatchFD: descriptor not watched")
 	}
-	delete(l.watched, fd)
+	l.watched = slices.Delete(l.watched, i, i+1)
 	return l.poller.Delete(fd)
 }
 
