@@ -46,7 +46,7 @@ func (h *echoHandler) OnClose(gnet.Conn, error) { h.closed.Add(1) }
 
 func (h *echoHandler) OpenFailed(error) { h.failed.Add(1) }
 
-// loopServer runs ServeOnLoops on a new listener of a two-loop engine and
+// loopTestServer runs ServeOnLoops on a new listener of a two-loop engine and
 // opens each connection on the loop that accepted it with an echoHandler.
 type loopTestServer struct {
 	e                      *Engine
@@ -56,7 +56,15 @@ type loopTestServer struct {
 	peers                  chan netip.AddrPort
 }
 
+// newLoopServer is listenLoopServer, then serve.
 func newLoopServer(t *testing.T) *loopTestServer {
+	s := listenLoopServer(t)
+	s.serve()
+	return s
+}
+
+// listenLoopServer starts the engine and the listener, not ServeOnLoops.
+func listenLoopServer(t *testing.T) *loopTestServer {
 	t.Helper()
 	e, ln := startListening(t, Options{})
 	s := &loopTestServer{e: e, ln: ln, served: make(chan error, 1), peers: make(chan netip.AddrPort, 1024)}
@@ -66,16 +74,20 @@ func newLoopServer(t *testing.T) *loopTestServer {
 		defer cancel()
 		_ = e.Stop(ctx)
 	})
+	return s
+}
+
+// serve runs ServeOnLoops on s.ln; its result goes to s.served.
+func (s *loopTestServer) serve() {
 	go func() {
-		s.served <- e.ServeOnLoops(ln, func(el gnet.EventLoop, fd int, peer netip.AddrPort) {
+		s.served <- s.e.ServeOnLoops(s.ln, func(el gnet.EventLoop, fd int, peer netip.AddrPort) {
 			h := &echoHandler{opened: &s.opened, closed: &s.closed, failed: &s.failed}
 			s.peers <- peer
-			if err := e.OpenFD(el, fd, h); err != nil {
+			if err := s.e.OpenFD(el, fd, h); err != nil {
 				h.OpenFailed(err)
 			}
 		}, quietLog)
 	}()
-	return s
 }
 
 func roundTrip(t *testing.T, addr, msg string) string {
@@ -293,13 +305,8 @@ func TestServeOnLoopsRestoresNonBlocking(t *testing.T) {
 // woken, yet the connection is served (ServeOnLoops' periodic look finds it
 // pending). Without the look it waits for the next connection.
 func TestServeOnLoopsAcceptsAfterLostWakeUp(t *testing.T) {
-	e, ln := startListening(t, Options{})
-	t.Cleanup(func() {
-		_ = CloseListener(ln)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = e.Stop(ctx)
-	})
+	s := listenLoopServer(t)
+	ln := s.ln
 	// The other holder: an epoll of its own, registered first, so that it
 	// is the first exclusive watcher in the socket's wait queue.
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -314,16 +321,7 @@ func TestServeOnLoopsAcceptsAfterLostWakeUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var opened, closed, failed atomic.Int64
-	served := make(chan error, 1)
-	go func() {
-		served <- e.ServeOnLoops(ln, func(el gnet.EventLoop, fd int, _ netip.AddrPort) {
-			h := &echoHandler{opened: &opened, closed: &closed, failed: &failed}
-			if err := e.OpenFD(el, fd, h); err != nil {
-				h.OpenFailed(err)
-			}
-		}, quietLog)
-	}()
+	s.serve()
 	// A first client, while nothing sleeps on the other epoll (an exclusive
 	// watcher that is not waiting is passed over): served by a loop, so
 	// the loops are watching.
