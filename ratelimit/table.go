@@ -42,8 +42,10 @@ type bucket struct {
 // (at most 14) atomic loads, then a CAS loop on the slot's TAT that re-checks
 // the key, so an update is not applied to a slot that changed owner
 // meanwhile (except in the rare races listed below). A miss claims a slot
-// with one CAS on its key. Any number of goroutines may call Allow
-// concurrently; no goroutine ever waits for another.
+// with two CASes on its key: it is reserved under a marker (reserved(k)),
+// given up if k turned up elsewhere or was reserved earlier in lookup order
+// by another goroutine (yield), then published. Any number of goroutines may
+// call Allow concurrently; no goroutine ever waits for another.
 //
 // Eviction: a new key takes, across its two buckets, the first possible of
 //  1. an empty slot;
@@ -70,9 +72,9 @@ type bucket struct {
 //   - Two distinct keys with equal 64-bit hashes share one limit; with n keys
 //     live at once the probability of any such pair is about n²/2⁶⁵
 //     (65,536 keys: 1.2e-10). Hash 0 is treated as 1.
-//   - When two goroutines insert the same new key at the same moment, the key
-//     can briefly occupy two slots; one event may then be charged to the copy
-//     that later ages out.
+//   - A key whose hash equals another key's reserve marker can, for the
+//     moment of that insert, be looked up in the reserved slot (as likely as
+//     the hash collision above).
 //   - A goroutine that read a slot just before it was evicted may charge one
 //     event to the new owner (stricter by one interval, never looser).
 //
