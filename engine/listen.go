@@ -14,10 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Listen opens a plain TCP (not Multipath TCP) listener on addr with SO_REUSEADDR (a restart binds while
-// old connections sit in TIME_WAIT) and SO_REUSEPORT (several listeners, and a
-// new process during a binary upgrade, share the port). The error names the
-// address and the cause.
+// Listen opens a plain TCP (not Multipath TCP) listener on addr with
+// SO_REUSEADDR (a restart binds while old connections sit in TIME_WAIT) and
+// SO_REUSEPORT (several listeners, and a new process during a binary upgrade,
+// share the port). The error names the address and the cause.
 //
 // TCP keep-alive (Go's defaults: idle 15s, interval 15s, 9 probes) is set on
 // the listening socket, which every accepted connection inherits on Linux,
