@@ -14,6 +14,11 @@ import (
 // closed other than with CloseListener (and is still non-blocking).
 const closeCheck = 50 * time.Millisecond
 
+// lookInterval is how often ServeOnLoops looks at its listener
+// (loopServer.look); closeCheck, stretched by a test that must not see a
+// look.
+var lookInterval = closeCheck
+
 // waiting maps a listener ServeOnLoops serves to its loopServer.
 var waiting sync.Map // *net.TCPListener → *loopServer
 

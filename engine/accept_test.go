@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,6 +172,64 @@ func TestServeOnLoopsOpenFD(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("ServeOnLoops did not return after the listener was closed")
+	}
+}
+
+// TestServeOnLoopsAcceptsBacklog: a wake-up accepts one connection and the
+// level-triggered listener wakes a loop again for the next, so a backlog
+// queued while every loop was busy is all served without the periodic look
+// (stretched to an hour here; its kick accepts in batches).
+func TestServeOnLoopsAcceptsBacklog(t *testing.T) {
+	d := lookInterval
+	t.Cleanup(func() { lookInterval = d }) // after the server's cleanup: it has stopped
+	lookInterval = time.Hour
+	s := newLoopServer(t)
+	addr := s.ln.Addr().String()
+	if got := roundTrip(t, addr, "a"); got != "a" { // the loops are watching
+		t.Fatalf("echo = %q", got)
+	}
+	release := make(chan struct{})
+	var busy sync.WaitGroup
+	for _, el := range s.e.cli.EventLoops() {
+		busy.Add(1)
+		if err := el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			busy.Done()
+			<-release
+			return nil
+		})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy.Wait()
+	const n = 64
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for i := range n {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second) // completes in the kernel's backlog
+		if err != nil {
+			close(release)
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		_, _ = c.Write([]byte{byte('0' + i%10)})
+	}
+	if got := s.opened.Load(); got != 1 {
+		t.Errorf("opened %d while the loops were busy, want 1", got)
+	}
+	close(release)
+	b := make([]byte, 8)
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if k, err := c.Read(b); err != nil || k != 1 || b[0] != byte('0'+i%10) {
+			t.Fatalf("connection %d: echo %q, %v", i, b[:max(k, 0)], err)
+		}
+	}
+	if got := s.opened.Load(); got != 1+n {
+		t.Errorf("opened %d, want %d", got, 1+n)
 	}
 }
 

@@ -21,9 +21,12 @@ import (
 // addresses unmapped). It must not block.
 type LoopAccept func(el gnet.EventLoop, fd int, peer netip.AddrPort)
 
-// acceptBatch bounds the connections one loop accepts per wake-up, so that
-// a flood on one listener does not starve the loop's connections (the
-// listener is level-triggered: what is left wakes a loop again).
+// acceptBatch bounds the connections a kick (loopServer.kick) accepts at
+// once. A wake-up from the poller accepts one connection (readable), as
+// nginx does by default: the listener is level-triggered, so what is left
+// wakes the loop again at its next poll, and a loop never pays for the
+// accept4 that finds the queue empty (c) in docs/l7-engine.md: that was
+// 0.94 failed accept4 per connection).
 const acceptBatch = 32
 
 // ServeOnLoops accepts connections on ln on the event loops themselves: a
@@ -77,7 +80,7 @@ func (e *Engine) ServeOnLoops(ln *net.TCPListener, accept LoopAccept, log *slog.
 		w.cb = w.readable
 		w.kickTask = gnet.RunnableFunc(func(context.Context) error {
 			if w.watching && !w.stopped {
-				w.readable(dfd)
+				w.acceptUpTo(acceptBatch) // the poller has not seen these
 			}
 			return nil
 		})
@@ -90,7 +93,7 @@ func (e *Engine) ServeOnLoops(ln *net.TCPListener, accept LoopAccept, log *slog.
 			w.watching = true
 		}
 	})
-	t := time.NewTicker(closeCheck)
+	t := time.NewTicker(lookInterval)
 	defer t.Stop()
 wait:
 	for {
@@ -178,7 +181,7 @@ type loopWatch struct {
 	s        *loopServer
 	el       gnet.EventLoop
 	cb       func(int)     // w.readable, made once
-	kickTask gnet.Runnable // w.readable if watching (loopServer.kick), made once
+	kickTask gnet.Runnable // w.acceptUpTo(acceptBatch) if watching (loopServer.kick), made once
 	acceptFn func(uintptr) // w.accept4, made once
 	nfd      int
 	peer     netip.AddrPort
@@ -199,9 +202,12 @@ func (w *loopWatch) accept4(fd uintptr) {
 }
 
 // readable runs on the loop when the listener has connections pending.
-func (w *loopWatch) readable(int) {
+func (w *loopWatch) readable(int) { w.acceptUpTo(1) }
+
+// acceptUpTo accepts up to n connections, fewer when the queue runs empty.
+func (w *loopWatch) acceptUpTo(n int) {
 	s := w.s
-	for range acceptBatch {
+	for range n {
 		if s.lrc.Control(w.acceptFn) != nil { // ln closed: stop watching it here
 			w.unwatch()
 			s.close()
