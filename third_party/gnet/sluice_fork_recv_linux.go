@@ -14,17 +14,15 @@ import (
 
 // recvSock reads from fd, a socket, with recvfrom(2) rather than read(2): the
 // same bytes without the file layer (fdget_pos, vfs_read, sock_read_iter)
-// that read goes through first.
+// that read goes through first. unix.Recvfrom would do, but it passes a
+// sockaddr buffer that escapes: one allocation per read.
 func recvSock(fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0, 0, 0)
 	if e != 0 {
-		if e == unix.EAGAIN {
-			return -1, unix.EAGAIN
-		}
-		return -1, e
+		return -1, e // an Errno: err == unix.EAGAIN holds, and boxing it does not allocate
 	}
 	return int(n), nil
 }
