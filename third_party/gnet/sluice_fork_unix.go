@@ -50,14 +50,22 @@ type watchedFD struct {
 	cb func(int)
 }
 
-// watchedCB returns the callback of fd if it was added with WatchFD, else nil.
-// A loop watches a listener or two, so a scan beats a map's hashing; it runs
-// for every event on a descriptor that is not a connection.
-func (el *eventloop) watchedCB(fd int) func(int) {
+// watchedIndex returns the index of fd in el.watched, or -1. A loop watches
+// a listener or two, so a scan beats a map's hashing; it runs for every
+// event on a descriptor that is not a connection (watchedCB).
+func (el *eventloop) watchedIndex(fd int) int {
 	for i := range el.watched {
 		if el.watched[i].fd == fd {
-			return el.watched[i].cb
+			return i
 		}
+	}
+	return -1
+}
+
+// watchedCB returns the callback of fd if it was added with WatchFD, else nil.
+func (el *eventloop) watchedCB(fd int) func(int) {
+	if i := el.watchedIndex(fd); i >= 0 {
+		return el.watched[i].cb
 	}
 	return nil
 }

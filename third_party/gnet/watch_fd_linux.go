@@ -27,7 +27,7 @@ func WatchFD(el EventLoop, fd int, cb func(fd int)) error {
 	if !ok {
 		return errors.New("gnet: WatchFD: not an event loop of this engine")
 	}
-	if l.watchedCB(fd) != nil {
+	if l.watchedIndex(fd) >= 0 {
 		return errors.New("gnet: WatchFD: descriptor already watched")
 	}
 	if err := l.poller.AddReadExclusive(&netpoll.PollAttachment{FD: fd}); err != nil {
@@ -44,7 +44,7 @@ func UnwatchFD(el EventLoop, fd int) error {
 	if !ok {
 		return errors.New("gnet: UnwatchFD: not an event loop of this engine")
 	}
-	i := slices.IndexFunc(l.watched, func(w watchedFD) bool { return w.fd == fd })
+	i := l.watchedIndex(fd)
 	if i < 0 {
 		return errors.New("gnet: UnwatchFD: descriptor not watched")
 	}
