@@ -138,6 +138,9 @@ func (hc *hconn) close() {
 	}
 	hc.st = cDone
 	if c := hc.c; c != nil {
+		if !hc.ownFD {
+			gnet.SoleOwner(c) // no duplicate: close(2) alone unregisters it
+		}
 		hc.l.closeConn(c)
 		return
 	}

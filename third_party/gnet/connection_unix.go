@@ -55,6 +55,7 @@ type conn struct {
 	opened         bool                   // connection opened event fired
 	isEOF          bool                   // whether the connection has reached EOF
 	lazyAddr       bool                   // sluice fork: addresses read from the socket on first use (OpenFD)
+	sole           bool                   // sluice fork: no duplicate of fd exists (SoleOwner)
 }
 
 func newStreamConn(proto string, fd int, el *eventloop, sa unix.Sockaddr, localAddr, remoteAddr net.Addr) (c *conn) {
@@ -111,6 +112,7 @@ func (c *conn) release() {
 	c.localAddr = nil
 	c.remoteAddr = nil
 	c.lazyAddr = false
+	c.sole = false
 	if !c.isDatagram {
 		c.remote = nil
 		c.inboundBuffer.Done()

@@ -382,10 +382,11 @@ func (el *eventloop) close(c *conn, err error) error {
 		_, _ = c.outboundBuffer.Discard(n)
 	}
 
+	sole := c.sole
 	c.release()
 
 	var errStr strings.Builder
-	err0, err1 := el.poller.Delete(c.fd), unix.Close(c.fd)
+	err0, err1 := el.closeFD(c.fd, sole)
 	if err0 != nil {
 		err0 = fmt.Errorf("failed to delete fd=%d from poller in event-loop(%d): %v",
 			c.fd, el.idx, os.NewSyscallError("delete", err0))

@@ -9,6 +9,8 @@
 package gnet
 
 import (
+	"syscall"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/panjf2000/gnet/v2/pkg/socket"
@@ -68,4 +70,30 @@ func (el *eventloop) watchedCB(fd int) func(int) {
 		return el.watched[i].cb
 	}
 	return nil
+}
+
+// SoleOwner marks c, a connection of this engine, as the only holder of its
+// socket: no duplicate of its descriptor exists, and none is made before gnet
+// closes c (no dup or fcntl F_DUPFD, also not in OnClose). gnet then closes c
+// without removing it from the poller first: close(2) drops the registration
+// with the socket's last reference, and the epoll_ctl DEL (kqueue EV_DELETE)
+// is saved. A child process being started holds copies of every descriptor
+// from fork to exec, so while syscall.ForkLock is held for writing the
+// registration is removed first as for any connection. Call it on c's loop;
+// the mark lasts until c is closed.
+func SoleOwner(c Conn) {
+	if cc, ok := c.(*conn); ok {
+		cc.sole = true
+	}
+}
+
+// closeFD closes fd, a connection's descriptor, after removing it from the
+// poller unless sole (SoleOwner) and no process is being started.
+func (el *eventloop) closeFD(fd int, sole bool) (errDelete, errClose error) {
+	if sole && syscall.ForkLock.TryRLock() {
+		errClose = unix.Close(fd)
+		syscall.ForkLock.RUnlock()
+		return nil, errClose
+	}
+	return el.poller.Delete(fd), unix.Close(fd)
 }
