@@ -247,7 +247,15 @@ func (ex *exchange) appendResponseHead(b []byte, cl int) []byte {
 // did not go on here.
 func (ex *exchange) writeClient(q *writeQueue, src gnet.Conn, consumed int) bool {
 	hc := ex.hc
-	n, err := q.flush(hc.fd)
+	var n int
+	var err error
+	if ex.respF.done && ex.closing {
+		// The connection closes right after (responseDone, finish): the
+		// last bytes leave with the FIN.
+		n, err = q.flushLast(hc.fd)
+	} else {
+		n, err = q.flush(hc.fd)
+	}
 	if err == nil {
 		ex.respStarted = true
 		if consumed > 0 && src != nil {

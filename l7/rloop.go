@@ -23,7 +23,7 @@ type rloop struct {
 	rd bytes.Reader
 	br *bufio.Reader
 
-	wq     writeQueue // gathers one writev
+	wq     writeQueue // gathers one sendmsg
 	scr    []byte     // scratch for a serialized head
 	timers timerSet
 

@@ -8,7 +8,7 @@ import (
 )
 
 // writeQueue gathers the pieces of one write (a head, body bytes, chunk
-// framing) and writes them with one writev(2). Pieces are referenced, not
+// framing) and writes them with one sendmsg(2). Pieces are referenced, not
 // copied, so they must stay valid until flush; small generated pieces (chunk
 // sizes) are appended to an owned scratch buffer instead. Loop-owned.
 type writeQueue struct {
@@ -16,6 +16,7 @@ type writeQueue struct {
 	n     int
 	total int
 	iov   [maxIOV]unix.Iovec
+	msg   unix.Msghdr       // sendmsg's header over iov
 	small [maxIOV * 24]byte // chunk-size lines and CRLFs; never reallocated
 	sn    int
 }
@@ -61,7 +62,16 @@ func (q *writeQueue) reset() {
 // how many bytes the kernel took; err is unix.EAGAIN when it took less than
 // all (the caller keeps the rest with rest()), or the write error. The queue
 // is left as it was: call rest and then reset.
-func (q *writeQueue) flush(fd int) (int, error) {
+func (q *writeQueue) flush(fd int) (int, error) { return q.send(fd, 0) }
+
+// flushLast is flush for the last bytes before the connection is closed:
+// MSG_MORE holds back the last partial segment, so that close(2) sends it
+// with the FIN in one packet instead of two.
+func (q *writeQueue) flushLast(fd int) (int, error) { return q.send(fd, unix.MSG_MORE) }
+
+// send writes the queue with sendmsg(2) and flags (plus MSG_NOSIGNAL): on a
+// socket the same as writev(2) without the file layer writev passes first.
+func (q *writeQueue) send(fd, flags int) (int, error) {
 	if q.total == 0 {
 		return 0, nil
 	}
@@ -78,10 +88,12 @@ func (q *writeQueue) flush(fd int) (int, error) {
 			q.iov[k].SetLen(len(b))
 			k++
 		}
-		// A raw system call: writev on a non-blocking socket never blocks,
+		// A raw system call: sendmsg on a non-blocking socket never blocks,
 		// and leaving the scheduler out saves its bookkeeping and keeps
 		// sysmon from taking the P away from the event loop mid-write.
-		n, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&q.iov[0])), uintptr(k))
+		q.msg.Iov = &q.iov[0]
+		q.msg.SetIovlen(k)
+		n, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&q.msg)), uintptr(flags|unix.MSG_NOSIGNAL))
 		if e != 0 {
 			if e == syscall.EINTR {
 				continue
@@ -93,7 +105,7 @@ func (q *writeQueue) flush(fd int) (int, error) {
 			return done, nil
 		}
 		// Partial: advance to the first unwritten byte and try again; the
-		// next writev says EAGAIN when the socket buffer is really full.
+		// next sendmsg says EAGAIN when the socket buffer is really full.
 		m := int(n)
 		for m > 0 {
 			l := len(q.vec[first]) - off
