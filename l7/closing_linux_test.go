@@ -60,10 +60,8 @@ func TestCloseLeavesNoPollerEntry(t *testing.T) {
 			}
 			return len(inodes) == n
 		})
-		for ino := range inodes {
-			seen[ino] = true
-		}
 		for ino := range inodes { // the "child's" copies
+			seen[ino] = true
 			fd := fdOfInode(t, ino)
 			d, err := syscall.Dup(fd)
 			if err != nil {

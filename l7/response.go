@@ -247,15 +247,14 @@ func (ex *exchange) appendResponseHead(b []byte, cl int) []byte {
 // did not go on here.
 func (ex *exchange) writeClient(q *writeQueue, src gnet.Conn, consumed int) bool {
 	hc := ex.hc
-	var n int
-	var err error
+	flags := 0
 	if ex.respF.done && ex.closing {
-		// The connection closes right after (responseDone, finish): the
-		// last bytes leave with the FIN.
-		n, err = q.flushLast(hc.fd)
-	} else {
-		n, err = q.flush(hc.fd)
+		// The connection closes right after (responseDone or finish):
+		// MSG_MORE holds back the last partial segment, so that close(2)
+		// sends it with the FIN in one packet instead of two.
+		flags = unix.MSG_MORE
 	}
+	n, err := q.send(hc.fd, flags)
 	if err == nil {
 		ex.respStarted = true
 		if consumed > 0 && src != nil {

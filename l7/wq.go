@@ -64,13 +64,8 @@ func (q *writeQueue) reset() {
 // is left as it was: call rest and then reset.
 func (q *writeQueue) flush(fd int) (int, error) { return q.send(fd, 0) }
 
-// flushLast is flush for the last bytes before the connection is closed:
-// MSG_MORE holds back the last partial segment, so that close(2) sends it
-// with the FIN in one packet instead of two.
-func (q *writeQueue) flushLast(fd int) (int, error) { return q.send(fd, unix.MSG_MORE) }
-
-// send writes the queue with sendmsg(2) and flags (plus MSG_NOSIGNAL): on a
-// socket the same as writev(2) without the file layer writev passes first.
+// send is flush with sendmsg(2) flags (MSG_NOSIGNAL is added): on a socket
+// the same as writev(2) without the file layer writev passes first.
 func (q *writeQueue) send(fd, flags int) (int, error) {
 	if q.total == 0 {
 		return 0, nil
